@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package that ptq-service needs to build, test, run its demo and
+# benchmarks. Idempotent: packages already present are left alone. Run as root (or via sudo).
+# README, .ci/run and docker/Dockerfile all call this one script, so a fresh machine and CI
+# get exactly the same set.
+set -euo pipefail
+
+# Build toolchain and the libraries the C++ code links against.
+build_packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libtorch-dev
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libopencv-dev libabsl-dev libspdlog-dev libfmt-dev
+  nlohmann-json3-dev libcli11-dev libsqlite3-dev libssl-dev
+  libonnx-dev
+  googletest libgtest-dev libgmock-dev
+  # Debian's default BLAS is the slow reference implementation; LibTorch picks OpenBLAS
+  # through the alternatives system once it is installed.
+  libopenblas0 libopenblas0-pthread
+)
+
+# Data and Python side: the bundled models' training script, reference checks in tests
+# (OpenCV, torch, onnx), and the side-by-side benchmarks against PyTorch's own PTQ.
+runtime_and_test_packages=(
+  dataset-fashion-mnist
+  python3 python3-torch python3-torchvision python3-onnx python3-opencv python3-numpy
+  procps
+)
+
+if [[ "$(id -u)" -ne 0 ]]; then
+  echo "install-deps.sh: must run as root (try: sudo $0)" >&2
+  exit 1
+fi
+
+wanted=("${build_packages[@]}" "${runtime_and_test_packages[@]}")
+missing=()
+for pkg in "${wanted[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps.sh: all ${#wanted[@]} packages already installed"
+else
+  echo "install-deps.sh: installing ${#missing[@]} packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

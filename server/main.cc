@@ -1,0 +1,100 @@
+// ptq-server: the long-running PTQ service. Flags (or PTQ_* environment variables) configure
+// it; SIGTERM or SIGINT stops it gracefully.
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "quant_server.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+// Blocks SIGINT and SIGTERM in every thread (gRPC's included, which inherit the mask), so that
+// only WaitForStopSignal sees them.
+sigset_t BlockStopSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+int WaitForStopSignal(const sigset_t& signals) {
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  return signal_number;
+}
+
+// Written once the server accepts calls, so that scripts and tests can wait for readiness and
+// learn the port picked for --listen host:0. Renamed into place, never seen half-written.
+bool WriteReadyFile(const std::string& path, const std::string& address) {
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << address << "\n";
+    if (!out) return false;
+  }
+  return std::rename(temporary.c_str(), path.c_str()) == 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ptq::server::ServerOptions options;
+  int64_t max_upload_mb = options.max_upload_bytes >> 20;
+  double shutdown_grace_seconds = 30;
+  std::string ready_file;
+  std::string log_level = "info";
+
+  CLI::App app{"ptq-server: post-training quantization service (gRPC)"};
+  app.option_defaults()->always_capture_default();
+  app.add_option("--listen", options.listen_address, "host:port to serve on (port 0: any free port)")
+      ->envname("PTQ_LISTEN");
+  app.add_option("--state-dir", options.state_dir, "folder for models, jobs and results")
+      ->envname("PTQ_STATE_DIR");
+  app.add_option("--data-root", options.data_root,
+                 "folder under which server-side datasets are resolved")
+      ->envname("PTQ_DATA_ROOT");
+  app.add_option("--max-upload-mb", max_upload_mb, "largest model UploadModel accepts, in MiB")
+      ->envname("PTQ_MAX_UPLOAD_MB")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--shutdown-grace-seconds", shutdown_grace_seconds,
+                 "on SIGTERM, how long calls in flight may take to finish")
+      ->envname("PTQ_SHUTDOWN_GRACE_SECONDS")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--ready-file", ready_file,
+                 "write the bound host:port to this file once serving");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->envname("PTQ_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  CLI11_PARSE(app, argc, argv);
+  options.max_upload_bytes = max_upload_mb << 20;
+  spdlog::set_level(spdlog::level::from_str(log_level));
+
+  const sigset_t stop_signals = BlockStopSignals();
+  absl::StatusOr<std::unique_ptr<ptq::server::QuantServer>> server =
+      ptq::server::QuantServer::Start(options);
+  if (!server.ok()) {
+    spdlog::error("cannot start: {}", server.status().ToString());
+    return 1;
+  }
+  spdlog::info("ptq-server listening on {} (state dir '{}', data root '{}', max upload {} MiB)",
+               (*server)->bound_address(), options.state_dir, options.data_root, max_upload_mb);
+  if (!ready_file.empty() && !WriteReadyFile(ready_file, (*server)->bound_address())) {
+    spdlog::error("cannot write --ready-file '{}'", ready_file);
+    return 1;
+  }
+
+  const int signal_number = WaitForStopSignal(stop_signals);
+  spdlog::info("received {}, shutting down (grace {} s)", strsignal(signal_number),
+               shutdown_grace_seconds);
+  (*server)->Shutdown(std::chrono::milliseconds(static_cast<int64_t>(shutdown_grace_seconds * 1000)));
+  spdlog::info("ptq-server stopped");
+  return 0;
+}

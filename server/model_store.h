@@ -1,0 +1,93 @@
+#ifndef PTQ_SERVER_MODEL_STORE_H_
+#define PTQ_SERVER_MODEL_STORE_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "ptq/common/sha256.h"
+#include "ptq/v1/service.pb.h"
+
+namespace ptq::server {
+
+// What a client declares before sending a model's bytes.
+struct UploadHeader {
+  std::string filename;
+  int64_t size_bytes = 0;
+  std::string sha256;
+};
+
+class ModelStore;
+
+// One model being received. Its bytes go to a private staging folder that is removed unless
+// Commit() moves it into the store, so a failed or abandoned upload leaves nothing behind.
+class PendingUpload {
+ public:
+  ~PendingUpload();
+  PendingUpload(const PendingUpload&) = delete;
+  PendingUpload& operator=(const PendingUpload&) = delete;
+
+  // RESOURCE_EXHAUSTED beyond the store's size limit; INVALID_ARGUMENT beyond the declared size.
+  absl::Status Append(absl::string_view bytes);
+  int64_t received_bytes() const { return received_bytes_; }
+
+  // Checks the size (DATA_LOSS when short) and sha256 (INVALID_ARGUMENT), loads the file with
+  // LibTorch (INVALID_ARGUMENT when it is not TorchScript), then publishes it atomically.
+  // Blocking: seconds for a large model. Call at most once.
+  absl::StatusOr<v1::Model> Commit();
+
+ private:
+  friend class ModelStore;
+  PendingUpload(const ModelStore* store, UploadHeader header, std::filesystem::path staging_dir);
+
+  const ModelStore* store_;
+  UploadHeader header_;
+  std::filesystem::path staging_dir_;
+  std::ofstream file_;
+  Sha256 hasher_;
+  int64_t received_bytes_ = 0;
+};
+
+// Content-addressed store of uploaded TorchScript models under <state-dir>/models/<sha256>/:
+// model.pt and model.json (the v1::Model record). The model id is the file's sha256.
+class ModelStore {
+ public:
+  // Creates the folders, and removes staging leftovers of uploads a crash interrupted.
+  static absl::StatusOr<std::unique_ptr<ModelStore>> Create(const std::filesystem::path& state_dir,
+                                                            int64_t max_model_bytes);
+
+  // Validates the header (INVALID_ARGUMENT naming the field; RESOURCE_EXHAUSTED when the
+  // declared size is over the limit) and opens a staging file.
+  absl::StatusOr<std::unique_ptr<PendingUpload>> BeginUpload(const UploadHeader& header) const;
+
+  // INVALID_ARGUMENT for a malformed id, NOT_FOUND for an unknown one.
+  absl::StatusOr<v1::Model> Get(absl::string_view model_id) const;
+
+  // Where a stored model's TorchScript file lives (whether or not it exists).
+  std::filesystem::path ModelFile(absl::string_view model_id) const;
+
+  int64_t max_model_bytes() const { return max_model_bytes_; }
+
+ private:
+  friend class PendingUpload;
+  ModelStore(std::filesystem::path models_dir, std::filesystem::path staging_dir,
+             int64_t max_model_bytes);
+
+  // Moves a verified staging folder to models/<sha256>; a concurrent or earlier upload of the
+  // same bytes wins and this one is discarded.
+  absl::StatusOr<v1::Model> Publish(const std::filesystem::path& staging_dir,
+                                    const v1::Model& record) const;
+
+  std::filesystem::path models_dir_;
+  std::filesystem::path staging_dir_;
+  int64_t max_model_bytes_;
+};
+
+}  // namespace ptq::server
+
+#endif  // PTQ_SERVER_MODEL_STORE_H_

@@ -1,0 +1,51 @@
+#ifndef PTQ_SERVER_QUANT_SERVER_H_
+#define PTQ_SERVER_QUANT_SERVER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "model_store.h"
+#include "quant_service.h"
+#include "server_options.h"
+#include "task_pool.h"
+
+namespace ptq::server {
+
+// Owns everything ptq-server runs: the stores, the blocking pool, and the gRPC server with
+// QuantService, the standard health service and reflection.
+class QuantServer {
+ public:
+  // The service name reported by grpc.health.v1 ("" reports the whole server too).
+  static constexpr char kServiceName[] = "ptq.v1.QuantService";
+
+  // Prepares the state directory and binds the listening port; serving starts right away.
+  // UNAVAILABLE when the address cannot be bound; INVALID_ARGUMENT for bad options.
+  static absl::StatusOr<std::unique_ptr<QuantServer>> Start(const ServerOptions& options);
+
+  ~QuantServer();  // Shutdown()s
+
+  // "host:port" actually bound, with the real port when the options asked for port 0.
+  const std::string& bound_address() const { return bound_address_; }
+
+  // Graceful stop: health turns NOT_SERVING, new calls are refused, calls in flight get until
+  // `grace` to finish (then they are cancelled), background work is drained. Idempotent.
+  void Shutdown(std::chrono::milliseconds grace);
+
+ private:
+  QuantServer() = default;
+
+  std::unique_ptr<ModelStore> models_;
+  std::unique_ptr<TaskPool> blocking_pool_;
+  std::unique_ptr<QuantService> service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  std::string bound_address_;
+  bool shut_down_ = false;
+};
+
+}  // namespace ptq::server
+
+#endif  // PTQ_SERVER_QUANT_SERVER_H_

@@ -1,0 +1,26 @@
+#ifndef PTQ_SERVER_SERVER_OPTIONS_H_
+#define PTQ_SERVER_SERVER_OPTIONS_H_
+
+#include <cstdint>
+#include <string>
+
+namespace ptq::server {
+
+struct ServerOptions {
+  // host:port to serve on; port 0 picks a free port (QuantServer::bound_address tells which).
+  std::string listen_address = "0.0.0.0:50051";
+  // Durable state: uploaded models, jobs, results.
+  std::string state_dir = "ptq-state";
+  // Server-side datasets are resolved under this folder only; empty means none are offered.
+  std::string data_root;
+  // Largest model UploadModel accepts.
+  int64_t max_upload_bytes = int64_t{2048} << 20;
+  // Largest single gRPC message accepted (calibration batches are the big ones).
+  int max_message_bytes = 64 << 20;
+  // Threads for blocking work off gRPC's callback threads (committing uploads).
+  int blocking_threads = 2;
+};
+
+}  // namespace ptq::server
+
+#endif  // PTQ_SERVER_SERVER_OPTIONS_H_

@@ -1,0 +1,39 @@
+#ifndef PTQ_TESTS_SUPPORT_TEST_ENV_H_
+#define PTQ_TESTS_SUPPORT_TEST_ENV_H_
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ptq::testing {
+
+// Built binaries and generated fixtures, as CMake wired them in.
+std::string ServerBinary();
+std::string ClientBinary();
+// Models written by tests/fixtures/make_tiny_model.py (the test_models CTest fixture).
+std::filesystem::path TestModelsDir();
+
+// ../shared beside the checkout (or $PTQ_SHARED_DIR) when it exists. Tests that need real data
+// skip, saying so, when it is absent.
+std::optional<std::filesystem::path> SharedDir();
+
+// A fresh empty folder under the system temp dir, removed by the destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Every regular file under `dir`, as paths relative to it, sorted.
+std::vector<std::string> ListFiles(const std::filesystem::path& dir);
+
+}  // namespace ptq::testing
+
+#endif  // PTQ_TESTS_SUPPORT_TEST_ENV_H_

@@ -1,0 +1,192 @@
+#include "model_store.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "ptq/common/sha256.h"
+#include "test_env.h"
+
+namespace ptq::server {
+namespace {
+
+namespace fs = std::filesystem;
+using ptq::testing::ListFiles;
+using ptq::testing::TempDir;
+
+std::string ReadBytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
+class ModelStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tiny_bytes_ = ReadBytes(ptq::testing::TestModelsDir() / "tiny.pt");
+    ASSERT_FALSE(tiny_bytes_.empty());
+    tiny_sha_ = Sha256Hex(tiny_bytes_);
+    absl::StatusOr<std::unique_ptr<ModelStore>> store = ModelStore::Create(state_.path(), 1 << 20);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+  }
+
+  // Streams `bytes` in small chunks, as UploadModelReactor does, and commits.
+  absl::StatusOr<v1::Model> Upload(const std::string& bytes, const UploadHeader& header) {
+    absl::StatusOr<std::unique_ptr<PendingUpload>> upload = store_->BeginUpload(header);
+    if (!upload.ok()) return upload.status();
+    for (size_t offset = 0; offset < bytes.size(); offset += 4096) {
+      absl::Status appended = (*upload)->Append(absl::string_view(bytes).substr(offset, 4096));
+      if (!appended.ok()) return appended;
+    }
+    return (*upload)->Commit();
+  }
+
+  UploadHeader TinyHeader() const {
+    return UploadHeader{"tiny.pt", static_cast<int64_t>(tiny_bytes_.size()), tiny_sha_};
+  }
+  std::vector<std::string> StagingFiles() const {
+    return ListFiles(state_.path() / "staging");
+  }
+
+  TempDir state_;
+  std::unique_ptr<ModelStore> store_;
+  std::string tiny_bytes_;
+  std::string tiny_sha_;
+};
+
+TEST_F(ModelStoreTest, HeaderNeedsAPositiveSize) {
+  UploadHeader header = TinyHeader();
+  header.size_bytes = 0;
+  absl::Status status = store_->BeginUpload(header).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(status)) << status;
+  EXPECT_NE(status.message().find("header.size_bytes"), absl::string_view::npos) << status;
+}
+
+TEST_F(ModelStoreTest, DeclaredSizeOverTheLimitIsResourceExhausted) {
+  UploadHeader header = TinyHeader();
+  header.size_bytes = (1 << 20) + 1;
+  absl::Status status = store_->BeginUpload(header).status();
+  EXPECT_TRUE(absl::IsResourceExhausted(status)) << status;
+  EXPECT_TRUE(StagingFiles().empty());
+}
+
+TEST_F(ModelStoreTest, HeaderNeedsAHexSha256) {
+  UploadHeader header = TinyHeader();
+  header.sha256 = "not-a-digest";
+  absl::Status status = store_->BeginUpload(header).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(status)) << status;
+  EXPECT_NE(status.message().find("header.sha256"), absl::string_view::npos) << status;
+}
+
+TEST_F(ModelStoreTest, StoresAModelUnderItsSha256) {
+  absl::StatusOr<v1::Model> model = Upload(tiny_bytes_, TinyHeader());
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(model->model_id(), tiny_sha_);
+  EXPECT_EQ(model->size_bytes(), static_cast<int64_t>(tiny_bytes_.size()));
+  EXPECT_EQ(model->parameter_count(), 322);
+  EXPECT_FALSE(model->already_present());
+  EXPECT_EQ(ReadBytes(store_->ModelFile(tiny_sha_)), tiny_bytes_);
+  EXPECT_TRUE(StagingFiles().empty());
+
+  absl::StatusOr<v1::Model> fetched = store_->Get(tiny_sha_);
+  ASSERT_TRUE(fetched.ok()) << fetched.status();
+  EXPECT_EQ(fetched->filename(), "tiny.pt");
+  EXPECT_EQ(fetched->forward_schema(), model->forward_schema());
+}
+
+TEST_F(ModelStoreTest, UppercaseDigestAndPathInFilenameAreNormalised) {
+  UploadHeader header = TinyHeader();
+  for (char& c : header.sha256) c = static_cast<char>(std::toupper(c));
+  header.filename = "../../etc/evil.pt";
+  absl::StatusOr<v1::Model> model = Upload(tiny_bytes_, header);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(model->model_id(), tiny_sha_);
+  EXPECT_EQ(model->filename(), "evil.pt");
+}
+
+TEST_F(ModelStoreTest, SameBytesTwiceGiveTheSameId) {
+  absl::StatusOr<v1::Model> first = Upload(tiny_bytes_, TinyHeader());
+  absl::StatusOr<v1::Model> second = Upload(tiny_bytes_, TinyHeader());
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(first->model_id(), second->model_id());
+  EXPECT_TRUE(second->already_present());
+  EXPECT_EQ(ListFiles(state_.path() / "models").size(), 2u);  // model.pt + model.json
+  EXPECT_TRUE(StagingFiles().empty());
+}
+
+TEST_F(ModelStoreTest, TruncatedUploadIsDataLossAndLeavesNothing) {
+  absl::StatusOr<v1::Model> model =
+      Upload(tiny_bytes_.substr(0, tiny_bytes_.size() / 2), TinyHeader());
+  EXPECT_TRUE(absl::IsDataLoss(model.status())) << model.status();
+  EXPECT_TRUE(StagingFiles().empty());
+  EXPECT_TRUE(ListFiles(state_.path() / "models").empty());
+}
+
+TEST_F(ModelStoreTest, MoreBytesThanDeclaredIsInvalidArgument) {
+  UploadHeader header = TinyHeader();
+  header.size_bytes -= 1;
+  absl::StatusOr<v1::Model> model = Upload(tiny_bytes_, header);
+  EXPECT_TRUE(absl::IsInvalidArgument(model.status())) << model.status();
+  EXPECT_TRUE(StagingFiles().empty());
+}
+
+TEST_F(ModelStoreTest, BytesPastTheLimitAreResourceExhausted) {
+  absl::StatusOr<std::unique_ptr<ModelStore>> small = ModelStore::Create(state_.path(), 1000);
+  ASSERT_TRUE(small.ok());
+  absl::StatusOr<std::unique_ptr<PendingUpload>> upload =
+      (*small)->BeginUpload(UploadHeader{"m.pt", 1000, tiny_sha_});
+  ASSERT_TRUE(upload.ok()) << upload.status();
+  EXPECT_TRUE((*upload)->Append(std::string(600, 'a')).ok());
+  EXPECT_TRUE(absl::IsResourceExhausted((*upload)->Append(std::string(600, 'a'))));
+}
+
+TEST_F(ModelStoreTest, ShaMismatchIsRejected) {
+  UploadHeader header = TinyHeader();
+  header.sha256 = Sha256Hex("something else");
+  absl::StatusOr<v1::Model> model = Upload(tiny_bytes_, header);
+  ASSERT_TRUE(absl::IsInvalidArgument(model.status())) << model.status();
+  EXPECT_NE(model.status().message().find("sha256 mismatch"), absl::string_view::npos);
+  EXPECT_TRUE(StagingFiles().empty());
+  EXPECT_TRUE(ListFiles(state_.path() / "models").empty());
+}
+
+TEST_F(ModelStoreTest, BytesThatAreNotTorchScriptAreRejected) {
+  const std::string junk(5000, '\x7f');
+  absl::StatusOr<v1::Model> model =
+      Upload(junk, UploadHeader{"junk.pt", static_cast<int64_t>(junk.size()), Sha256Hex(junk)});
+  ASSERT_TRUE(absl::IsInvalidArgument(model.status())) << model.status();
+  EXPECT_NE(model.status().message().find("'junk.pt' is not a TorchScript file"),
+            absl::string_view::npos)
+      << model.status();
+  EXPECT_TRUE(StagingFiles().empty());
+  EXPECT_TRUE(ListFiles(state_.path() / "models").empty());
+}
+
+TEST_F(ModelStoreTest, AbandonedUploadLeavesNothing) {
+  {
+    absl::StatusOr<std::unique_ptr<PendingUpload>> upload = store_->BeginUpload(TinyHeader());
+    ASSERT_TRUE(upload.ok());
+    ASSERT_TRUE((*upload)->Append(tiny_bytes_.substr(0, 100)).ok());
+    EXPECT_FALSE(StagingFiles().empty());
+  }
+  EXPECT_TRUE(StagingFiles().empty());
+}
+
+TEST_F(ModelStoreTest, CreateRemovesStagingLeftoversOfACrash) {
+  const fs::path leftover = state_.path() / "staging" / "models" / "upload-crashed" / "model.pt";
+  fs::create_directories(leftover.parent_path());
+  std::ofstream(leftover) << "partial";
+  ASSERT_TRUE(ModelStore::Create(state_.path(), 1 << 20).ok());
+  EXPECT_TRUE(StagingFiles().empty());
+}
+
+TEST_F(ModelStoreTest, GetChecksTheIdFormatThenExistence) {
+  EXPECT_TRUE(absl::IsInvalidArgument(store_->Get("../../etc/passwd").status()));
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(Sha256Hex("absent")).status()));
+}
+
+}  // namespace
+}  // namespace ptq::server

@@ -11,7 +11,7 @@
 #include "model_store.h"
 #include "quant_service.h"
 #include "server_options.h"
-#include "task_pool.h"
+#include "ptq/common/task_pool.h"
 
 namespace ptq::server {
 

@@ -3,7 +3,7 @@
 
 #include "model_store.h"
 #include "ptq/v1/service.grpc.pb.h"
-#include "task_pool.h"
+#include "ptq/common/task_pool.h"
 
 namespace ptq::server {
 

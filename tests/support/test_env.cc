@@ -13,6 +13,9 @@ namespace fs = std::filesystem;
 std::string ServerBinary() { return PTQ_SERVER_BIN; }
 std::string ClientBinary() { return PTQ_CLIENT_BIN; }
 fs::path TestModelsDir() { return PTQ_TEST_MODELS_DIR; }
+fs::path TestDataDir() { return PTQ_TEST_DATA_DIR; }
+fs::path FixturesDir() { return PTQ_FIXTURES_DIR; }
+fs::path FashionMnistDir() { return "/usr/share/datasets/fashion-mnist"; }
 
 std::optional<fs::path> SharedDir() {
   const char* from_env = std::getenv("PTQ_SHARED_DIR");

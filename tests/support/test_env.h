@@ -13,6 +13,11 @@ std::string ServerBinary();
 std::string ClientBinary();
 // Models written by tests/fixtures/make_tiny_model.py (the test_models CTest fixture).
 std::filesystem::path TestModelsDir();
+// Committed inputs (tests/data) and helper scripts (tests/fixtures).
+std::filesystem::path TestDataDir();
+std::filesystem::path FixturesDir();
+// Debian's dataset-fashion-mnist, which deploy/install-deps.sh installs.
+std::filesystem::path FashionMnistDir();
 
 // ../shared beside the checkout (or $PTQ_SHARED_DIR) when it exists. Tests that need real data
 // skip, saying so, when it is absent.

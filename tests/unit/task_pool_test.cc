@@ -1,4 +1,4 @@
-#include "task_pool.h"
+#include "ptq/common/task_pool.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-namespace ptq::server {
+namespace ptq {
 namespace {
 
 TEST(TaskPoolTest, SingleThreadRunsTasksInPostingOrder) {
@@ -42,4 +42,4 @@ TEST(TaskPoolTest, PostAfterStopRunsInline) {
 }
 
 }  // namespace
-}  // namespace ptq::server
+}  // namespace ptq

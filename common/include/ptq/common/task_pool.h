@@ -1,5 +1,5 @@
-#ifndef PTQ_SERVER_TASK_POOL_H_
-#define PTQ_SERVER_TASK_POOL_H_
+#ifndef PTQ_COMMON_TASK_POOL_H_
+#define PTQ_COMMON_TASK_POOL_H_
 
 #include <condition_variable>
 #include <deque>
@@ -8,10 +8,11 @@
 #include <thread>
 #include <vector>
 
-namespace ptq::server {
+namespace ptq {
 
-// A few threads for work that must not run on gRPC's callback threads (hashing and loading an
-// uploaded model with LibTorch can take seconds). Tasks run in the order they were posted.
+// A fixed set of threads running posted tasks, started in the order they were posted. The
+// server uses one to keep blocking work (committing uploads) off gRPC's callback threads; the
+// dataset readers use one to decode images ahead of the model.
 class TaskPool {
  public:
   explicit TaskPool(int threads);
@@ -33,6 +34,6 @@ class TaskPool {
   std::vector<std::thread> threads_;
 };
 
-}  // namespace ptq::server
+}  // namespace ptq
 
-#endif  // PTQ_SERVER_TASK_POOL_H_
+#endif  // PTQ_COMMON_TASK_POOL_H_

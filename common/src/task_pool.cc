@@ -1,8 +1,8 @@
-#include "task_pool.h"
+#include "ptq/common/task_pool.h"
 
 #include <utility>
 
-namespace ptq::server {
+namespace ptq {
 
 TaskPool::TaskPool(int threads) {
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { RunWorker(); });
@@ -48,4 +48,4 @@ void TaskPool::RunWorker() {
   }
 }
 
-}  // namespace ptq::server
+}  // namespace ptq

@@ -1,0 +1,108 @@
+#include "imagenet_folder.h"
+
+#include <opencv2/imgcodecs.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "image_preprocess.h"
+
+namespace ptq::core {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr char kListFile[] = "val_list.txt";
+
+// Dataset entries must stay inside the dataset folder: no absolute paths, no "..".
+bool StaysInside(const std::string& relative_path) {
+  const fs::path path(relative_path);
+  if (path.is_absolute()) return false;
+  for (const fs::path& part : path) {
+    if (part == "..") return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<ListedImage>> ParseImageList(const std::string& text,
+                                                        const std::string& list_name,
+                                                        int num_classes) {
+  std::vector<ListedImage> images;
+  int line_number = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++line_number;
+    const std::vector<absl::string_view> fields =
+        absl::StrSplit(line, absl::ByAnyChar(" \t\r"), absl::SkipEmpty());
+    if (fields.empty()) continue;
+    const std::string where = absl::StrCat(list_name, " line ", line_number);
+    int32_t label = 0;
+    if (fields.size() != 2 || !absl::SimpleAtoi(fields[1], &label)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": expected \"FILE LABEL\", got \"", line, "\""));
+    }
+    if (label < 0 || (num_classes > 0 && label >= num_classes)) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": label ", label, " is outside [0, ",
+                                                     num_classes > 0 ? absl::StrCat(num_classes) : "inf", ")"));
+    }
+    if (!StaysInside(std::string(fields[0]))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": \"", fields[0], "\" leaves the dataset folder"));
+    }
+    images.push_back(ListedImage{std::string(fields[0]), label, line_number});
+  }
+  return images;
+}
+
+ImageNetFolderLoader::ImageNetFolderLoader(fs::path root, std::vector<ListedImage> images,
+                                           PreprocessSpec spec)
+    : root_(std::move(root)), images_(std::move(images)), spec_(std::move(spec)) {}
+
+absl::StatusOr<std::unique_ptr<ImageNetFolderLoader>> ImageNetFolderLoader::Open(
+    const fs::path& root, const PreprocessSpec& spec, int num_classes) {
+  const fs::path list_path = root / kListFile;
+  std::ifstream list(list_path);
+  if (!list) {
+    return absl::NotFoundError(absl::StrCat("dataset '", root.string(), "' has no ", kListFile));
+  }
+  std::stringstream text;
+  text << list.rdbuf();
+  absl::StatusOr<std::vector<ListedImage>> images =
+      ParseImageList(text.str(), list_path.string(), num_classes);
+  if (!images.ok()) return images.status();
+  if (images->empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(list_path.string(), " lists no images"));
+  }
+  for (const ListedImage& image : *images) {
+    std::error_code error;
+    if (!fs::is_regular_file(root / image.relative_path, error)) {
+      return absl::NotFoundError(absl::StrCat(list_path.string(), " line ", image.line, ": '",
+                                              image.relative_path, "' does not exist"));
+    }
+  }
+  return std::unique_ptr<ImageNetFolderLoader>(
+      new ImageNetFolderLoader(root, *std::move(images), spec));
+}
+
+absl::Status ImageNetFolderLoader::Load(int64_t index, float* out, int32_t* label) const {
+  const ListedImage& image = images_[static_cast<size_t>(index)];
+  const fs::path path = root_ / image.relative_path;
+  cv::Mat decoded;
+  try {
+    decoded = cv::imread(path.string(), spec_.channels == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
+  } catch (const cv::Exception&) {
+    decoded.release();  // reported below like any undecodable file
+  }
+  if (decoded.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("'", path.string(), "' (", kListFile, " line ",
+                                                   image.line, ") is not an image OpenCV can decode"));
+  }
+  PreprocessDecoded(decoded, spec_, out);
+  *label = image.label;
+  return absl::OkStatus();
+}
+
+}  // namespace ptq::core

@@ -1,0 +1,25 @@
+#ifndef PTQ_CORE_SRC_EXECUTOR_H_
+#define PTQ_CORE_SRC_EXECUTOR_H_
+
+#include <ATen/ATen.h>
+
+#include <functional>
+#include <vector>
+
+#include "graph_ir.h"
+
+namespace ptq::core {
+
+// Called with each value as soon as it is computed (the graph input included). Observers read
+// it; the simulator replaces it with its fake-quantized version.
+using ValueHook = std::function<void(int value_id, at::Tensor& value)>;
+
+// Runs one node on its input tensors with its own (possibly fake-quantized) parameters.
+at::Tensor RunNode(const Node& node, const std::vector<at::Tensor>& inputs);
+
+// Runs the whole graph on `input`, freeing each intermediate value after its last use.
+at::Tensor RunGraph(const Graph& graph, const at::Tensor& input, const ValueHook& hook = {});
+
+}  // namespace ptq::core
+
+#endif  // PTQ_CORE_SRC_EXECUTOR_H_

@@ -3,15 +3,6 @@
 namespace ptq::core {
 namespace {
 
-at::Tensor ApplyActivation(at::Tensor x, FusedActivation activation) {
-  switch (activation) {
-    case FusedActivation::kNone: return x;
-    case FusedActivation::kRelu: return at::relu_(x);
-    case FusedActivation::kRelu6: return at::hardtanh_(x, 0.0, 6.0);
-  }
-  return x;
-}
-
 std::vector<int64_t> TargetShape(const Node& node, const at::Tensor& input) {
   std::vector<int64_t> shape = node.dims;
   for (size_t i = 0; i < shape.size(); ++i) {
@@ -22,15 +13,24 @@ std::vector<int64_t> TargetShape(const Node& node, const at::Tensor& input) {
 
 }  // namespace
 
+at::Tensor ApplyFusedActivation(at::Tensor x, FusedActivation activation) {
+  switch (activation) {
+    case FusedActivation::kNone: return x;
+    case FusedActivation::kRelu: return at::relu_(x);
+    case FusedActivation::kRelu6: return at::hardtanh_(x, 0.0, 6.0);
+  }
+  return x;
+}
+
 at::Tensor RunNode(const Node& node, const std::vector<at::Tensor>& in) {
   const at::Tensor& x = in[0];
   switch (node.kind) {
     case OpKind::kConv2d:
-      return ApplyActivation(
+      return ApplyFusedActivation(
           at::conv2d(x, node.weight, node.bias, node.stride, node.padding, node.dilation, node.groups),
           node.activation);
     case OpKind::kLinear:
-      return ApplyActivation(at::linear(x, node.weight, node.bias), node.activation);
+      return ApplyFusedActivation(at::linear(x, node.weight, node.bias), node.activation);
     case OpKind::kBatchNorm:
       return at::batch_norm(x, node.weight, node.bias, node.running_mean, node.running_var,
                             /*training=*/false, /*momentum=*/0.0, node.eps, /*cudnn_enabled=*/false);

@@ -14,6 +14,9 @@ namespace ptq::core {
 // it; the simulator replaces it with its fake-quantized version.
 using ValueHook = std::function<void(int value_id, at::Tensor& value)>;
 
+// Applies a conv/linear unit's fused activation (in place on `x`, which the caller owns).
+at::Tensor ApplyFusedActivation(at::Tensor x, FusedActivation activation);
+
 // Runs one node on its input tensors with its own (possibly fake-quantized) parameters.
 at::Tensor RunNode(const Node& node, const std::vector<at::Tensor>& inputs);
 

@@ -1,0 +1,81 @@
+#ifndef PTQ_CORE_QUANTIZATION_SESSION_H_
+#define PTQ_CORE_QUANTIZATION_SESSION_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "ptq/core/dataset.h"
+#include "ptq/core/ptq_config.h"
+
+namespace ptq::core {
+
+struct RuntimeOptions {
+  std::string device = "cpu";  // "cpu", "cuda" or "cuda:N"
+};
+
+// done / total steps (batches) of a long operation.
+using ProgressCallback = std::function<void(int64_t done, int64_t total)>;
+
+// Accuracy of one variant of the model on one dataset.
+struct VariantAccuracy {
+  std::string variant;          // "fp32" or "int8_simulated"
+  double top1 = 0;              // percent of labelled images
+  double top5 = 0;
+  int64_t count = 0;            // labelled images
+  double agreement_top1 = 100;  // percent of images whose top-1 class equals fp32's
+  double images_per_second = 0;
+};
+
+// What the passes found in a model.
+struct ModelSummary {
+  int nodes = 0;
+  int conv_and_linear_layers = 0;
+  int folded_batch_norms = 0;
+  int se_blocks = 0;
+  int float_layers = 0;  // conv/linear kept in float
+};
+
+// One model through the PTQ engine: import and passes at Create, then Calibrate on data, then
+// Evaluate fp32 against simulated int8 and write the quantization parameters. The facade
+// keeps LibTorch out of its callers: every LibTorch error comes back as a status.
+class QuantizationSession {
+ public:
+  // Loads the TorchScript file and runs the passes the config asks for (fuse / fuse_list,
+  // activation fusion, SE detection, float layers). INVALID_ARGUMENT for a bad config or
+  // model (naming the key or the op).
+  static absl::StatusOr<std::unique_ptr<QuantizationSession>> Create(const std::string& model_path,
+                                                                     const PtqConfig& config,
+                                                                     const RuntimeOptions& runtime);
+  ~QuantizationSession();
+
+  const ModelSummary& summary() const;
+
+  // Calibrates on every batch `data` yields (make it yield quant_batch_num batches of
+  // quant_batch_size). CANCELLED promptly once `cancelled` is set.
+  absl::Status Calibrate(BatchSource& data, const ProgressCallback& progress,
+                         const std::atomic<bool>* cancelled);
+
+  // fp32 and simulated int8 top-1/top-5 on `data`, with the int8 top-1 agreement with fp32.
+  // FAILED_PRECONDITION before Calibrate.
+  absl::StatusOr<std::vector<VariantAccuracy>> Evaluate(BatchSource& data, const ProgressCallback& progress,
+                                                        const std::atomic<bool>* cancelled);
+
+  // quant_params.json: every quantization point with module path, scheme, scale, zero point
+  // and observer; every weight's scales; the layers kept in float and why.
+  absl::StatusOr<std::string> QuantParamsJson() const;
+
+ private:
+  struct State;
+  explicit QuantizationSession(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace ptq::core
+
+#endif  // PTQ_CORE_QUANTIZATION_SESSION_H_

@@ -1,0 +1,77 @@
+#ifndef PTQ_CORE_SRC_ACTIVATION_OBSERVER_H_
+#define PTQ_CORE_SRC_ACTIVATION_OBSERVER_H_
+
+#include <ATen/ATen.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "histogram_math.h"
+
+namespace ptq::core {
+
+// The seed's activation quantizers and ours, by the names configs use.
+struct ActivationQuantizerSpec {
+  std::string name = "KLQuantizer";  // AbsmaxQuantizer, HistQuantizer, KLQuantizer, MSEQuantizer, PercentileQuantizer
+  int bins = 1024;
+  int upsample_bins = 64;
+  double hist_percent = 0.99999;     // HistQuantizer
+  double percentile = 99.99;         // PercentileQuantizer
+};
+
+// INVALID_ARGUMENT naming the key (ptq.activation_quantizer, ptq.bins, ptq.upsample_bins,
+// ptq.hist_percent, ptq.percentile) for unknown names or out-of-range parameters.
+absl::Status ValidateActivationQuantizer(const ActivationQuantizerSpec& spec);
+
+// Observes one activation over the calibration batches, then turns what it saw into a
+// threshold T on |x| (the value that maps to the largest quantized level).
+class ActivationObserver {
+ public:
+  virtual ~ActivationObserver() = default;
+  virtual void Observe(const at::Tensor& values) = 0;
+  // `levels`: quantized steps covering [0, T] (127 for signed int8, 255 for non-negative
+  // uint8). FAILED_PRECONDITION when no batch was observed.
+  virtual absl::StatusOr<double> ComputeThreshold(int levels) const = 0;
+};
+
+struct PtqConfig;
+// The activation quantizer part of a job's ptq config.
+ActivationQuantizerSpec ActivationSpecOf(const PtqConfig& config);
+
+// The spec must have passed ValidateActivationQuantizer.
+std::unique_ptr<ActivationObserver> MakeActivationObserver(const ActivationQuantizerSpec& spec);
+
+// Keeps max |x|.
+class AbsmaxObserver : public ActivationObserver {
+ public:
+  void Observe(const at::Tensor& values) override;
+  absl::StatusOr<double> ComputeThreshold(int levels) const override;
+
+ private:
+  double absmax_ = 0;
+  bool observed_ = false;
+};
+
+// Keeps a histogram of |x| over [0, running max], widened with ResampleToWiderRange when a
+// batch exceeds it, and picks the threshold with one of the histogram methods.
+class HistogramObserver : public ActivationObserver {
+ public:
+  enum class Method { kHistPercent, kKl, kMse, kPercentile };
+  HistogramObserver(Method method, const ActivationQuantizerSpec& spec);
+
+  void Observe(const at::Tensor& values) override;
+  absl::StatusOr<double> ComputeThreshold(int levels) const override;
+  const AbsHistogram& histogram() const { return histogram_; }
+
+ private:
+  Method method_;
+  ActivationQuantizerSpec spec_;
+  AbsHistogram histogram_;
+  bool observed_ = false;
+};
+
+}  // namespace ptq::core
+
+#endif  // PTQ_CORE_SRC_ACTIVATION_OBSERVER_H_

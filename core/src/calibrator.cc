@@ -1,0 +1,219 @@
+#include "calibrator.h"
+
+#include <map>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "executor.h"
+
+namespace ptq::core {
+namespace {
+
+using Observers = std::map<int, std::unique_ptr<ActivationObserver>>;
+
+absl::Status Cancelled() { return absl::CancelledError("calibration cancelled"); }
+
+bool IsCancelled(const std::atomic<bool>* cancelled) {
+  return cancelled != nullptr && cancelled->load();
+}
+
+bool IsWeightedLayer(const Node& node) {
+  return node.kind == OpKind::kConv2d || node.kind == OpKind::kLinear;
+}
+
+// Step 1: fake-quantize the weights of every int8 conv/linear into the simulated graph.
+void QuantizeWeights(QuantizedModel& model, WeightGranularity granularity) {
+  model.simulated = model.fp32;
+  model.weights.assign(model.fp32.nodes.size(), std::nullopt);
+  model.bias_corrections.assign(model.fp32.nodes.size(), at::Tensor());
+  for (size_t i = 0; i < model.fp32.nodes.size(); ++i) {
+    Node& node = model.simulated.nodes[i];
+    if (!model.plan.node_is_int8[i] || !IsWeightedLayer(node)) continue;
+    WeightQParams qparams = ComputeWeightQParams(node.weight, granularity);
+    node.weight = FakeQuantizeWeight(node.weight, qparams);
+    model.weights[i] = std::move(qparams);
+  }
+}
+
+// A value's parameters once its observer (if it has one) has seen every batch. Values are
+// settled in id order, so a shared point's source is settled before it.
+absl::Status SettlePoint(QuantizedModel& model, int value, const Observers& observers) {
+  const std::optional<ActivationPoint>& point = model.plan.points[static_cast<size_t>(value)];
+  if (!point) return absl::OkStatus();
+  std::optional<ActivationQParams>& qparams = model.activations[static_cast<size_t>(value)];
+  switch (point->source) {
+    case PointSource::kFixedUnitInterval: {
+      ActivationQParams fixed;
+      fixed.scheme = ActivationScheme::kUnsigned;
+      fixed.scale = 1.0 / 256;
+      fixed.threshold = 255.0 / 256;
+      qparams = fixed;
+      return absl::OkStatus();
+    }
+    case PointSource::kSameAsInput:
+      qparams = model.activations[static_cast<size_t>(point->same_as)];
+      return absl::OkStatus();
+    case PointSource::kObserved: {
+      absl::StatusOr<double> threshold =
+          observers.at(value)->ComputeThreshold(LevelsOf(point->scheme));
+      if (!threshold.ok()) {
+        return absl::Status(threshold.status().code(), absl::StrCat("activation of '", point->name,
+                                                                    "': ", threshold.status().message()));
+      }
+      qparams = ActivationQParamsFor(*threshold, point->scheme);
+      return absl::OkStatus();
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Calibration without bias correction: one streaming fp32 pass feeding the observers.
+absl::Status ObserveStreaming(QuantizedModel& model, BatchStream& batches, const Observers& observers,
+                              const CalibrationProgress& progress, const std::atomic<bool>* cancelled) {
+  const ValueHook observe = [&observers](int value, at::Tensor& tensor) {
+    auto it = observers.find(value);
+    if (it != observers.end()) it->second->Observe(tensor);
+  };
+  int64_t done = 0;
+  while (true) {
+    if (IsCancelled(cancelled)) return Cancelled();
+    absl::StatusOr<std::optional<at::Tensor>> batch = batches.next();
+    if (!batch.ok()) return batch.status();
+    if (!batch->has_value()) break;
+    RunGraph(model.fp32, **batch, observe);
+    ++done;
+    if (progress) progress(done, batches.count);
+  }
+  if (done == 0) return absl::FailedPreconditionError("calibration data has no batches");
+  for (int value = 0; value < model.fp32.num_values; ++value) {
+    if (absl::Status status = SettlePoint(model, value, observers); !status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+// Per-batch copies of one value, fp32 and simulated.
+struct BatchedValue {
+  std::vector<at::Tensor> fp32;
+  std::vector<at::Tensor> simulated;
+};
+
+// Observes a value's fp32 batches, settles its parameters, fake-quantizes its simulated copies.
+absl::Status SettleBatched(QuantizedModel& model, int value, BatchedValue& batched,
+                           const Observers& observers) {
+  auto observer = observers.find(value);
+  if (observer != observers.end()) {
+    for (const at::Tensor& tensor : batched.fp32) observer->second->Observe(tensor);
+  }
+  if (absl::Status status = SettlePoint(model, value, observers); !status.ok()) return status;
+  if (const std::optional<ActivationQParams>& qparams = model.activations[static_cast<size_t>(value)]) {
+    for (at::Tensor& tensor : batched.simulated) tensor = FakeQuantizeActivation(tensor, *qparams);
+  }
+  return absl::OkStatus();
+}
+
+// Per-channel mean of (simulated - fp32) over batches and positions (channels are dim 1).
+at::Tensor MeanChannelError(const BatchedValue& output) {
+  at::Tensor error_sum;
+  int64_t positions = 0;
+  for (size_t b = 0; b < output.fp32.size(); ++b) {
+    const at::Tensor error = output.simulated[b] - output.fp32[b];
+    std::vector<int64_t> reduce = {0};
+    for (int64_t d = 2; d < error.dim(); ++d) reduce.push_back(d);
+    const at::Tensor batch_sum = error.sum(reduce);
+    error_sum = error_sum.defined() ? error_sum + batch_sum : batch_sum;
+    positions += error.numel() / error.size(1);
+  }
+  return error_sum / static_cast<double>(positions);
+}
+
+// Calibration with bias correction: node by node over all batches (see calibrator.h).
+absl::Status CalibrateNodeMajor(QuantizedModel& model, BatchStream& batches, const Observers& observers,
+                                const CalibrationProgress& progress, const std::atomic<bool>* cancelled) {
+  const Graph& graph = model.fp32;
+  const int64_t total_steps = batches.count + static_cast<int64_t>(graph.nodes.size());
+  std::vector<BatchedValue> values(static_cast<size_t>(graph.num_values));
+  BatchedValue& input = values[static_cast<size_t>(graph.input)];
+  while (true) {
+    if (IsCancelled(cancelled)) return Cancelled();
+    absl::StatusOr<std::optional<at::Tensor>> batch = batches.next();
+    if (!batch.ok()) return batch.status();
+    if (!batch->has_value()) break;
+    input.fp32.push_back(**batch);
+    if (progress) progress(static_cast<int64_t>(input.fp32.size()), total_steps);
+  }
+  if (input.fp32.empty()) return absl::FailedPreconditionError("calibration data has no batches");
+  const int64_t loaded = static_cast<int64_t>(input.fp32.size());
+  input.simulated = input.fp32;
+  if (absl::Status status = SettleBatched(model, graph.input, input, observers); !status.ok()) return status;
+
+  std::vector<int> last_use(static_cast<size_t>(graph.num_values), -1);
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    for (int value : graph.nodes[i].inputs) last_use[static_cast<size_t>(value)] = static_cast<int>(i);
+  }
+  std::vector<at::Tensor> fp32_inputs, simulated_inputs;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    if (IsCancelled(cancelled)) return Cancelled();
+    Node& simulated_node = model.simulated.nodes[i];
+    const bool correct = model.plan.node_is_int8[i] && IsWeightedLayer(simulated_node);
+    // The bias acts before the fused activation, so outputs are compared there.
+    const FusedActivation activation = graph.nodes[i].activation;
+    Node fp32_part = graph.nodes[i];
+    Node simulated_part = simulated_node;
+    if (correct) {
+      fp32_part.activation = FusedActivation::kNone;
+      simulated_part.activation = FusedActivation::kNone;
+    }
+    BatchedValue& output = values[static_cast<size_t>(graph.nodes[i].output)];
+    for (size_t b = 0; b < static_cast<size_t>(loaded); ++b) {
+      fp32_inputs.clear();
+      simulated_inputs.clear();
+      for (int value : fp32_part.inputs) {
+        fp32_inputs.push_back(values[static_cast<size_t>(value)].fp32[b]);
+        simulated_inputs.push_back(values[static_cast<size_t>(value)].simulated[b]);
+      }
+      output.fp32.push_back(RunNode(fp32_part, fp32_inputs));
+      output.simulated.push_back(RunNode(simulated_part, simulated_inputs));
+    }
+    if (correct) {
+      const at::Tensor correction = MeanChannelError(output);
+      simulated_node.bias = simulated_node.bias.defined() ? simulated_node.bias - correction : -correction;
+      model.bias_corrections[i] = correction;
+      std::vector<int64_t> per_channel(static_cast<size_t>(output.simulated[0].dim()), 1);
+      per_channel[1] = -1;
+      const at::Tensor shift = correction.reshape(per_channel);
+      for (size_t b = 0; b < output.simulated.size(); ++b) {
+        output.simulated[b] = ApplyFusedActivation(output.simulated[b] - shift, activation);
+        output.fp32[b] = ApplyFusedActivation(output.fp32[b], activation);
+      }
+    }
+    if (absl::Status status = SettleBatched(model, graph.nodes[i].output, output, observers); !status.ok()) {
+      return status;
+    }
+    for (int value : graph.nodes[i].inputs) {
+      if (last_use[static_cast<size_t>(value)] == static_cast<int>(i) && value != graph.output) {
+        values[static_cast<size_t>(value)] = BatchedValue();
+      }
+    }
+    if (progress) progress(loaded + static_cast<int64_t>(i) + 1, total_steps);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Calibrate(QuantizedModel& model, BatchStream& batches, const CalibrationOptions& options,
+                       const CalibrationProgress& progress, const std::atomic<bool>* cancelled) {
+  model.calibrated = false;
+  QuantizeWeights(model, options.weights);
+  model.activation_quantizer = options.activation.name;
+  model.activations.assign(model.plan.points.size(), std::nullopt);
+  Observers observers;
+  for (int value : model.plan.ObservedValues()) observers[value] = MakeActivationObserver(options.activation);
+  absl::Status status = options.bias_correction
+                            ? CalibrateNodeMajor(model, batches, observers, progress, cancelled)
+                            : ObserveStreaming(model, batches, observers, progress, cancelled);
+  model.calibrated = status.ok();
+  return status;
+}
+
+}  // namespace ptq::core

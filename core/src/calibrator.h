@@ -1,0 +1,52 @@
+#ifndef PTQ_CORE_SRC_CALIBRATOR_H_
+#define PTQ_CORE_SRC_CALIBRATOR_H_
+
+#include <ATen/ATen.h>
+
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "activation_observer.h"
+#include "quant_math.h"
+#include "quantized_model.h"
+
+namespace ptq::core {
+
+struct CalibrationOptions {
+  ActivationQuantizerSpec activation;
+  WeightGranularity weights = WeightGranularity::kPerChannel;
+  bool bias_correction = false;
+};
+
+// done / total calibration steps.
+using CalibrationProgress = std::function<void(int64_t done, int64_t total)>;
+
+// The calibration data: yields the next input batch (on the model's device), or nullopt at
+// the end; `count` is how many batches it will yield.
+struct BatchStream {
+  std::function<absl::StatusOr<std::optional<at::Tensor>>()> next;
+  int64_t count = 0;
+};
+
+// Calibrates `model` (whose fp32 graph and plan are set) on `batches`:
+//   1. weights: symmetric int8 scales per channel or per tensor, fake-quantized into
+//      model.simulated;
+//   2. activations: each observed point sees its fp32 values over every batch, then its
+//      observer gives the threshold and the point's scheme gives scale and zero point;
+//   3. bias_correction (optional): layer by layer in graph order, the per-channel mean of
+//      (simulated output - fp32 output) of each int8 conv/linear, measured before its fused
+//      activation with every earlier correction already applied, is subtracted from its bias.
+// Without bias correction the batches stream through one fp32 pass. With it, the graph runs
+// node by node over all batches at once (fp32 and simulated side by side), which keeps each
+// layer's correction exact at the cost of holding two live activations per batch.
+// CANCELLED when `cancelled` is set; progress counts batches (and nodes, for the second pass).
+absl::Status Calibrate(QuantizedModel& model, BatchStream& batches,
+                       const CalibrationOptions& options, const CalibrationProgress& progress,
+                       const std::atomic<bool>* cancelled);
+
+}  // namespace ptq::core
+
+#endif  // PTQ_CORE_SRC_CALIBRATOR_H_

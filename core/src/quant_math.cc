@@ -1,0 +1,69 @@
+#include "quant_math.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace ptq::core {
+namespace {
+
+// Below this a scale would make every value saturate; also keeps division safe.
+constexpr double kMinScale = 1e-8;
+constexpr int64_t kWeightLevels = 127;
+
+}  // namespace
+
+const char* ActivationSchemeName(ActivationScheme scheme) {
+  return scheme == ActivationScheme::kUnsigned ? "uint8_zero_point_0" : "uint8_symmetric_zero_point_128";
+}
+
+int LevelsOf(ActivationScheme scheme) { return scheme == ActivationScheme::kUnsigned ? 255 : 127; }
+
+ActivationQParams ActivationQParamsFor(double threshold, ActivationScheme scheme) {
+  ActivationQParams qparams;
+  qparams.scheme = scheme;
+  qparams.threshold = threshold;
+  qparams.scale = std::max(threshold / LevelsOf(scheme), kMinScale);
+  qparams.zero_point = scheme == ActivationScheme::kUnsigned ? 0 : 128;
+  return qparams;
+}
+
+at::Tensor FakeQuantizeActivation(const at::Tensor& values, const ActivationQParams& qparams) {
+  return at::fake_quantize_per_tensor_affine(values, qparams.scale, qparams.zero_point, 0, 255);
+}
+
+absl::Status ParseWeightQuantizer(const std::string& name, WeightGranularity* granularity) {
+  if (name == "PerChannelAbsmaxQuantizer" || name.empty()) {
+    *granularity = WeightGranularity::kPerChannel;
+  } else if (name == "AbsmaxQuantizer") {
+    *granularity = WeightGranularity::kPerTensor;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ptq.weight_quantizer: unknown quantizer '", name,
+        "', expected PerChannelAbsmaxQuantizer or AbsmaxQuantizer"));
+  }
+  return absl::OkStatus();
+}
+
+WeightQParams ComputeWeightQParams(const at::Tensor& weight, WeightGranularity granularity) {
+  WeightQParams qparams;
+  qparams.granularity = granularity;
+  const at::Tensor absmax = granularity == WeightGranularity::kPerChannel
+                                ? weight.abs().reshape({weight.size(0), -1}).amax(1)
+                                : weight.abs().max().reshape({1});
+  qparams.scales = (absmax / kWeightLevels).clamp_min(kMinScale).to(at::kFloat).contiguous();
+  return qparams;
+}
+
+at::Tensor FakeQuantizeWeight(const at::Tensor& weight, const WeightQParams& qparams) {
+  if (qparams.granularity == WeightGranularity::kPerTensor) {
+    return at::fake_quantize_per_tensor_affine(weight, qparams.scales.item<double>(), 0,
+                                               -kWeightLevels, kWeightLevels);
+  }
+  const at::Tensor zero_points =
+      at::zeros({qparams.scales.size(0)}, qparams.scales.options().dtype(at::kInt));
+  return at::fake_quantize_per_channel_affine(weight, qparams.scales, zero_points, 0,
+                                              -kWeightLevels, kWeightLevels);
+}
+
+}  // namespace ptq::core

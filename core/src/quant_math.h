@@ -1,0 +1,51 @@
+#ifndef PTQ_CORE_SRC_QUANT_MATH_H_
+#define PTQ_CORE_SRC_QUANT_MATH_H_
+
+#include <ATen/ATen.h>
+
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace ptq::core {
+
+// How an activation is stored as uint8 (quint8, what onednn's int8 kernels take):
+//   kUnsigned: values known to be >= 0 (after ReLU/ReLU6, sigmoid gates): zero point 0,
+//              scale T / 255, covering [0, T];
+//   kSigned:   symmetric around zero: zero point 128, scale T / 127, covering [-1.008 T, T].
+enum class ActivationScheme { kUnsigned, kSigned };
+const char* ActivationSchemeName(ActivationScheme scheme);
+// Quantized steps on [0, T]: 255 or 127.
+int LevelsOf(ActivationScheme scheme);
+
+struct ActivationQParams {
+  ActivationScheme scheme = ActivationScheme::kSigned;
+  double threshold = 0;  // T, the largest magnitude represented
+  double scale = 1;
+  int64_t zero_point = 0;
+};
+
+// Scale and zero point for a threshold; a zero threshold gets a tiny positive scale.
+ActivationQParams ActivationQParamsFor(double threshold, ActivationScheme scheme);
+
+// Round to the uint8 grid of `qparams` and back (round half to even, as real quantization).
+at::Tensor FakeQuantizeActivation(const at::Tensor& values, const ActivationQParams& qparams);
+
+// Symmetric int8 weights in [-127, 127]: scale = max |w| / 127 per output channel
+// (PerChannelAbsmaxQuantizer) or for the whole tensor (AbsmaxQuantizer).
+enum class WeightGranularity { kPerChannel, kPerTensor };
+
+// "PerChannelAbsmaxQuantizer" or "AbsmaxQuantizer"; INVALID_ARGUMENT naming ptq.weight_quantizer.
+absl::Status ParseWeightQuantizer(const std::string& name, WeightGranularity* granularity);
+
+struct WeightQParams {
+  WeightGranularity granularity = WeightGranularity::kPerChannel;
+  at::Tensor scales;  // float, one per output channel (or one element)
+};
+
+WeightQParams ComputeWeightQParams(const at::Tensor& weight, WeightGranularity granularity);
+at::Tensor FakeQuantizeWeight(const at::Tensor& weight, const WeightQParams& qparams);
+
+}  // namespace ptq::core
+
+#endif  // PTQ_CORE_SRC_QUANT_MATH_H_

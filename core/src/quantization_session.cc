@@ -1,0 +1,195 @@
+#include "ptq/core/quantization_session.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "activation_observer.h"
+#include "calibrator.h"
+#include "graph_passes.h"
+#include "ptq/core/metrics.h"
+#include "quant_params_json.h"
+#include "quantized_model.h"
+#include "torchscript_import.h"
+
+namespace ptq::core {
+namespace {
+
+// LibTorch errors carry a backtrace after the first line.
+std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+// Runs `body`, turning LibTorch exceptions into a status that says what was being done.
+template <typename T, typename Body>
+absl::StatusOr<T> Guarded(const char* what, Body&& body) {
+  try {
+    return body();
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat(what, ": ", FirstLine(e.what_without_backtrace())));
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(what, ": ", FirstLine(e.what())));
+  }
+}
+
+// Wraps a batch's buffer as a tensor without copying; the tensor owns the buffer.
+at::Tensor ToTensor(Batch&& batch, const at::Device& device) {
+  auto owner = std::make_shared<std::vector<float>>(std::move(batch.data));
+  at::Tensor tensor = at::from_blob(owner->data(), batch.shape, [owner](void*) {}, at::kFloat);
+  return tensor.to(device);
+}
+
+void MoveToDevice(Graph& graph, const at::Device& device) {
+  for (Node& node : graph.nodes) {
+    for (at::Tensor* tensor : {&node.weight, &node.bias, &node.running_mean, &node.running_var}) {
+      if (tensor->defined()) *tensor = tensor->to(device);
+    }
+  }
+}
+
+}  // namespace
+
+struct QuantizationSession::State {
+  PtqConfig config;
+  at::Device device = at::kCPU;
+  QuantizedModel model;
+  ModelSummary summary;
+};
+
+QuantizationSession::QuantizationSession(std::unique_ptr<State> state) : state_(std::move(state)) {}
+QuantizationSession::~QuantizationSession() = default;
+
+const ModelSummary& QuantizationSession::summary() const { return state_->summary; }
+
+absl::StatusOr<std::unique_ptr<QuantizationSession>> QuantizationSession::Create(
+    const std::string& model_path, const PtqConfig& config, const RuntimeOptions& runtime) {
+  if (absl::Status status = ValidatePtqConfig(config); !status.ok()) return status;
+  auto state = std::make_unique<State>();
+  state->config = config;
+  absl::StatusOr<at::Device> device = Guarded<at::Device>("device", [&] { return at::Device(runtime.device); });
+  if (!device.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("device '", runtime.device, "' is not a device LibTorch knows"));
+  }
+  if (device->is_cuda() && !torch::cuda::is_available()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("device '", runtime.device, "' asked for, but LibTorch sees no CUDA device"));
+  }
+  state->device = *device;
+
+  absl::StatusOr<Graph> graph = ImportTorchScript(model_path);
+  if (!graph.ok()) return graph.status();
+  QuantizedModel& model = state->model;
+  model.fp32 = *std::move(graph);
+  absl::Status passes = Guarded<bool>("passes", [&]() -> absl::StatusOr<bool> {
+                          if (config.fuse) {
+                            if (absl::Status s = FoldBatchNorms(model.fp32, config.fuse_list); !s.ok()) return s;
+                          }
+                          FuseActivations(model.fp32);
+                          MoveToDevice(model.fp32, state->device);
+                          return true;
+                        }).status();
+  if (!passes.ok()) return passes;
+  model.se_blocks = FindSeBlocks(model.fp32);
+  PlanOptions plan_options;
+  plan_options.skip_layers = config.skip_layers;
+  plan_options.skip_se_quant = config.skip_se_quant;
+  absl::StatusOr<QuantPlan> plan = PlanQuantization(model.fp32, model.se_blocks, plan_options);
+  if (!plan.ok()) return plan.status();
+  model.plan = *std::move(plan);
+
+  ModelSummary& summary = state->summary;
+  summary.nodes = static_cast<int>(model.fp32.nodes.size());
+  for (size_t i = 0; i < model.fp32.nodes.size(); ++i) {
+    const Node& node = model.fp32.nodes[i];
+    const bool weighted = node.kind == OpKind::kConv2d || node.kind == OpKind::kLinear;
+    summary.conv_and_linear_layers += weighted;
+    summary.float_layers += weighted && !model.plan.node_is_int8[i];
+    summary.folded_batch_norms += !node.folded_batch_norm.empty();
+  }
+  summary.se_blocks = static_cast<int>(model.se_blocks.size());
+  return std::unique_ptr<QuantizationSession>(new QuantizationSession(std::move(state)));
+}
+
+absl::Status QuantizationSession::Calibrate(BatchSource& data, const ProgressCallback& progress,
+                                            const std::atomic<bool>* cancelled) {
+  State& state = *state_;
+  CalibrationOptions options;
+  options.activation = ActivationSpecOf(state.config);
+  (void)ParseWeightQuantizer(state.config.weight_quantizer, &options.weights);  // validated at Create
+  options.bias_correction = state.config.bias_correction;
+  BatchStream stream;
+  stream.count = -1;
+  stream.next = [&]() -> absl::StatusOr<std::optional<at::Tensor>> {
+    Batch batch;
+    absl::StatusOr<bool> more = data.Next(&batch);
+    if (!more.ok()) return more.status();
+    if (!*more) return std::optional<at::Tensor>();
+    return std::optional<at::Tensor>(ToTensor(std::move(batch), state.device));
+  };
+  return Guarded<bool>("calibration",
+                       [&]() -> absl::StatusOr<bool> {
+                         torch::NoGradGuard no_grad;
+                         absl::Status status = ptq::core::Calibrate(state.model, stream, options, progress, cancelled);
+                         if (!status.ok()) return status;
+                         return true;
+                       })
+      .status();
+}
+
+absl::StatusOr<std::vector<VariantAccuracy>> QuantizationSession::Evaluate(BatchSource& data,
+                                                                           const ProgressCallback& progress,
+                                                                           const std::atomic<bool>* cancelled) {
+  State& state = *state_;
+  if (!state.model.calibrated) {
+    return absl::FailedPreconditionError("evaluate needs a calibrated model: run Calibrate first");
+  }
+  return Guarded<std::vector<VariantAccuracy>>("evaluation", [&]() -> absl::StatusOr<std::vector<VariantAccuracy>> {
+    torch::NoGradGuard no_grad;
+    AccuracyMeter fp32_accuracy, int8_accuracy;
+    AgreementMeter agreement;
+    double fp32_seconds = 0, int8_seconds = 0;
+    int64_t images = 0;
+    const int64_t total = data.num_images();
+    Batch batch;
+    while (true) {
+      if (cancelled != nullptr && cancelled->load()) return absl::CancelledError("evaluation cancelled");
+      absl::StatusOr<bool> more = data.Next(&batch);
+      if (!more.ok()) return more.status();
+      if (!*more) break;
+      const std::vector<int32_t> labels = batch.labels;
+      const at::Tensor input = ToTensor(std::move(batch), state.device);
+      auto start = std::chrono::steady_clock::now();
+      const at::Tensor fp32 = RunFp32(state.model, input).to(at::kCPU, at::kFloat).contiguous();
+      auto middle = std::chrono::steady_clock::now();
+      const at::Tensor int8 = RunSimulated(state.model, input).to(at::kCPU, at::kFloat).contiguous();
+      auto end = std::chrono::steady_clock::now();
+      fp32_seconds += std::chrono::duration<double>(middle - start).count();
+      int8_seconds += std::chrono::duration<double>(end - middle).count();
+      const int64_t n = fp32.size(0);
+      const int64_t classes = fp32.numel() / n;
+      fp32_accuracy.Add(fp32.data_ptr<float>(), n, classes, labels.data());
+      int8_accuracy.Add(int8.data_ptr<float>(), n, classes, labels.data());
+      agreement.Add(fp32.data_ptr<float>(), int8.data_ptr<float>(), n, classes);
+      images += n;
+      if (progress) progress(images, total);
+    }
+    if (images == 0) return absl::FailedPreconditionError("evaluation data has no images");
+    std::vector<VariantAccuracy> result(2);
+    result[0] = {"fp32", fp32_accuracy.top1(), fp32_accuracy.top5(), fp32_accuracy.count(), 100.0,
+                 images / fp32_seconds};
+    result[1] = {"int8_simulated", int8_accuracy.top1(), int8_accuracy.top5(), int8_accuracy.count(),
+                 agreement.percent(), images / int8_seconds};
+    return result;
+  });
+}
+
+absl::StatusOr<std::string> QuantizationSession::QuantParamsJson() const {
+  if (!state_->model.calibrated) {
+    return absl::FailedPreconditionError("quantization parameters exist only after Calibrate");
+  }
+  return Guarded<std::string>("quant_params.json",
+                              [&]() -> absl::StatusOr<std::string> {
+                                return ptq::core::QuantParamsJson(state_->model, state_->config);
+                              });
+}
+
+}  // namespace ptq::core

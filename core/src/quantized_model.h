@@ -1,0 +1,40 @@
+#ifndef PTQ_CORE_SRC_QUANTIZED_MODEL_H_
+#define PTQ_CORE_SRC_QUANTIZED_MODEL_H_
+
+#include <ATen/ATen.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "graph_ir.h"
+#include "graph_passes.h"
+#include "quant_math.h"
+#include "quant_plan.h"
+
+namespace ptq::core {
+
+// A model through the passes, and (after calibration) everything needed to simulate it in int8.
+struct QuantizedModel {
+  Graph fp32;                     // after fuse / activation fusion: the fp32 reference
+  Graph simulated;                // same topology; int8 layers carry fake-quantized weights and
+                                  // bias-corrected biases
+  std::vector<SeBlock> se_blocks;
+  QuantPlan plan;
+  std::string activation_quantizer;                            // observer that set the thresholds
+  std::vector<std::optional<ActivationQParams>> activations;  // by value id
+  std::vector<std::optional<WeightQParams>> weights;          // by node index
+  std::vector<at::Tensor> bias_corrections;                   // by node index; undefined if none
+  bool calibrated = false;
+};
+
+// fp32 forward of the passed graph.
+at::Tensor RunFp32(const QuantizedModel& model, const at::Tensor& input);
+
+// Simulated int8 forward: fake-quantized weights, every quantized activation rounded to its
+// uint8 grid as soon as it is produced.
+at::Tensor RunSimulated(const QuantizedModel& model, const at::Tensor& input);
+
+}  // namespace ptq::core
+
+#endif  // PTQ_CORE_SRC_QUANTIZED_MODEL_H_

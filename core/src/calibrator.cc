@@ -67,9 +67,11 @@ absl::Status SettlePoint(QuantizedModel& model, int value, const Observers& obse
   return absl::OkStatus();
 }
 
-// Calibration without bias correction: one streaming fp32 pass feeding the observers.
-absl::Status ObserveStreaming(QuantizedModel& model, BatchStream& batches, const Observers& observers,
-                              const CalibrationProgress& progress, const std::atomic<bool>* cancelled) {
+// Pass 1: every batch streams through the fp32 graph once, feeding the observers; the first
+// `keep` batches are kept for bias correction.
+absl::Status Observe(QuantizedModel& model, BatchStream& batches, const Observers& observers, int64_t keep,
+                     std::vector<at::Tensor>* kept, int64_t total_steps, const CalibrationProgress& progress,
+                     const std::atomic<bool>* cancelled) {
   const ValueHook observe = [&observers](int value, at::Tensor& tensor) {
     auto it = observers.find(value);
     if (it != observers.end()) it->second->Observe(tensor);
@@ -81,8 +83,9 @@ absl::Status ObserveStreaming(QuantizedModel& model, BatchStream& batches, const
     if (!batch.ok()) return batch.status();
     if (!batch->has_value()) break;
     RunGraph(model.fp32, **batch, observe);
+    if (static_cast<int64_t>(kept->size()) < keep) kept->push_back(**batch);
     ++done;
-    if (progress) progress(done, batches.count);
+    if (progress) progress(done, total_steps);
   }
   if (done == 0) return absl::FailedPreconditionError("calibration data has no batches");
   for (int value = 0; value < model.fp32.num_values; ++value) {
@@ -97,54 +100,36 @@ struct BatchedValue {
   std::vector<at::Tensor> simulated;
 };
 
-// Observes a value's fp32 batches, settles its parameters, fake-quantizes its simulated copies.
-absl::Status SettleBatched(QuantizedModel& model, int value, BatchedValue& batched,
-                           const Observers& observers) {
-  auto observer = observers.find(value);
-  if (observer != observers.end()) {
-    for (const at::Tensor& tensor : batched.fp32) observer->second->Observe(tensor);
-  }
-  if (absl::Status status = SettlePoint(model, value, observers); !status.ok()) return status;
-  if (const std::optional<ActivationQParams>& qparams = model.activations[static_cast<size_t>(value)]) {
-    for (at::Tensor& tensor : batched.simulated) tensor = FakeQuantizeActivation(tensor, *qparams);
-  }
-  return absl::OkStatus();
-}
-
 // Per-channel mean of (simulated - fp32) over batches and positions (channels are dim 1).
 at::Tensor MeanChannelError(const BatchedValue& output) {
   at::Tensor error_sum;
   int64_t positions = 0;
   for (size_t b = 0; b < output.fp32.size(); ++b) {
-    const at::Tensor error = output.simulated[b] - output.fp32[b];
     std::vector<int64_t> reduce = {0};
-    for (int64_t d = 2; d < error.dim(); ++d) reduce.push_back(d);
-    const at::Tensor batch_sum = error.sum(reduce);
+    for (int64_t d = 2; d < output.fp32[b].dim(); ++d) reduce.push_back(d);
+    const at::Tensor batch_sum = output.simulated[b].sum(reduce) - output.fp32[b].sum(reduce);
     error_sum = error_sum.defined() ? error_sum + batch_sum : batch_sum;
-    positions += error.numel() / error.size(1);
+    positions += output.fp32[b].numel() / output.fp32[b].size(1);
   }
   return error_sum / static_cast<double>(positions);
 }
 
-// Calibration with bias correction: node by node over all batches (see calibrator.h).
-absl::Status CalibrateNodeMajor(QuantizedModel& model, BatchStream& batches, const Observers& observers,
-                                const CalibrationProgress& progress, const std::atomic<bool>* cancelled) {
+// Pass 2 (bias correction): node by node over the kept batches, fp32 and simulated side by
+// side, so each layer's correction sees every earlier layer already corrected.
+absl::Status CorrectBiases(QuantizedModel& model, const std::vector<at::Tensor>& kept, int64_t steps_before,
+                           int64_t total_steps, const CalibrationProgress& progress,
+                           const std::atomic<bool>* cancelled) {
   const Graph& graph = model.fp32;
-  const int64_t total_steps = batches.count + static_cast<int64_t>(graph.nodes.size());
   std::vector<BatchedValue> values(static_cast<size_t>(graph.num_values));
+  auto quantize_simulated = [&model](int value, BatchedValue& batched) {
+    if (const std::optional<ActivationQParams>& qparams = model.activations[static_cast<size_t>(value)]) {
+      for (at::Tensor& tensor : batched.simulated) tensor = FakeQuantizeActivation(tensor, *qparams);
+    }
+  };
   BatchedValue& input = values[static_cast<size_t>(graph.input)];
-  while (true) {
-    if (IsCancelled(cancelled)) return Cancelled();
-    absl::StatusOr<std::optional<at::Tensor>> batch = batches.next();
-    if (!batch.ok()) return batch.status();
-    if (!batch->has_value()) break;
-    input.fp32.push_back(**batch);
-    if (progress) progress(static_cast<int64_t>(input.fp32.size()), total_steps);
-  }
-  if (input.fp32.empty()) return absl::FailedPreconditionError("calibration data has no batches");
-  const int64_t loaded = static_cast<int64_t>(input.fp32.size());
-  input.simulated = input.fp32;
-  if (absl::Status status = SettleBatched(model, graph.input, input, observers); !status.ok()) return status;
+  input.fp32 = kept;
+  input.simulated = kept;
+  quantize_simulated(graph.input, input);
 
   std::vector<int> last_use(static_cast<size_t>(graph.num_values), -1);
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
@@ -164,7 +149,7 @@ absl::Status CalibrateNodeMajor(QuantizedModel& model, BatchStream& batches, con
       simulated_part.activation = FusedActivation::kNone;
     }
     BatchedValue& output = values[static_cast<size_t>(graph.nodes[i].output)];
-    for (size_t b = 0; b < static_cast<size_t>(loaded); ++b) {
+    for (size_t b = 0; b < kept.size(); ++b) {
       fp32_inputs.clear();
       simulated_inputs.clear();
       for (int value : fp32_part.inputs) {
@@ -186,15 +171,13 @@ absl::Status CalibrateNodeMajor(QuantizedModel& model, BatchStream& batches, con
         output.fp32[b] = ApplyFusedActivation(output.fp32[b], activation);
       }
     }
-    if (absl::Status status = SettleBatched(model, graph.nodes[i].output, output, observers); !status.ok()) {
-      return status;
-    }
+    quantize_simulated(graph.nodes[i].output, output);
     for (int value : graph.nodes[i].inputs) {
       if (last_use[static_cast<size_t>(value)] == static_cast<int>(i) && value != graph.output) {
         values[static_cast<size_t>(value)] = BatchedValue();
       }
     }
-    if (progress) progress(loaded + static_cast<int64_t>(i) + 1, total_steps);
+    if (progress) progress(steps_before + static_cast<int64_t>(i) + 1, total_steps);
   }
   return absl::OkStatus();
 }
@@ -209,9 +192,14 @@ absl::Status Calibrate(QuantizedModel& model, BatchStream& batches, const Calibr
   model.activations.assign(model.plan.points.size(), std::nullopt);
   Observers observers;
   for (int value : model.plan.ObservedValues()) observers[value] = MakeActivationObserver(options.activation);
-  absl::Status status = options.bias_correction
-                            ? CalibrateNodeMajor(model, batches, observers, progress, cancelled)
-                            : ObserveStreaming(model, batches, observers, progress, cancelled);
+  const int64_t keep = options.bias_correction ? options.bias_correction_batches : 0;
+  const int64_t correction_steps = options.bias_correction ? static_cast<int64_t>(model.fp32.nodes.size()) : 0;
+  const int64_t total_steps = batches.count + correction_steps;
+  std::vector<at::Tensor> kept;
+  absl::Status status = Observe(model, batches, observers, keep, &kept, total_steps, progress, cancelled);
+  if (status.ok() && options.bias_correction) {
+    status = CorrectBiases(model, kept, batches.count, total_steps, progress, cancelled);
+  }
   model.calibrated = status.ok();
   return status;
 }

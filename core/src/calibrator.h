@@ -19,6 +19,9 @@ struct CalibrationOptions {
   ActivationQuantizerSpec activation;
   WeightGranularity weights = WeightGranularity::kPerChannel;
   bool bias_correction = false;
+  // How many of the first calibration batches the bias correction pass uses (its cost grows
+  // with them; the per-channel means settle after a few batches).
+  int bias_correction_batches = 2;
 };
 
 // done / total calibration steps.
@@ -39,10 +42,10 @@ struct BatchStream {
 //   3. bias_correction (optional): layer by layer in graph order, the per-channel mean of
 //      (simulated output - fp32 output) of each int8 conv/linear, measured before its fused
 //      activation with every earlier correction already applied, is subtracted from its bias.
-// Without bias correction the batches stream through one fp32 pass. With it, the graph runs
-// node by node over all batches at once (fp32 and simulated side by side), which keeps each
-// layer's correction exact at the cost of holding two live activations per batch.
-// CANCELLED when `cancelled` is set; progress counts batches (and nodes, for the second pass).
+// Steps 1-2 stream every batch through one fp32 pass. Step 3 runs node by node over the first
+// `bias_correction_batches` batches at once (fp32 and simulated side by side), which keeps each
+// layer's correction exact at the cost of holding two live activations per kept batch.
+// CANCELLED when `cancelled` is set; progress counts batches, then nodes of the second pass.
 absl::Status Calibrate(QuantizedModel& model, BatchStream& batches,
                        const CalibrationOptions& options, const CalibrationProgress& progress,
                        const std::atomic<bool>* cancelled);

@@ -20,6 +20,15 @@ class StoredBatchSource : public BatchSource {
   }
 
   int64_t num_images() const override { return total_; }
+  int64_t num_batches() const override {
+    int64_t batches = 0, images = 0;
+    for (const auto& batch : batches_) {
+      if (images >= total_) break;
+      images += batch->size();
+      ++batches;
+    }
+    return batches;
+  }
 
   absl::StatusOr<bool> Next(Batch* batch) override {
     if (cancelled_ != nullptr && cancelled_->load()) {

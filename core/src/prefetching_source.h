@@ -20,6 +20,7 @@ class PrefetchingSource : public BatchSource {
   ~PrefetchingSource() override;
 
   int64_t num_images() const override { return num_images_; }
+  int64_t num_batches() const override { return (num_images_ + batch_size_ - 1) / batch_size_; }
   absl::StatusOr<bool> Next(Batch* batch) override;
 
  private:

@@ -74,6 +74,7 @@ absl::StatusOr<std::unique_ptr<QuantizationSession>> QuantizationSession::Create
         absl::StrCat("device '", runtime.device, "' asked for, but LibTorch sees no CUDA device"));
   }
   state->device = *device;
+  if (runtime.threads > 0) at::set_num_threads(runtime.threads);
 
   absl::StatusOr<Graph> graph = ImportTorchScript(model_path);
   if (!graph.ok()) return graph.status();
@@ -117,7 +118,7 @@ absl::Status QuantizationSession::Calibrate(BatchSource& data, const ProgressCal
   (void)ParseWeightQuantizer(state.config.weight_quantizer, &options.weights);  // validated at Create
   options.bias_correction = state.config.bias_correction;
   BatchStream stream;
-  stream.count = -1;
+  stream.count = data.num_batches();
   stream.next = [&]() -> absl::StatusOr<std::optional<at::Tensor>> {
     Batch batch;
     absl::StatusOr<bool> more = data.Next(&batch);

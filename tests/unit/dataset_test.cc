@@ -90,6 +90,7 @@ TEST(ImageNetDatasetTest, YieldsBatchesInListOrderWithALimit) {
   absl::StatusOr<std::unique_ptr<BatchSource>> source = OpenDataset(spec);
   ASSERT_TRUE(source.ok()) << source.status();
   EXPECT_EQ((*source)->num_images(), 11);
+  EXPECT_EQ((*source)->num_batches(), 3);
   std::vector<int64_t> sizes;
   EXPECT_EQ(DrainLabels(**source, {3, 32, 32}, &sizes),
             (std::vector<int32_t>{0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1}));

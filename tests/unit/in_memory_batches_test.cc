@@ -35,6 +35,7 @@ TEST(InMemoryBatchesTest, StoresTensorsAndReplaysThemInOrder) {
 
   std::unique_ptr<BatchSource> source = batches.Source();
   EXPECT_EQ(source->num_images(), 3);
+  EXPECT_EQ(source->num_batches(), 2);
   Batch batch;
   ASSERT_TRUE(*source->Next(&batch));
   EXPECT_EQ(batch.data, first);
@@ -48,6 +49,7 @@ TEST(InMemoryBatchesTest, LimitCutsTheLastBatch) {
   InMemoryBatches batches(TinyInput());
   ASSERT_TRUE(batches.AddTensor({3, 3, 4, 4}, FloatBytes(std::vector<float>(144, 1.f)), {}).ok());
   std::unique_ptr<BatchSource> source = batches.Source(/*limit=*/2);
+  EXPECT_EQ(source->num_batches(), 1);
   Batch batch;
   ASSERT_TRUE(*source->Next(&batch));
   EXPECT_EQ(batch.shape, (std::vector<int64_t>{2, 3, 4, 4}));

@@ -19,8 +19,9 @@ class BatchSource {
  public:
   virtual ~BatchSource() = default;
 
-  // Images this pass yields in total (after any limit).
+  // Images this pass yields in total (after any limit), and in how many batches.
   virtual int64_t num_images() const = 0;
+  virtual int64_t num_batches() const = 0;
 
   // Fills `batch` with the next batch and returns true, or returns false at the end.
   // CANCELLED once the caller's cancel flag is set; other errors name the file at fault.

@@ -23,7 +23,9 @@ struct PtqConfig {
   std::vector<std::vector<std::string>> fuse_list;  // only these [layer, batch_norm] pairs
   bool skip_se_quant = false;   // keep squeeze-excitation layers in float
   std::vector<std::string> skip_layers;  // keep these conv/linear layers in float
-  bool bias_correction = false; // empirical bias correction from the calibration batches
+  // Empirical bias correction from the calibration batches. On by default: it won for every
+  // activation quantizer on the real MobileNetV1-0.25 (see bench_ptq_accuracy).
+  bool bias_correction = true;
 };
 
 // INVALID_ARGUMENT naming the key ("ptq.hist_percent must be in (0, 1], got 2").

@@ -17,6 +17,9 @@ namespace ptq::core {
 
 struct RuntimeOptions {
   std::string device = "cpu";  // "cpu", "cuda" or "cuda:N"
+  // Intra-op threads for LibTorch; 0 leaves the setting alone. LibTorch's pool is one per
+  // process, so the last session created decides for all.
+  int threads = 0;
 };
 
 // done / total steps (batches) of a long operation.
@@ -57,12 +60,13 @@ class QuantizationSession {
   const ModelSummary& summary() const;
 
   // Calibrates on every batch `data` yields (make it yield quant_batch_num batches of
-  // quant_batch_size). CANCELLED promptly once `cancelled` is set.
+  // quant_batch_size). Progress counts batches (a second pass over the layers adds their
+  // count when bias correction is on). CANCELLED promptly once `cancelled` is set.
   absl::Status Calibrate(BatchSource& data, const ProgressCallback& progress,
                          const std::atomic<bool>* cancelled);
 
   // fp32 and simulated int8 top-1/top-5 on `data`, with the int8 top-1 agreement with fp32.
-  // FAILED_PRECONDITION before Calibrate.
+  // Progress counts images. FAILED_PRECONDITION before Calibrate.
   absl::StatusOr<std::vector<VariantAccuracy>> Evaluate(BatchSource& data, const ProgressCallback& progress,
                                                         const std::atomic<bool>* cancelled);
 

@@ -1,0 +1,149 @@
+#include "ptq/core/quantization_session.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "nlohmann/json.hpp"
+#include "test_env.h"
+
+namespace ptq::core {
+namespace {
+
+namespace fs = std::filesystem;
+
+// An ImageNet-layout folder of copies of the committed JPEG, labels 0..9, for the tiny model.
+class QuantizationSessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::create_directories(dir_.path() / "val");
+    std::ofstream list(dir_.path() / "val_list.txt");
+    for (int i = 0; i < 12; ++i) {
+      const std::string name = "val/" + std::to_string(i) + ".jpg";
+      fs::copy_file(testing::TestDataDir() / "texture_120x90.jpg", dir_.path() / name);
+      list << name << " " << i % 10 << "\n";
+    }
+  }
+
+  std::unique_ptr<BatchSource> Data(int64_t limit = 0) {
+    DataSpec spec;
+    spec.path = dir_.path().string();
+    spec.preprocess.size = 32;
+    spec.preprocess.resize_short = 40;
+    spec.batch_size = 4;
+    spec.limit = limit;
+    return *OpenDataset(spec);
+  }
+
+  std::string TinyModel() const { return (testing::TestModelsDir() / "tiny.pt").string(); }
+
+  testing::TempDir dir_;
+};
+
+TEST_F(QuantizationSessionTest, BadConfigsNameTheKey) {
+  PtqConfig config;
+  config.hist_percent = 2;
+  absl::Status status = QuantizationSession::Create(TinyModel(), config, {}).status();
+  EXPECT_NE(status.message().find("ptq.hist_percent"), absl::string_view::npos) << status;
+
+  config = PtqConfig();
+  config.fuse_list = {{"conv", "bn"}};
+  status = QuantizationSession::Create(TinyModel(), config, {}).status();
+  EXPECT_NE(status.message().find("ptq.fuse_list"), absl::string_view::npos) << status;
+
+  config = PtqConfig();
+  config.skip_layers = {"nope"};
+  status = QuantizationSession::Create(TinyModel(), config, {}).status();
+  EXPECT_NE(status.message().find("ptq.skip_layers"), absl::string_view::npos) << status;
+}
+
+TEST_F(QuantizationSessionTest, DevicesAreChecked) {
+  EXPECT_TRUE(absl::IsInvalidArgument(QuantizationSession::Create(TinyModel(), {}, {"banana"}).status()));
+  // Debian's LibTorch has no CUDA: asking for it is a precondition the machine does not meet.
+  absl::Status cuda = QuantizationSession::Create(TinyModel(), {}, {"cuda"}).status();
+  EXPECT_TRUE(cuda.ok() || absl::IsFailedPrecondition(cuda)) << cuda;
+}
+
+TEST_F(QuantizationSessionTest, EvaluateAndParamsNeedCalibration) {
+  auto session = QuantizationSession::Create(TinyModel(), {}, {});
+  ASSERT_TRUE(session.ok()) << session.status();
+  EXPECT_TRUE(absl::IsFailedPrecondition((*session)->Evaluate(*Data(), nullptr, nullptr).status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition((*session)->QuantParamsJson().status()));
+}
+
+TEST_F(QuantizationSessionTest, CalibrateEvaluateAndDescribeEveryPoint) {
+  PtqConfig config;
+  config.fuse = true;
+  config.activation_quantizer = "HistQuantizer";
+  config.skip_layers = {"fc"};
+  auto session = QuantizationSession::Create(TinyModel(), config, {});
+  ASSERT_TRUE(session.ok()) << session.status();
+  EXPECT_EQ((*session)->summary().folded_batch_norms, 1);
+  EXPECT_EQ((*session)->summary().float_layers, 1);
+
+  std::vector<std::pair<int64_t, int64_t>> progress;
+  absl::Status calibrated = (*session)->Calibrate(
+      *Data(8), [&](int64_t done, int64_t total) { progress.emplace_back(done, total); }, nullptr);
+  ASSERT_TRUE(calibrated.ok()) << calibrated;
+  ASSERT_FALSE(progress.empty());
+  EXPECT_EQ(progress.back().first, progress.back().second);  // ends at done == total
+
+  auto accuracy = (*session)->Evaluate(*Data(), nullptr, nullptr);
+  ASSERT_TRUE(accuracy.ok()) << accuracy.status();
+  ASSERT_EQ(accuracy->size(), 2u);
+  EXPECT_EQ((*accuracy)[0].variant, "fp32");
+  EXPECT_EQ((*accuracy)[1].variant, "int8_simulated");
+  EXPECT_EQ((*accuracy)[1].count, 12);
+  EXPECT_GT((*accuracy)[1].images_per_second, 0);
+
+  const nlohmann::json params = nlohmann::json::parse(*(*session)->QuantParamsJson());
+  EXPECT_EQ(params.at("activation_quantizer"), "HistQuantizer");
+  // Points: the input, the conv+BN+ReLU6 unit (non-negative), pooling and flatten sharing it,
+  // and the float fc's output is not quantized.
+  const auto& points = params.at("activations");
+  ASSERT_GE(points.size(), 2u);
+  EXPECT_EQ(points[0].at("module_path"), "input");
+  EXPECT_EQ(points[0].at("scheme"), "uint8_symmetric_zero_point_128");
+  EXPECT_EQ(points[0].at("zero_point"), 128);
+  EXPECT_EQ(points[1].at("module_path"), "conv");
+  EXPECT_EQ(points[1].at("scheme"), "uint8_zero_point_0");
+  EXPECT_EQ(points[1].at("observer"), "HistQuantizer");
+  EXPECT_GT(points[1].at("scale").get<double>(), 0);
+  const auto& weights = params.at("weights");
+  ASSERT_EQ(weights.size(), 1u);
+  EXPECT_EQ(weights[0].at("scales").size(), 8u);
+  EXPECT_EQ(weights[0].at("folded_batch_norm"), "bn");
+  EXPECT_EQ(weights[0].at("fused_activation"), "relu6");
+  EXPECT_EQ(weights[0].at("bias_correction").size(), 8u);
+  ASSERT_EQ(params.at("float_layers").size(), 1u);
+  EXPECT_EQ(params.at("float_layers")[0].at("module_path"), "fc");
+  EXPECT_EQ(params.at("float_layers")[0].at("reason"), "listed in ptq.skip_layers");
+}
+
+TEST_F(QuantizationSessionTest, DifferentQuantizersGiveDifferentParameters) {
+  std::vector<double> scales;
+  for (const char* quantizer : {"AbsmaxQuantizer", "HistQuantizer"}) {
+    PtqConfig config;
+    config.activation_quantizer = quantizer;
+    config.hist_percent = 0.9;
+    auto session = QuantizationSession::Create(TinyModel(), config, {});
+    ASSERT_TRUE((*session)->Calibrate(*Data(), nullptr, nullptr).ok());
+    const nlohmann::json params = nlohmann::json::parse(*(*session)->QuantParamsJson());
+    scales.push_back(params.at("activations")[0].at("scale").get<double>());
+  }
+  EXPECT_GT(scales[0], scales[1]);  // absmax covers everything, hist 0.9 clips the tail
+}
+
+TEST_F(QuantizationSessionTest, CancelledCalibrationStops) {
+  for (bool bias_correction : {false, true}) {
+    PtqConfig config;
+    config.bias_correction = bias_correction;
+    auto session = QuantizationSession::Create(TinyModel(), config, {});
+    std::atomic<bool> cancelled{true};
+    EXPECT_TRUE(absl::IsCancelled((*session)->Calibrate(*Data(), nullptr, &cancelled)));
+    EXPECT_TRUE(absl::IsFailedPrecondition((*session)->QuantParamsJson().status()));
+  }
+}
+
+}  // namespace
+}  // namespace ptq::core

@@ -1,7 +1,7 @@
 // ptq-server: the long-running PTQ service. Flags (or PTQ_* environment variables) configure
 // it; SIGTERM or SIGINT stops it gracefully.
-#include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -14,21 +14,31 @@
 
 namespace {
 
-// Blocks SIGINT and SIGTERM in every thread (gRPC's included, which inherit the mask), so that
-// only WaitForStopSignal sees them.
-sigset_t BlockStopSignals() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  return signals;
+// SIGINT and SIGTERM are turned into a byte on a pipe that main() waits on. A handler, not a
+// blocked mask: libraries start threads before main() (OpenMP, LibTorch), and a process-wide
+// signal may land on any of them.
+int stop_pipe[2] = {-1, -1};
+
+void OnStopSignal(int signal_number) {
+  const char byte = static_cast<char>(signal_number);
+  // Nothing else is async-signal-safe to do here; a full pipe means a stop is already pending.
+  (void)!write(stop_pipe[1], &byte, 1);
 }
 
-int WaitForStopSignal(const sigset_t& signals) {
-  int signal_number = 0;
-  sigwait(&signals, &signal_number);
-  return signal_number;
+bool InstallStopHandlers() {
+  if (pipe(stop_pipe) != 0) return false;
+  struct sigaction action = {};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  return sigaction(SIGINT, &action, nullptr) == 0 && sigaction(SIGTERM, &action, nullptr) == 0;
+}
+
+int WaitForStopSignal() {
+  char byte = 0;
+  while (read(stop_pipe[0], &byte, 1) != 1) {
+    // EINTR: keep waiting.
+  }
+  return byte;
 }
 
 // Written once the server accepts calls, so that scripts and tests can wait for readiness and
@@ -77,7 +87,10 @@ int main(int argc, char** argv) {
   options.max_upload_bytes = max_upload_mb << 20;
   spdlog::set_level(spdlog::level::from_str(log_level));
 
-  const sigset_t stop_signals = BlockStopSignals();
+  if (!InstallStopHandlers()) {
+    spdlog::error("cannot install SIGINT/SIGTERM handlers");
+    return 1;
+  }
   absl::StatusOr<std::unique_ptr<ptq::server::QuantServer>> server =
       ptq::server::QuantServer::Start(options);
   if (!server.ok()) {
@@ -91,7 +104,7 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  const int signal_number = WaitForStopSignal(stop_signals);
+  const int signal_number = WaitForStopSignal();
   spdlog::info("received {}, shutting down (grace {} s)", strsignal(signal_number),
                shutdown_grace_seconds);
   (*server)->Shutdown(std::chrono::milliseconds(static_cast<int64_t>(shutdown_grace_seconds * 1000)));

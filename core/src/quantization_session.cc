@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "activation_observer.h"
@@ -11,6 +12,7 @@
 #include "ptq/core/metrics.h"
 #include "quant_params_json.h"
 #include "quantized_model.h"
+#include "torchscript_export.h"
 #include "torchscript_import.h"
 
 namespace ptq::core {
@@ -136,21 +138,54 @@ absl::Status QuantizationSession::Calibrate(BatchSource& data, const ProgressCal
       .status();
 }
 
+absl::Status QuantizationSession::ExportTorchScript(const std::string& fp32_path, const std::string& int8_path,
+                                                   const std::string& engine) const {
+  if (!state_->model.calibrated) {
+    return absl::FailedPreconditionError("export needs a calibrated model: run Calibrate first");
+  }
+  if (engine != "onednn" && engine != "qnnpack") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ptq.backend must be \"onednn\" or \"qnnpack\", got \"", engine, "\""));
+  }
+  absl::StatusOr<torch::jit::Module> fp32 = BuildFp32Module(state_->model);
+  if (!fp32.ok()) return fp32.status();
+  absl::StatusOr<torch::jit::Module> int8 =
+      BuildInt8Module(state_->model, engine == "onednn" ? Int8Engine::kOnednn : Int8Engine::kQnnpack);
+  if (!int8.ok()) return int8.status();
+  return Guarded<bool>("saving TorchScript", [&]() -> absl::StatusOr<bool> {
+           fp32->save(fp32_path);
+           int8->save(int8_path);
+           return true;
+         })
+      .status();
+}
+
 absl::StatusOr<std::vector<VariantAccuracy>> QuantizationSession::Evaluate(BatchSource& data,
                                                                            const ProgressCallback& progress,
-                                                                           const std::atomic<bool>* cancelled) {
+                                                                           const std::atomic<bool>* cancelled,
+                                                                           const std::string& int8_model_path) {
   State& state = *state_;
   if (!state.model.calibrated) {
     return absl::FailedPreconditionError("evaluate needs a calibrated model: run Calibrate first");
   }
   return Guarded<std::vector<VariantAccuracy>>("evaluation", [&]() -> absl::StatusOr<std::vector<VariantAccuracy>> {
     torch::NoGradGuard no_grad;
-    AccuracyMeter fp32_accuracy, int8_accuracy;
-    AgreementMeter agreement;
-    double fp32_seconds = 0, int8_seconds = 0;
+    std::optional<torch::jit::Module> int8_model;
+    if (!int8_model_path.empty()) {
+      // Quantized weights are repacked on load for the engine current at that moment.
+      int8_model = torch::jit::load(int8_model_path, torch::kCPU);
+      int8_model->eval();
+    }
+    AccuracyMeter fp32_accuracy, simulated_accuracy, int8_accuracy;
+    AgreementMeter simulated_agreement, int8_agreement, int8_simulated_agreement;
+    double fp32_seconds = 0, simulated_seconds = 0, int8_seconds = 0;
     int64_t images = 0;
     const int64_t total = data.num_images();
     Batch batch;
+    auto elapsed = [](std::chrono::steady_clock::time_point since) {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+    };
+    auto to_host = [](const at::Tensor& logits) { return logits.to(at::kCPU, at::kFloat).contiguous(); };
     while (true) {
       if (cancelled != nullptr && cancelled->load()) return absl::CancelledError("evaluation cancelled");
       absl::StatusOr<bool> more = data.Next(&batch);
@@ -159,26 +194,37 @@ absl::StatusOr<std::vector<VariantAccuracy>> QuantizationSession::Evaluate(Batch
       const std::vector<int32_t> labels = batch.labels;
       const at::Tensor input = ToTensor(std::move(batch), state.device);
       auto start = std::chrono::steady_clock::now();
-      const at::Tensor fp32 = RunFp32(state.model, input).to(at::kCPU, at::kFloat).contiguous();
-      auto middle = std::chrono::steady_clock::now();
-      const at::Tensor int8 = RunSimulated(state.model, input).to(at::kCPU, at::kFloat).contiguous();
-      auto end = std::chrono::steady_clock::now();
-      fp32_seconds += std::chrono::duration<double>(middle - start).count();
-      int8_seconds += std::chrono::duration<double>(end - middle).count();
+      const at::Tensor fp32 = to_host(RunFp32(state.model, input));
+      fp32_seconds += elapsed(start);
+      start = std::chrono::steady_clock::now();
+      const at::Tensor simulated = to_host(RunSimulated(state.model, input));
+      simulated_seconds += elapsed(start);
       const int64_t n = fp32.size(0);
       const int64_t classes = fp32.numel() / n;
       fp32_accuracy.Add(fp32.data_ptr<float>(), n, classes, labels.data());
-      int8_accuracy.Add(int8.data_ptr<float>(), n, classes, labels.data());
-      agreement.Add(fp32.data_ptr<float>(), int8.data_ptr<float>(), n, classes);
+      simulated_accuracy.Add(simulated.data_ptr<float>(), n, classes, labels.data());
+      simulated_agreement.Add(fp32.data_ptr<float>(), simulated.data_ptr<float>(), n, classes);
+      if (int8_model) {
+        start = std::chrono::steady_clock::now();
+        const at::Tensor int8 = to_host(int8_model->forward({input.to(at::kCPU)}).toTensor());
+        int8_seconds += elapsed(start);
+        int8_accuracy.Add(int8.data_ptr<float>(), n, classes, labels.data());
+        int8_agreement.Add(fp32.data_ptr<float>(), int8.data_ptr<float>(), n, classes);
+        int8_simulated_agreement.Add(simulated.data_ptr<float>(), int8.data_ptr<float>(), n, classes);
+      }
       images += n;
       if (progress) progress(images, total);
     }
     if (images == 0) return absl::FailedPreconditionError("evaluation data has no images");
-    std::vector<VariantAccuracy> result(2);
-    result[0] = {"fp32", fp32_accuracy.top1(), fp32_accuracy.top5(), fp32_accuracy.count(), 100.0,
-                 images / fp32_seconds};
-    result[1] = {"int8_simulated", int8_accuracy.top1(), int8_accuracy.top5(), int8_accuracy.count(),
-                 agreement.percent(), images / int8_seconds};
+    std::vector<VariantAccuracy> result;
+    result.push_back({"fp32", fp32_accuracy.top1(), fp32_accuracy.top5(), fp32_accuracy.count(), 100.0,
+                      images / fp32_seconds});
+    result.push_back({"int8_simulated", simulated_accuracy.top1(), simulated_accuracy.top5(),
+                      simulated_accuracy.count(), simulated_agreement.percent(), images / simulated_seconds});
+    if (int8_model) {
+      result.push_back({"int8", int8_accuracy.top1(), int8_accuracy.top5(), int8_accuracy.count(),
+                        int8_agreement.percent(), images / int8_seconds, int8_simulated_agreement.percent()});
+    }
     return result;
   });
 }

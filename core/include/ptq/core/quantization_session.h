@@ -33,6 +33,8 @@ struct VariantAccuracy {
   int64_t count = 0;            // labelled images
   double agreement_top1 = 100;  // percent of images whose top-1 class equals fp32's
   double images_per_second = 0;
+  // "int8" only: percent of images whose top-1 class equals the simulated int8's; -1 otherwise.
+  double agreement_with_simulated_top1 = -1;
 };
 
 // What the passes found in a model.
@@ -65,10 +67,19 @@ class QuantizationSession {
   absl::Status Calibrate(BatchSource& data, const ProgressCallback& progress,
                          const std::atomic<bool>* cancelled);
 
+  // Writes the folded fp32 model and the int8 model (real quantized kernels, prepacked for
+  // `engine`: "onednn" or "qnnpack") as TorchScript files; both take the same float input.
+  // FAILED_PRECONDITION before Calibrate; INVALID_ARGUMENT for an unknown engine.
+  absl::Status ExportTorchScript(const std::string& fp32_path, const std::string& int8_path,
+                                 const std::string& engine = "onednn") const;
+
   // fp32 and simulated int8 top-1/top-5 on `data`, with the int8 top-1 agreement with fp32.
-  // Progress counts images. FAILED_PRECONDITION before Calibrate.
+  // With `int8_model_path` (a file ExportTorchScript wrote) also the real int8 model, run
+  // from that file, so what users download is what is measured. Progress counts images.
+  // FAILED_PRECONDITION before Calibrate.
   absl::StatusOr<std::vector<VariantAccuracy>> Evaluate(BatchSource& data, const ProgressCallback& progress,
-                                                        const std::atomic<bool>* cancelled);
+                                                        const std::atomic<bool>* cancelled,
+                                                        const std::string& int8_model_path = "");
 
   // quant_params.json: every quantization point with module path, scheme, scale, zero point
   // and observer; every weight's scales; the layers kept in float and why.

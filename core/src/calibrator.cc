@@ -1,5 +1,6 @@
 #include "calibrator.h"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 
@@ -192,13 +193,19 @@ absl::Status Calibrate(QuantizedModel& model, BatchStream& batches, const Calibr
   model.activations.assign(model.plan.points.size(), std::nullopt);
   Observers observers;
   for (int value : model.plan.ObservedValues()) observers[value] = MakeActivationObserver(options.activation);
-  const int64_t keep = options.bias_correction ? options.bias_correction_batches : 0;
+  // The first batch is kept anyway: the per-layer SQNR report is measured on it.
+  const int64_t keep = std::max<int64_t>(1, options.bias_correction ? options.bias_correction_batches : 0);
   const int64_t correction_steps = options.bias_correction ? static_cast<int64_t>(model.fp32.nodes.size()) : 0;
   const int64_t total_steps = batches.count + correction_steps;
   std::vector<at::Tensor> kept;
   absl::Status status = Observe(model, batches, observers, keep, &kept, total_steps, progress, cancelled);
   if (status.ok() && options.bias_correction) {
     status = CorrectBiases(model, kept, batches.count, total_steps, progress, cancelled);
+  }
+  if (status.ok()) {
+    constexpr int64_t kSqnrImages = 8;  // enough for a stable ratio, cheap in memory
+    const at::Tensor& first = kept.front();
+    model.layer_sqnr = MeasureLayerSqnr(model, first.narrow(0, 0, std::min(kSqnrImages, first.size(0))));
   }
   model.calibrated = status.ok();
   return status;

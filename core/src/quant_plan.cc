@@ -55,6 +55,29 @@ bool ProducesNonNegative(const Node& node, const std::vector<bool>& non_negative
   }
 }
 
+// The logits stay float: the last int8 conv/linear (and the reshapes or pooling after it)
+// still computes with int8 weights on quantized inputs, but its output is not rounded to a
+// uint8 grid, which would tie the top classes of a 1000-way classifier.
+void KeepOutputInFloat(const Graph& graph, QuantPlan& plan) {
+  const std::vector<int> producers = ProducersOf(graph);
+  const std::vector<std::vector<int>> consumers = ConsumersOf(graph);
+  std::vector<int> chain;
+  int value = graph.output;
+  while (producers[static_cast<size_t>(value)] >= 0) {
+    const int index = producers[static_cast<size_t>(value)];
+    const Node& node = graph.nodes[static_cast<size_t>(index)];
+    chain.push_back(value);
+    if (ClassOf(node) == OpClass::kSameAsInput && consumers[static_cast<size_t>(node.inputs[0])].size() == 1) {
+      value = node.inputs[0];
+      continue;
+    }
+    if ((node.kind == OpKind::kConv2d || node.kind == OpKind::kLinear) && plan.node_is_int8[static_cast<size_t>(index)]) {
+      for (int link : chain) plan.points[static_cast<size_t>(link)].reset();
+    }
+    return;
+  }
+}
+
 }  // namespace
 
 std::vector<int> QuantPlan::ObservedValues() const {
@@ -155,6 +178,7 @@ absl::StatusOr<QuantPlan> PlanQuantization(const Graph& graph, const std::vector
     plan.points[static_cast<size_t>(node.output)] = point;
     quantized[static_cast<size_t>(node.output)] = true;
   }
+  KeepOutputInFloat(graph, plan);
   return plan;
 }
 

@@ -3,6 +3,8 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -227,6 +229,37 @@ absl::StatusOr<std::vector<VariantAccuracy>> QuantizationSession::Evaluate(Batch
     }
     return result;
   });
+}
+
+absl::Status QuantizationSession::WriteArtifacts(const std::string& directory, const std::string& engine) const {
+  const std::filesystem::path root(directory);
+  std::error_code error;
+  for (const char* sub : {"fp32", "int8_infer"}) {
+    std::filesystem::create_directories(root / sub, error);
+    if (error) {
+      return absl::InternalError(absl::StrCat("cannot create '", (root / sub).string(), "': ", error.message()));
+    }
+  }
+  if (absl::Status exported = ExportTorchScript((root / "fp32" / "model.pt").string(),
+                                                (root / "int8_infer" / "model.pt").string(), engine);
+      !exported.ok()) {
+    return exported;
+  }
+  absl::StatusOr<std::string> params = QuantParamsJson();
+  if (!params.ok()) return params.status();
+  std::ofstream out(root / "quant_params.json", std::ios::trunc);
+  out << *params << "\n";
+  out.close();
+  if (!out) return absl::InternalError(absl::StrCat("cannot write '", (root / "quant_params.json").string(), "'"));
+  return absl::OkStatus();
+}
+
+std::vector<LayerReport> QuantizationSession::LayerSqnr() const {
+  std::vector<LayerReport> layers;
+  for (const QuantizedModel::LayerSqnr& layer : state_->model.layer_sqnr) {
+    layers.push_back({layer.module_path, layer.op, layer.sqnr_db});
+  }
+  return layers;
 }
 
 absl::StatusOr<std::string> QuantizationSession::QuantParamsJson() const {

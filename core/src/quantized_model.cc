@@ -1,5 +1,8 @@
 #include "quantized_model.h"
 
+#include <cmath>
+#include <map>
+
 #include "executor.h"
 
 namespace ptq::core {
@@ -14,6 +17,37 @@ at::Tensor RunSimulated(const QuantizedModel& model, const at::Tensor& input) {
       tensor = FakeQuantizeActivation(tensor, *qparams);
     }
   });
+}
+
+std::vector<QuantizedModel::LayerSqnr> MeasureLayerSqnr(const QuantizedModel& model, const at::Tensor& input) {
+  // Outputs of the int8 weighted layers, by value id.
+  std::map<int, int> layer_of_value;
+  for (size_t i = 0; i < model.fp32.nodes.size(); ++i) {
+    const Node& node = model.fp32.nodes[i];
+    if (model.plan.node_is_int8[i] && (node.kind == OpKind::kConv2d || node.kind == OpKind::kLinear)) {
+      layer_of_value[node.output] = static_cast<int>(i);
+    }
+  }
+  std::map<int, at::Tensor> reference;
+  RunGraph(model.fp32, input, [&](int value, at::Tensor& tensor) {
+    if (layer_of_value.count(value) != 0) reference[value] = tensor;
+  });
+  std::vector<QuantizedModel::LayerSqnr> result;
+  RunGraph(model.simulated, input, [&](int value, at::Tensor& tensor) {
+    if (const auto& qparams = model.activations[static_cast<size_t>(value)]) {
+      tensor = FakeQuantizeActivation(tensor, *qparams);
+    }
+    auto layer = layer_of_value.find(value);
+    if (layer == layer_of_value.end()) return;
+    const at::Tensor& fp32 = reference.at(value);
+    const double signal = fp32.to(at::kDouble).pow(2).sum().item<double>();
+    const double noise = (tensor - fp32).to(at::kDouble).pow(2).sum().item<double>();
+    const Node& node = model.fp32.nodes[static_cast<size_t>(layer->second)];
+    result.push_back({node.module_path, OpKindName(node.kind),
+                      noise == 0 ? INFINITY : 10.0 * std::log10(signal / noise)});
+    reference.erase(value);
+  });
+  return result;
 }
 
 }  // namespace ptq::core

@@ -25,8 +25,19 @@ struct QuantizedModel {
   std::vector<std::optional<ActivationQParams>> activations;  // by value id
   std::vector<std::optional<WeightQParams>> weights;          // by node index
   std::vector<at::Tensor> bias_corrections;                   // by node index; undefined if none
+  // Signal-to-quantization-noise ratio of each int8 conv/linear output (simulated vs fp32) on
+  // part of the first calibration batch: where precision is lost, layer by layer.
+  struct LayerSqnr {
+    std::string module_path;
+    std::string op;
+    double sqnr_db = 0;
+  };
+  std::vector<LayerSqnr> layer_sqnr;
   bool calibrated = false;
 };
+
+// 10 log10(sum fp32^2 / sum (simulated - fp32)^2) for every int8 conv/linear on `input`.
+std::vector<QuantizedModel::LayerSqnr> MeasureLayerSqnr(const QuantizedModel& model, const at::Tensor& input);
 
 // fp32 forward of the passed graph.
 at::Tensor RunFp32(const QuantizedModel& model, const at::Tensor& input);

@@ -128,9 +128,10 @@ TEST(Int8ExportTest, RealMobileNetV1AgreesWithTheSimulation) {
               (*accuracy)[0].top1, simulated.top1, real.top1, real.agreement_with_simulated_top1,
               (*accuracy)[0].images_per_second, real.images_per_second);
   EXPECT_EQ(real.variant, "int8");
-  // Issue 5 asks for >= 99% agreement; 98.2% is measured today (onednn's int32 bias and
-  // requantization rounding are not simulated yet), so this guards what exists and the issue
-  // stays open until the simulation closes the gap.
+  // Issue 5 asks for >= 99% agreement; 98.7% is measured today (onednn's integer
+  // accumulation and requantization rounding are simulated in fp32, and 1-LSB differences add
+  // up over 28 layers), so this guards what exists and the issue stays open until the
+  // simulation closes the gap.
   EXPECT_GE(real.agreement_with_simulated_top1, 98.0);
   EXPECT_LE(std::abs(real.top1 - simulated.top1), 0.3);
 }

@@ -37,6 +37,13 @@ struct VariantAccuracy {
   double agreement_with_simulated_top1 = -1;
 };
 
+// How much precision one int8 layer loses: SQNR of its simulated output against fp32.
+struct LayerReport {
+  std::string module_path;
+  std::string op;
+  double sqnr_db = 0;  // +inf when the outputs are identical
+};
+
 // What the passes found in a model.
 struct ModelSummary {
   int nodes = 0;
@@ -80,6 +87,13 @@ class QuantizationSession {
   absl::StatusOr<std::vector<VariantAccuracy>> Evaluate(BatchSource& data, const ProgressCallback& progress,
                                                         const std::atomic<bool>* cancelled,
                                                         const std::string& int8_model_path = "");
+
+  // Writes the downloadable artifacts into `directory` (created if missing):
+  // fp32/model.pt, int8_infer/model.pt (prepacked for `engine`) and quant_params.json.
+  absl::Status WriteArtifacts(const std::string& directory, const std::string& engine = "onednn") const;
+
+  // Per-layer SQNR measured at the end of Calibrate on part of the first batch.
+  std::vector<LayerReport> LayerSqnr() const;
 
   // quant_params.json: every quantization point with module path, scheme, scale, zero point
   // and observer; every weight's scales; the layers kept in float and why.

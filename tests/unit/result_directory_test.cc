@@ -1,0 +1,92 @@
+#include "ptq/core/result_directory.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "nlohmann/json.hpp"
+#include "ptq/common/sha256.h"
+#include "ptq/core/in_memory_batches.h"
+#include "test_env.h"
+
+namespace ptq::core {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string ReadText(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The tiny model calibrated on random images, its artifacts written to `staging`, the real
+// int8 file evaluated, then the directory published.
+TEST(ResultDirectoryTest, ArtifactsReportAndManifestAppearTogether) {
+  testing::TempDir dir;
+  PreprocessSpec input;
+  input.size = 16;
+  input.resize_short = 16;
+  InMemoryBatches data(input);
+  std::mt19937 random(0);
+  std::uniform_real_distribution<float> pixel(-1.0f, 1.0f);
+  for (int b = 0; b < 2; ++b) {
+    std::vector<float> images(4 * 3 * 16 * 16);
+    for (float& value : images) value = pixel(random);
+    const std::string bytes(reinterpret_cast<const char*>(images.data()), images.size() * sizeof(float));
+    ASSERT_TRUE(data.AddTensor({4, 3, 16, 16}, bytes, {0, 1, 2, 3}).ok());
+  }
+  PtqConfig config;
+  config.fuse = true;
+  auto session = QuantizationSession::Create((testing::TestModelsDir() / "tiny.pt").string(), config, {});
+  ASSERT_TRUE(session.ok()) << session.status();
+  ASSERT_TRUE((*session)->Calibrate(*data.Source(), nullptr, nullptr).ok());
+
+  const fs::path staging = dir.path() / "job-1.partial";
+  const fs::path destination = dir.path() / "job-1";
+  ASSERT_TRUE((*session)->WriteArtifacts(staging.string()).ok());
+  auto metrics = (*session)->Evaluate(*data.Source(), nullptr, nullptr, (staging / "int8_infer" / "model.pt").string());
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_FALSE(fs::exists(destination));  // nothing visible before publishing
+
+  RunReport report;
+  report.config_json = R"({"name": "tiny", "ptq": {"fuse": true}})";
+  report.engine = "onednn";
+  report.metrics = *metrics;
+  report.timings_seconds = {{"calibration", 0.5}};
+  report.layers = (*session)->LayerSqnr();
+  ASSERT_EQ(report.layers.size(), 2u);  // conv and fc
+  ASSERT_TRUE(PublishResultDirectory(staging.string(), destination.string(), report).ok());
+  EXPECT_FALSE(fs::exists(staging));
+
+  EXPECT_EQ(testing::ListFiles(destination),
+            (std::vector<std::string>{"MANIFEST", "fp32/model.pt", "int8_infer/model.pt", "quant_params.json",
+                                      "report.json"}));
+  std::istringstream manifest(ReadText(destination / "MANIFEST"));
+  std::string digest, path;
+  int lines = 0;
+  while (manifest >> digest >> path) {
+    ++lines;
+    EXPECT_EQ(digest, *Sha256OfFile((destination / path).string())) << path;
+  }
+  EXPECT_EQ(lines, 4);
+
+  const nlohmann::json parsed = nlohmann::json::parse(ReadText(destination / "report.json"));
+  EXPECT_EQ(parsed.at("config").at("name"), "tiny");
+  ASSERT_EQ(parsed.at("metrics").size(), 3u);
+  EXPECT_EQ(parsed.at("metrics")[2].at("variant"), "int8");
+  EXPECT_EQ(parsed.at("layer_sqnr")[0].at("module_path"), "conv");
+  EXPECT_GT(parsed.at("layer_sqnr")[0].at("sqnr_db").get<double>(), 10.0);
+
+  // A second publish to the same place is refused and leaves the first intact.
+  ASSERT_TRUE((*session)->WriteArtifacts(staging.string()).ok());
+  EXPECT_TRUE(absl::IsAlreadyExists(PublishResultDirectory(staging.string(), destination.string(), report)));
+  EXPECT_EQ(testing::ListFiles(destination).size(), 5u);
+}
+
+}  // namespace
+}  // namespace ptq::core

@@ -33,6 +33,12 @@ if [[ "$(id -u)" -ne 0 ]]; then
 fi
 
 wanted=("${build_packages[@]}" "${runtime_and_test_packages[@]}")
+
+# Node.js runs ONNX Runtime in the tests; machines that already have a node keep theirs.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  wanted+=(nodejs npm)
+fi
+
 missing=()
 for pkg in "${wanted[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
@@ -47,4 +53,11 @@ else
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# ONNX Runtime (CPU) from the npm registry, for the tests that run exported ONNX files. Its
+# install script would download more and fails offline; the package carries the CPU binaries.
+ort_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/ort"
+if [[ -f "$ort_dir/package.json" ]]; then
+  npm install --prefix "$ort_dir" --ignore-scripts --no-audit --no-fund --loglevel=error
 fi

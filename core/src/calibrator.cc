@@ -205,6 +205,7 @@ absl::Status Calibrate(QuantizedModel& model, BatchStream& batches, const Calibr
   if (status.ok()) {
     constexpr int64_t kSqnrImages = 8;  // enough for a stable ratio, cheap in memory
     const at::Tensor& first = kept.front();
+    model.input_shape = first.sizes().vec();
     model.layer_sqnr = MeasureLayerSqnr(model, first.narrow(0, 0, std::min(kSqnrImages, first.size(0))));
   }
   model.calibrated = status.ok();

@@ -14,6 +14,7 @@
 #include "ptq/core/metrics.h"
 #include "quant_params_json.h"
 #include "quantized_model.h"
+#include "onnx_export.h"
 #include "torchscript_export.h"
 #include "torchscript_import.h"
 
@@ -247,10 +248,22 @@ absl::Status QuantizationSession::WriteArtifacts(const std::string& directory, c
   }
   absl::StatusOr<std::string> params = QuantParamsJson();
   if (!params.ok()) return params.status();
-  std::ofstream out(root / "quant_params.json", std::ios::trunc);
-  out << *params << "\n";
-  out.close();
-  if (!out) return absl::InternalError(absl::StrCat("cannot write '", (root / "quant_params.json").string(), "'"));
+  absl::StatusOr<std::string> fp32_onnx = BuildOnnx(state_->model, OnnxVariant::kFp32);
+  if (!fp32_onnx.ok()) return fp32_onnx.status();
+  absl::StatusOr<std::string> int8_onnx = BuildOnnx(state_->model, OnnxVariant::kQdq);
+  if (!int8_onnx.ok()) return int8_onnx.status();
+  const std::pair<std::filesystem::path, std::string> files[] = {
+      {root / "quant_params.json", *params + "\n"},
+      {root / "fp32" / "model.onnx", *fp32_onnx},
+      {root / "int8_infer" / "model.onnx", *int8_onnx},
+      {root / "calibration.cache", TensorRtCalibrationCache(state_->model)},
+  };
+  for (const auto& [path, contents] : files) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << contents;
+    out.close();
+    if (!out) return absl::InternalError(absl::StrCat("cannot write '", path.string(), "'"));
+  }
   return absl::OkStatus();
 }
 

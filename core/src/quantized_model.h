@@ -33,6 +33,7 @@ struct QuantizedModel {
     double sqnr_db = 0;
   };
   std::vector<LayerSqnr> layer_sqnr;
+  std::vector<int64_t> input_shape;  // of the first calibration batch, {N, C, H, W}
   bool calibrated = false;
 };
 

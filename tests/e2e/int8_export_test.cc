@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <sstream>
 
 #include "ptq/core/in_memory_batches.h"
 #include "ptq/core/quantization_session.h"
@@ -34,6 +35,43 @@ InMemoryBatches RandomBatches(int size, int batches, int batch_size) {
     EXPECT_TRUE(data.AddTensor({batch_size, 3, size, size}, FloatBytes(images), {}).ok());
   }
   return data;
+}
+
+at::Tensor ReadFloats(const fs::path& path, at::IntArrayRef shape) {
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  at::Tensor values = at::empty(shape, at::kFloat);
+  EXPECT_EQ(bytes.size(), static_cast<size_t>(values.numel()) * sizeof(float)) << path;
+  std::memcpy(values.data_ptr<float>(), bytes.data(), std::min(bytes.size(), values.numel() * sizeof(float)));
+  return values;
+}
+
+// Runs an ONNX file on `input` with ONNX Runtime (tests/fixtures/run_onnx.js).
+at::Tensor RunOnnxRuntime(const fs::path& model, const at::Tensor& input, at::IntArrayRef output_shape,
+                          const fs::path& scratch) {
+  const fs::path input_file = scratch / "ort_input.f32";
+  const fs::path output_file = scratch / "ort_output.f32";
+  std::ofstream(input_file, std::ios::binary) << FloatBytes(input);
+  std::vector<std::string> argv = {"/usr/bin/env", "node", (testing::FixturesDir() / "run_onnx.js").string(),
+                                   model.string(), input_file.string()};
+  for (int64_t d : input.sizes()) argv.push_back(std::to_string(d));
+  argv.push_back(output_file.string());
+  testing::ProcessResult ort = testing::RunProcess(argv, std::chrono::seconds(300));
+  EXPECT_EQ(ort.exit_code, 0) << ort.stderr_text;
+  return ReadFloats(output_file, output_shape);
+}
+
+// Checks ONNX files with onnx's own checker (Debian's python3-onnx).
+void ExpectOnnxCheckerAccepts(const std::vector<fs::path>& models) {
+  std::vector<std::string> argv = {"/usr/bin/python3", "-c",
+                                   "import onnx, sys\nfor path in sys.argv[1:]: onnx.checker.check_model(path)"};
+  for (const fs::path& model : models) argv.push_back(model.string());
+  testing::ProcessResult checker = testing::RunProcess(argv);
+  EXPECT_EQ(checker.exit_code, 0) << checker.stderr_text;
+}
+
+double TopOneAgreement(const at::Tensor& a, const at::Tensor& b) {
+  return 100.0 * a.argmax(1).eq(b.argmax(1)).to(at::kDouble).mean().item<double>();
 }
 
 std::unique_ptr<QuantizationSession> Calibrated(const std::string& model, InMemoryBatches& data,
@@ -97,6 +135,45 @@ TEST(Int8ExportTest, MobileNetV2FilesRunInCppAndPython) {
   EXPECT_TRUE(at::equal(python_output, cpp_output)) << (python_output - cpp_output).abs().max();
 }
 
+// The ONNX files of MobileNetV2 at 64 x 64: onnx's checker accepts both, ONNX Runtime runs
+// both; fp32 matches the fp32 TorchScript and QDQ tracks our int8 model.
+TEST(OnnxExportTest, MobileNetV2FilesPassTheCheckerAndRunInOnnxRuntime) {
+  testing::TempDir dir;
+  const std::string source = (testing::TestModelsDir() / "mobilenet_v2.pt").string();
+  PtqConfig config;
+  config.fuse = true;
+  config.activation_quantizer = "MSEQuantizer";
+  InMemoryBatches data = RandomBatches(64, 3, 8);
+  std::unique_ptr<QuantizationSession> session = Calibrated(source, data, config);
+  ASSERT_TRUE(session->WriteArtifacts(dir.path().string()).ok());
+  ExpectOnnxCheckerAccepts({dir.path() / "fp32" / "model.onnx", dir.path() / "int8_infer" / "model.onnx"});
+
+  torch::NoGradGuard no_grad;
+  at::manual_seed(7);
+  const at::Tensor input = at::randn({16, 3, 64, 64});
+  torch::jit::Module fp32 = torch::jit::load((dir.path() / "fp32" / "model.pt").string());
+  torch::jit::Module int8 = torch::jit::load((dir.path() / "int8_infer" / "model.pt").string());
+  const at::Tensor fp32_out = fp32.forward({input}).toTensor();
+  const at::Tensor int8_out = int8.forward({input}).toTensor();
+  const at::Tensor ort_fp32 = RunOnnxRuntime(dir.path() / "fp32" / "model.onnx", input, fp32_out.sizes(), dir.path());
+  const at::Tensor ort_int8 = RunOnnxRuntime(dir.path() / "int8_infer" / "model.onnx", input, int8_out.sizes(), dir.path());
+  EXPECT_LE((ort_fp32 - fp32_out).abs().max().item<float>(), 1e-3f);
+  // Random inputs leave near-ties among the classes, so compare the logits themselves: the QDQ
+  // model's error against ours is a part of the logits' spread (0.21 measured on this
+  // random-weight model; ONNX Runtime's int8 kernels round differently from onednn's).
+  const double spread = int8_out.std().item<double>();
+  EXPECT_LE((ort_int8 - int8_out).abs().mean().item<double>(), 0.3 * spread);
+
+  const std::string cache = [&] {
+    std::ifstream in(dir.path() / "calibration.cache");
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }();
+  EXPECT_EQ(cache.rfind("TRT-", 0), 0u);
+  EXPECT_NE(cache.find("\ninput: "), std::string::npos);
+}
+
 TEST(Int8ExportTest, RealMobileNetV1AgreesWithTheSimulation) {
   const std::optional<fs::path> shared = testing::SharedDir();
   if (!shared) GTEST_SKIP() << "../shared is not present: skipping the real int8 MobileNetV1 check";
@@ -115,8 +192,8 @@ TEST(Int8ExportTest, RealMobileNetV1AgreesWithTheSimulation) {
   spec.preprocess.std = {127.5f};
   spec.limit = 320;
   ASSERT_TRUE((*session)->Calibrate(**OpenDataset(spec), nullptr, nullptr).ok());
-  const fs::path int8_path = dir.path() / "int8.pt";
-  ASSERT_TRUE((*session)->ExportTorchScript((dir.path() / "fp32.pt").string(), int8_path.string()).ok());
+  ASSERT_TRUE((*session)->WriteArtifacts(dir.path().string()).ok());
+  const fs::path int8_path = dir.path() / "int8_infer" / "model.pt";
   spec.limit = 0;
   auto accuracy = (*session)->Evaluate(**OpenDataset(spec), nullptr, nullptr, int8_path.string());
   ASSERT_TRUE(accuracy.ok()) << accuracy.status();
@@ -134,6 +211,24 @@ TEST(Int8ExportTest, RealMobileNetV1AgreesWithTheSimulation) {
   // simulation closes the gap.
   EXPECT_GE(real.agreement_with_simulated_top1, 98.0);
   EXPECT_LE(std::abs(real.top1 - simulated.top1), 0.3);
+
+  // ONNX Runtime on the QDQ file agrees with our int8 TorchScript on the same real images.
+  spec.limit = 256;
+  std::unique_ptr<BatchSource> images = *OpenDataset(spec);
+  std::vector<at::Tensor> batches;
+  Batch batch;
+  while (*images->Next(&batch)) batches.push_back(at::from_blob(batch.data.data(), batch.shape, at::kFloat).clone());
+  const at::Tensor input = at::cat(batches);
+  torch::NoGradGuard no_grad;
+  torch::jit::Module int8 = torch::jit::load(int8_path.string());
+  const at::Tensor ours = int8.forward({input}).toTensor();
+  const at::Tensor ort = RunOnnxRuntime(dir.path() / "int8_infer" / "model.onnx", input, ours.sizes(), dir.path());
+  const double agreement = TopOneAgreement(ort, ours);
+  std::printf("ONNX Runtime QDQ vs our int8 TorchScript, top-1 agreement on 256 images: %.1f%%\n", agreement);
+  // Issue 5 asks for >= 98%; 95.3% is measured today, so this guards what exists and the
+  // issue stays open until the gap is understood (ONNX Runtime's requantization, pooling).
+  EXPECT_GE(agreement, 94.0);
+  ExpectOnnxCheckerAccepts({dir.path() / "int8_infer" / "model.onnx"});
 }
 
 }  // namespace

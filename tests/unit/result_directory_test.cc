@@ -64,7 +64,8 @@ TEST(ResultDirectoryTest, ArtifactsReportAndManifestAppearTogether) {
   EXPECT_FALSE(fs::exists(staging));
 
   EXPECT_EQ(testing::ListFiles(destination),
-            (std::vector<std::string>{"MANIFEST", "fp32/model.pt", "int8_infer/model.pt", "quant_params.json",
+            (std::vector<std::string>{"MANIFEST", "calibration.cache", "fp32/model.onnx", "fp32/model.pt",
+                                      "int8_infer/model.onnx", "int8_infer/model.pt", "quant_params.json",
                                       "report.json"}));
   std::istringstream manifest(ReadText(destination / "MANIFEST"));
   std::string digest, path;
@@ -73,7 +74,7 @@ TEST(ResultDirectoryTest, ArtifactsReportAndManifestAppearTogether) {
     ++lines;
     EXPECT_EQ(digest, *Sha256OfFile((destination / path).string())) << path;
   }
-  EXPECT_EQ(lines, 4);
+  EXPECT_EQ(lines, 7);
 
   const nlohmann::json parsed = nlohmann::json::parse(ReadText(destination / "report.json"));
   EXPECT_EQ(parsed.at("config").at("name"), "tiny");
@@ -85,7 +86,7 @@ TEST(ResultDirectoryTest, ArtifactsReportAndManifestAppearTogether) {
   // A second publish to the same place is refused and leaves the first intact.
   ASSERT_TRUE((*session)->WriteArtifacts(staging.string()).ok());
   EXPECT_TRUE(absl::IsAlreadyExists(PublishResultDirectory(staging.string(), destination.string(), report)));
-  EXPECT_EQ(testing::ListFiles(destination).size(), 5u);
+  EXPECT_EQ(testing::ListFiles(destination).size(), 8u);
 }
 
 }  // namespace

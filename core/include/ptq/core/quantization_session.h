@@ -89,7 +89,9 @@ class QuantizationSession {
                                                         const std::string& int8_model_path = "");
 
   // Writes the downloadable artifacts into `directory` (created if missing):
-  // fp32/model.pt, int8_infer/model.pt (prepacked for `engine`) and quant_params.json.
+  // fp32/model.pt and fp32/model.onnx, int8_infer/model.pt (prepacked for `engine`) and
+  // int8_infer/model.onnx (QDQ), calibration.cache (TensorRT's table for fp32/model.onnx's
+  // tensor names) and quant_params.json.
   absl::Status WriteArtifacts(const std::string& directory, const std::string& engine = "onednn") const;
 
   // Per-layer SQNR measured at the end of Calibrate on part of the first batch.

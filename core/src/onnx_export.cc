@@ -46,8 +46,9 @@ class OnnxWriter {
     info->set_name(name);
     auto* tensor = info->mutable_type()->mutable_tensor_type();
     tensor->set_elem_type(onnx::TensorProto::FLOAT);
-    auto* shape = tensor->mutable_shape();
+    // The output's shape is left unset (not empty, which would mean a scalar).
     if (is_input && model_.input_shape.size() == 4) {
+      auto* shape = tensor->mutable_shape();
       shape->add_dim()->set_dim_param("N");
       for (size_t d = 1; d < 4; ++d) shape->add_dim()->set_dim_value(model_.input_shape[d]);
     }

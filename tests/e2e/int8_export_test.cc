@@ -226,7 +226,10 @@ TEST(Int8ExportTest, RealMobileNetV1AgreesWithTheSimulation) {
   const double agreement = TopOneAgreement(ort, ours);
   std::printf("ONNX Runtime QDQ vs our int8 TorchScript, top-1 agreement on 256 images: %.1f%%\n", agreement);
   // Issue 5 asks for >= 98%; 95.3% is measured today, so this guards what exists and the
-  // issue stays open until the gap is understood (ONNX Runtime's requantization, pooling).
+  // issue stays open. Measured on the same 256 images: ONNX Runtime with graph optimizations
+  // off (Q/DQ evaluated in float, our simulation's semantics) agrees with our int8 file on
+  // 97.7%, and with its own optimized int8 run on only 94.5%: the spread is in the int8
+  // kernels' rounding on this small, sensitive model.
   EXPECT_GE(agreement, 94.0);
   ExpectOnnxCheckerAccepts({dir.path() / "int8_infer" / "model.onnx"});
 }

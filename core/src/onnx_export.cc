@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "executor.h"
 
 namespace ptq::core {
 namespace {
@@ -46,12 +47,26 @@ class OnnxWriter {
     info->set_name(name);
     auto* tensor = info->mutable_type()->mutable_tensor_type();
     tensor->set_elem_type(onnx::TensorProto::FLOAT);
-    // The output's shape is left unset (not empty, which would mean a scalar).
-    if (is_input && model_.input_shape.size() == 4) {
-      auto* shape = tensor->mutable_shape();
-      shape->add_dim()->set_dim_param("N");
-      for (size_t d = 1; d < 4; ++d) shape->add_dim()->set_dim_value(model_.input_shape[d]);
+    // Batch size is free; the other dims are the calibration input's and, for the output,
+    // what the fp32 graph makes of one such image.
+    const std::vector<int64_t> dims = is_input ? model_.input_shape : OutputShape();
+    auto* shape = tensor->mutable_shape();
+    for (size_t d = 0; d < dims.size(); ++d) {
+      if (d == 0) {
+        shape->add_dim()->set_dim_param("N");
+      } else {
+        shape->add_dim()->set_dim_value(dims[d]);
+      }
     }
+  }
+
+  std::vector<int64_t> OutputShape() const {
+    std::vector<int64_t> one_image = model_.input_shape;
+    one_image[0] = 1;
+    const at::Device device = model_.fp32.nodes.empty() || !model_.fp32.nodes[0].weight.defined()
+                                  ? at::Device(at::kCPU)
+                                  : model_.fp32.nodes[0].weight.device();
+    return RunGraph(model_.fp32, at::zeros(one_image, at::TensorOptions().device(device))).sizes().vec();
   }
 
   onnx::NodeProto* AddNode(const std::string& op, const std::vector<std::string>& inputs, const std::string& output) {

@@ -16,25 +16,11 @@
 #include "quantized_model.h"
 #include "onnx_export.h"
 #include "torchscript_export.h"
+#include "torch_errors.h"
 #include "torchscript_import.h"
 
 namespace ptq::core {
 namespace {
-
-// LibTorch errors carry a backtrace after the first line.
-std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
-
-// Runs `body`, turning LibTorch exceptions into a status that says what was being done.
-template <typename T, typename Body>
-absl::StatusOr<T> Guarded(const char* what, Body&& body) {
-  try {
-    return body();
-  } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat(what, ": ", FirstLine(e.what_without_backtrace())));
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat(what, ": ", FirstLine(e.what())));
-  }
-}
 
 // Wraps a batch's buffer as a tensor without copying; the tensor owns the buffer.
 at::Tensor ToTensor(Batch&& batch, const at::Device& device) {
@@ -70,7 +56,7 @@ absl::StatusOr<std::unique_ptr<QuantizationSession>> QuantizationSession::Create
   if (absl::Status status = ValidatePtqConfig(config); !status.ok()) return status;
   auto state = std::make_unique<State>();
   state->config = config;
-  absl::StatusOr<at::Device> device = Guarded<at::Device>("device", [&] { return at::Device(runtime.device); });
+  absl::StatusOr<at::Device> device = GuardTorch<at::Device>("device", [&] { return at::Device(runtime.device); });
   if (!device.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("device '", runtime.device, "' is not a device LibTorch knows"));
   }
@@ -85,7 +71,7 @@ absl::StatusOr<std::unique_ptr<QuantizationSession>> QuantizationSession::Create
   if (!graph.ok()) return graph.status();
   QuantizedModel& model = state->model;
   model.fp32 = *std::move(graph);
-  absl::Status passes = Guarded<bool>("passes", [&]() -> absl::StatusOr<bool> {
+  absl::Status passes = GuardTorch<bool>("passes", [&]() -> absl::StatusOr<bool> {
                           if (config.fuse) {
                             if (absl::Status s = FoldBatchNorms(model.fp32, config.fuse_list); !s.ok()) return s;
                           }
@@ -131,7 +117,7 @@ absl::Status QuantizationSession::Calibrate(BatchSource& data, const ProgressCal
     if (!*more) return std::optional<at::Tensor>();
     return std::optional<at::Tensor>(ToTensor(std::move(batch), state.device));
   };
-  return Guarded<bool>("calibration",
+  return GuardTorch<bool>("calibration",
                        [&]() -> absl::StatusOr<bool> {
                          torch::NoGradGuard no_grad;
                          absl::Status status = ptq::core::Calibrate(state.model, stream, options, progress, cancelled);
@@ -155,7 +141,7 @@ absl::Status QuantizationSession::ExportTorchScript(const std::string& fp32_path
   absl::StatusOr<torch::jit::Module> int8 =
       BuildInt8Module(state_->model, engine == "onednn" ? Int8Engine::kOnednn : Int8Engine::kQnnpack);
   if (!int8.ok()) return int8.status();
-  return Guarded<bool>("saving TorchScript", [&]() -> absl::StatusOr<bool> {
+  return GuardTorch<bool>("saving TorchScript", [&]() -> absl::StatusOr<bool> {
            fp32->save(fp32_path);
            int8->save(int8_path);
            return true;
@@ -171,7 +157,7 @@ absl::StatusOr<std::vector<VariantAccuracy>> QuantizationSession::Evaluate(Batch
   if (!state.model.calibrated) {
     return absl::FailedPreconditionError("evaluate needs a calibrated model: run Calibrate first");
   }
-  return Guarded<std::vector<VariantAccuracy>>("evaluation", [&]() -> absl::StatusOr<std::vector<VariantAccuracy>> {
+  return GuardTorch<std::vector<VariantAccuracy>>("evaluation", [&]() -> absl::StatusOr<std::vector<VariantAccuracy>> {
     torch::NoGradGuard no_grad;
     std::optional<torch::jit::Module> int8_model;
     if (!int8_model_path.empty()) {
@@ -279,7 +265,7 @@ absl::StatusOr<std::string> QuantizationSession::QuantParamsJson() const {
   if (!state_->model.calibrated) {
     return absl::FailedPreconditionError("quantization parameters exist only after Calibrate");
   }
-  return Guarded<std::string>("quant_params.json",
+  return GuardTorch<std::string>("quant_params.json",
                               [&]() -> absl::StatusOr<std::string> {
                                 return ptq::core::QuantParamsJson(state_->model, state_->config);
                               });

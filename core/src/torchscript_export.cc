@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "torch_errors.h"
 
 namespace ptq::core {
 namespace {
@@ -256,25 +257,11 @@ class ScriptWriter {
   std::string body_;
 };
 
-// LibTorch errors carry a backtrace after the first line.
-std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
-
-template <typename Body>
-absl::StatusOr<torch::jit::Module> Guarded(const char* what, Body&& body) {
-  try {
-    return body();
-  } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat(what, ": ", FirstLine(e.what_without_backtrace())));
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat(what, ": ", FirstLine(e.what())));
-  }
-}
-
 }  // namespace
 
 absl::StatusOr<torch::jit::Module> BuildInt8Module(const QuantizedModel& model, Int8Engine engine) {
   if (!model.calibrated) return absl::FailedPreconditionError("int8 export needs a calibrated model");
-  return Guarded("int8 TorchScript export", [&] {
+  return GuardTorch<torch::jit::Module>("int8 TorchScript export", [&] {
     at::globalContext().setQEngine(engine == Int8Engine::kOnednn ? at::QEngine::ONEDNN : at::QEngine::QNNPACK);
     torch::jit::Module prepacker("Prepacker");
     prepacker.define(R"(
@@ -292,7 +279,7 @@ def prepack_linear(self, w: Tensor, b: Optional[Tensor]):
 }
 
 absl::StatusOr<torch::jit::Module> BuildFp32Module(const QuantizedModel& model) {
-  return Guarded("fp32 TorchScript export", [&] {
+  return GuardTorch<torch::jit::Module>("fp32 TorchScript export", [&] {
     torch::jit::Module module("PtqFp32Model");
     module.define(ScriptWriter(model, /*int8=*/false, module, nullptr).Write(), std::make_shared<ExportResolver>());
     module.eval();

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "torch_errors.h"
 
 namespace ptq::core {
 namespace {
@@ -296,9 +297,6 @@ class GraphBuilder {
   std::unordered_map<const Value*, int> ids_;
   const Node* current_ = nullptr;
 };
-
-// LibTorch errors carry a backtrace after the first line.
-std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
 
 }  // namespace
 

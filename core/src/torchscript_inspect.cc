@@ -7,14 +7,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "torch_errors.h"
 
 namespace ptq::core {
 namespace {
-
-// LibTorch errors carry a C++ backtrace after the first line; users need only the reason.
-std::string FirstLine(const std::string& text) {
-  return text.substr(0, text.find('\n'));
-}
 
 absl::Status NotTorchScript(const std::string& name, const std::string& reason) {
   return absl::InvalidArgumentError(absl::StrCat(

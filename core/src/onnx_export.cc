@@ -186,6 +186,16 @@ class OnnxWriter {
     return input;
   }
 
+  // AveragePool / MaxPool with the attributes they share.
+  onnx::NodeProto* AddPool(const std::string& op, const Node& node, const std::string& input, const std::string& out) {
+    onnx::NodeProto* pool = AddNode(op, {input}, out);
+    IntsAttribute(pool, "kernel_shape", node.pool.kernel);
+    IntsAttribute(pool, "strides", node.pool.stride.empty() ? node.pool.kernel : node.pool.stride);
+    IntsAttribute(pool, "pads", {node.pool.padding[0], node.pool.padding[1], node.pool.padding[0], node.pool.padding[1]});
+    IntAttribute(pool, "ceil_mode", node.pool.ceil_mode);
+    return pool;
+  }
+
   [[noreturn]] static void Unsupported(const Node& node, const std::string& why) {
     throw ExportError(absl::StrCat(Describe(node), ": ", why, " has no ONNX export here"));
   }
@@ -253,23 +263,13 @@ class OnnxWriter {
       }
       case OpKind::kAvgPool2d: {
         if (node.pool.divisor_override) Unsupported(node, "divisor_override");
-        onnx::NodeProto* pool = AddNode("AveragePool", in, out);
-        IntsAttribute(pool, "kernel_shape", node.pool.kernel);
-        IntsAttribute(pool, "strides", node.pool.stride.empty() ? node.pool.kernel : node.pool.stride);
-        IntsAttribute(pool, "pads", {node.pool.padding[0], node.pool.padding[1], node.pool.padding[0], node.pool.padding[1]});
-        IntAttribute(pool, "ceil_mode", node.pool.ceil_mode);
+        onnx::NodeProto* pool = AddPool("AveragePool", node, in[0], out);
         IntAttribute(pool, "count_include_pad", node.pool.count_include_pad);
         break;
       }
-      case OpKind::kMaxPool2d: {
-        onnx::NodeProto* pool = AddNode("MaxPool", in, out);
-        IntsAttribute(pool, "kernel_shape", node.pool.kernel);
-        IntsAttribute(pool, "strides", node.pool.stride.empty() ? node.pool.kernel : node.pool.stride);
-        IntsAttribute(pool, "pads", {node.pool.padding[0], node.pool.padding[1], node.pool.padding[0], node.pool.padding[1]});
-        IntsAttribute(pool, "dilations", node.pool.dilation);
-        IntAttribute(pool, "ceil_mode", node.pool.ceil_mode);
+      case OpKind::kMaxPool2d:
+        IntsAttribute(AddPool("MaxPool", node, in[0], out), "dilations", node.pool.dilation);
         break;
-      }
       case OpKind::kAdaptiveAvgPool2d:
         for (int64_t size : node.pool.output_size) {
           if (size != 1) Unsupported(node, "adaptive pooling to a size other than 1x1");

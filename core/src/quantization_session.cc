@@ -11,12 +11,12 @@
 #include "activation_observer.h"
 #include "calibrator.h"
 #include "graph_passes.h"
+#include "onnx_export.h"
 #include "ptq/core/metrics.h"
 #include "quant_params_json.h"
 #include "quantized_model.h"
-#include "onnx_export.h"
-#include "torchscript_export.h"
 #include "torch_errors.h"
+#include "torchscript_export.h"
 #include "torchscript_import.h"
 
 namespace ptq::core {

@@ -27,12 +27,6 @@ using testing::TempDir;
 
 constexpr int kMaxUploadMb = 1;
 
-std::string ReadBytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
 
 class UploadIntegrationTest : public ::testing::Test {
  protected:
@@ -106,7 +100,7 @@ TEST_F(UploadIntegrationTest, HealthReportsServingInTextAndJson) {
 }
 
 TEST_F(UploadIntegrationTest, ClientUploadsAModelTheTestMadeAndGetsItsSha256AsId) {
-  const std::string sha = Sha256Hex(ReadBytes(tiny_model()));
+  const std::string sha = Sha256Hex(ptq::testing::ReadFileBytes(tiny_model()));
   ProcessResult first = server_->Client({"upload", tiny_model().string(), "--json"});
   ASSERT_EQ(first.exit_code, 0) << first.stderr_text;
   const nlohmann::json model = nlohmann::json::parse(first.stdout_text);
@@ -121,12 +115,12 @@ TEST_F(UploadIntegrationTest, ClientUploadsAModelTheTestMadeAndGetsItsSha256AsId
 
   // A raw re-upload of the same bytes (no GetModel shortcut) also lands on the same id.
   v1::Model response;
-  const std::string bytes = ReadBytes(tiny_model());
+  const std::string bytes = ptq::testing::ReadFileBytes(tiny_model());
   ASSERT_TRUE(RawUpload(HeaderFor(bytes, "again.pt"), bytes, &response).ok());
   EXPECT_EQ(response.model_id(), sha);
   EXPECT_TRUE(response.already_present());
 
-  EXPECT_EQ(ReadBytes(server_->state_dir() / "models" / sha / "model.pt"), bytes);
+  EXPECT_EQ(ptq::testing::ReadFileBytes(server_->state_dir() / "models" / sha / "model.pt"), bytes);
   ExpectStoreHolds({sha});
 }
 
@@ -144,12 +138,12 @@ TEST_F(UploadIntegrationTest, ClientUploadsTheSharedRealMobileNetV1) {
   ProcessResult stored = roomy.Client({"upload", model_path.string(), "--json"});
   ASSERT_EQ(stored.exit_code, 0) << stored.stderr_text << roomy.log();
   const nlohmann::json model = nlohmann::json::parse(stored.stdout_text);
-  EXPECT_EQ(model.at("model_id"), Sha256Hex(ReadBytes(model_path)));
+  EXPECT_EQ(model.at("model_id"), Sha256Hex(ptq::testing::ReadFileBytes(model_path)));
   EXPECT_EQ(model.at("parameter_count"), "470072");  // as its JSON sidecar says
 }
 
 TEST_F(UploadIntegrationTest, WrongSha256IsInvalidArgumentAndLeavesNothing) {
-  const std::string bytes = ReadBytes(tiny_model());
+  const std::string bytes = ptq::testing::ReadFileBytes(tiny_model());
   v1::UploadModelHeader header = HeaderFor(bytes, "tiny.pt");
   header.set_sha256(Sha256Hex("other bytes"));
   v1::Model response;
@@ -162,7 +156,7 @@ TEST_F(UploadIntegrationTest, WrongSha256IsInvalidArgumentAndLeavesNothing) {
 }
 
 TEST_F(UploadIntegrationTest, TruncatedStreamIsDataLossAndLeavesNothing) {
-  const std::string bytes = ReadBytes(tiny_model());
+  const std::string bytes = ptq::testing::ReadFileBytes(tiny_model());
   v1::Model response;
   grpc::Status status =
       RawUpload(HeaderFor(bytes, "tiny.pt"), bytes.substr(0, bytes.size() / 2), &response);
@@ -226,7 +220,7 @@ TEST_F(UploadIntegrationTest, StreamWithoutHeaderIsInvalidArgument) {
 }
 
 TEST_F(UploadIntegrationTest, ClientThatDisconnectsMidStreamLeavesNothing) {
-  const std::string bytes = ReadBytes(tiny_model());
+  const std::string bytes = ptq::testing::ReadFileBytes(tiny_model());
   {
     grpc::ClientContext context;
     v1::Model response;

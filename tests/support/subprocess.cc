@@ -1,5 +1,7 @@
 #include "subprocess.h"
 
+#include "test_env.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -45,13 +47,6 @@ std::optional<int> DecodeWaitStatus(int status) {
   return std::nullopt;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 }  // namespace
 
 ProcessResult RunProcess(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
@@ -76,8 +71,8 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, std::chrono::mill
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   if (!result.timed_out && WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-  result.stdout_text = ReadFile(stdout_path);
-  result.stderr_text = ReadFile(stderr_path);
+  result.stdout_text = ReadFileBytes(stdout_path);
+  result.stderr_text = ReadFileBytes(stderr_path);
   std::filesystem::remove(stdout_path);
   std::filesystem::remove(stderr_path);
   return result;

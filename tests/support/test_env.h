@@ -36,6 +36,9 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// A whole file's bytes ("" when it cannot be read).
+std::string ReadFileBytes(const std::filesystem::path& path);
+
 // Every regular file under `dir`, as paths relative to it, sorted.
 std::vector<std::string> ListFiles(const std::filesystem::path& dir);
 

@@ -15,17 +15,11 @@ namespace fs = std::filesystem;
 using ptq::testing::ListFiles;
 using ptq::testing::TempDir;
 
-std::string ReadBytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
 
 class ModelStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    tiny_bytes_ = ReadBytes(ptq::testing::TestModelsDir() / "tiny.pt");
+    tiny_bytes_ = ptq::testing::ReadFileBytes(ptq::testing::TestModelsDir() / "tiny.pt");
     ASSERT_FALSE(tiny_bytes_.empty());
     tiny_sha_ = Sha256Hex(tiny_bytes_);
     absl::StatusOr<std::unique_ptr<ModelStore>> store = ModelStore::Create(state_.path(), 1 << 20);
@@ -88,7 +82,7 @@ TEST_F(ModelStoreTest, StoresAModelUnderItsSha256) {
   EXPECT_EQ(model->size_bytes(), static_cast<int64_t>(tiny_bytes_.size()));
   EXPECT_EQ(model->parameter_count(), 322);
   EXPECT_FALSE(model->already_present());
-  EXPECT_EQ(ReadBytes(store_->ModelFile(tiny_sha_)), tiny_bytes_);
+  EXPECT_EQ(ptq::testing::ReadFileBytes(store_->ModelFile(tiny_sha_)), tiny_bytes_);
   EXPECT_TRUE(StagingFiles().empty());
 
   absl::StatusOr<v1::Model> fetched = store_->Get(tiny_sha_);

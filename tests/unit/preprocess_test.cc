@@ -18,12 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string ReadBytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
 
 std::string EncodePng(const cv::Mat& image) {
   std::vector<uchar> png;
@@ -54,7 +48,7 @@ std::vector<float> PythonReference(const fs::path& image, const PreprocessSpec& 
   for (float s : spec.std) argv.push_back(std::to_string(s));
   ptq::testing::ProcessResult result = ptq::testing::RunProcess(argv);
   EXPECT_EQ(result.exit_code, 0) << result.stderr_text;
-  const std::string bytes = ReadBytes(out);
+  const std::string bytes = ptq::testing::ReadFileBytes(out);
   std::vector<float> values(bytes.size() / sizeof(float));
   std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
   return values;
@@ -146,7 +140,7 @@ TEST(PreprocessTest, UndecodableBytesNameTheImage) {
 // The committed non-square JPEG against python3-opencv, in RGB, BGR and grayscale.
 TEST(PreprocessTest, MatchesPythonOpenCvOnTheCommittedJpeg) {
   const fs::path image = ptq::testing::TestDataDir() / "texture_120x90.jpg";
-  const std::string encoded = ReadBytes(image);
+  const std::string encoded = ptq::testing::ReadFileBytes(image);
   PreprocessSpec spec;
   spec.size = 56;
   spec.resize_short = 68;  // long side 120 * 68 / 90 = 90.67: rounding half up matters
@@ -166,7 +160,7 @@ TEST(PreprocessTest, MatchesPythonOpenCvOnARealImageNetJpeg) {
   for (const char* name : {"n01440764_tench.JPEG", "n01630670_common_newt.JPEG"}) {
     const fs::path image = *shared / "data" / "imagenet-sample" / "val" / name;
     const PreprocessSpec spec;
-    const float diff = MaxAbsDiff(Preprocess(ReadBytes(image), spec), PythonReference(image, spec));
+    const float diff = MaxAbsDiff(Preprocess(ptq::testing::ReadFileBytes(image), spec), PythonReference(image, spec));
     EXPECT_LE(diff, 1e-3f) << name;
   }
 }

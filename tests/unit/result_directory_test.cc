@@ -17,12 +17,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string ReadText(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // The tiny model calibrated on random images, its artifacts written to `staging`, the real
 // int8 file evaluated, then the directory published.
@@ -67,7 +61,7 @@ TEST(ResultDirectoryTest, ArtifactsReportAndManifestAppearTogether) {
             (std::vector<std::string>{"MANIFEST", "calibration.cache", "fp32/model.onnx", "fp32/model.pt",
                                       "int8_infer/model.onnx", "int8_infer/model.pt", "quant_params.json",
                                       "report.json"}));
-  std::istringstream manifest(ReadText(destination / "MANIFEST"));
+  std::istringstream manifest(ptq::testing::ReadFileBytes(destination / "MANIFEST"));
   std::string digest, path;
   int lines = 0;
   while (manifest >> digest >> path) {
@@ -76,7 +70,7 @@ TEST(ResultDirectoryTest, ArtifactsReportAndManifestAppearTogether) {
   }
   EXPECT_EQ(lines, 7);
 
-  const nlohmann::json parsed = nlohmann::json::parse(ReadText(destination / "report.json"));
+  const nlohmann::json parsed = nlohmann::json::parse(ptq::testing::ReadFileBytes(destination / "report.json"));
   EXPECT_EQ(parsed.at("config").at("name"), "tiny");
   ASSERT_EQ(parsed.at("metrics").size(), 3u);
   EXPECT_EQ(parsed.at("metrics")[2].at("variant"), "int8");

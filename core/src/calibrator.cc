@@ -18,10 +18,6 @@ bool IsCancelled(const std::atomic<bool>* cancelled) {
   return cancelled != nullptr && cancelled->load();
 }
 
-bool IsWeightedLayer(const Node& node) {
-  return node.kind == OpKind::kConv2d || node.kind == OpKind::kLinear;
-}
-
 // Step 1: fake-quantize the weights of every int8 conv/linear into the simulated graph.
 void QuantizeWeights(QuantizedModel& model, WeightGranularity granularity) {
   model.simulated = model.fp32;
@@ -123,19 +119,14 @@ absl::Status CorrectBiases(QuantizedModel& model, const std::vector<at::Tensor>&
   const Graph& graph = model.fp32;
   std::vector<BatchedValue> values(static_cast<size_t>(graph.num_values));
   auto quantize_simulated = [&model](int value, BatchedValue& batched) {
-    if (const std::optional<ActivationQParams>& qparams = model.activations[static_cast<size_t>(value)]) {
-      for (at::Tensor& tensor : batched.simulated) tensor = FakeQuantizeActivation(tensor, *qparams);
-    }
+    for (at::Tensor& tensor : batched.simulated) RoundToQuantizedGrid(model, value, tensor);
   };
   BatchedValue& input = values[static_cast<size_t>(graph.input)];
   input.fp32 = kept;
   input.simulated = kept;
   quantize_simulated(graph.input, input);
 
-  std::vector<int> last_use(static_cast<size_t>(graph.num_values), -1);
-  for (size_t i = 0; i < graph.nodes.size(); ++i) {
-    for (int value : graph.nodes[i].inputs) last_use[static_cast<size_t>(value)] = static_cast<int>(i);
-  }
+  const std::vector<int> last_use = LastUses(graph);
   std::vector<at::Tensor> fp32_inputs, simulated_inputs;
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
     if (IsCancelled(cancelled)) return Cancelled();

@@ -65,11 +65,7 @@ at::Tensor RunNode(const Node& node, const std::vector<at::Tensor>& in) {
 }
 
 at::Tensor RunGraph(const Graph& graph, const at::Tensor& input, const ValueHook& hook) {
-  // Index of the last node reading each value, so it can be released right after.
-  std::vector<int> last_use(static_cast<size_t>(graph.num_values), -1);
-  for (size_t i = 0; i < graph.nodes.size(); ++i) {
-    for (int value : graph.nodes[i].inputs) last_use[static_cast<size_t>(value)] = static_cast<int>(i);
-  }
+  const std::vector<int> last_use = LastUses(graph);
   std::vector<at::Tensor> values(static_cast<size_t>(graph.num_values));
   values[static_cast<size_t>(graph.input)] = input;
   if (hook) hook(graph.input, values[static_cast<size_t>(graph.input)]);

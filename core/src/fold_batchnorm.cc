@@ -7,10 +7,6 @@
 namespace ptq::core {
 namespace {
 
-bool IsWeightedLayer(const Node& node) {
-  return node.kind == OpKind::kConv2d || node.kind == OpKind::kLinear;
-}
-
 // Folds batch norm `bn` into `layer` (per output channel = dim 0 of the weight).
 void Fold(Node& layer, const Node& bn) {
   const at::Tensor gain = bn.weight / at::sqrt(bn.running_var + bn.eps);

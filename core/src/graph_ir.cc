@@ -45,6 +45,18 @@ std::vector<int> ProducersOf(const Graph& graph) {
   return producers;
 }
 
+std::vector<int> LastUses(const Graph& graph) {
+  std::vector<int> last_use(static_cast<size_t>(graph.num_values), -1);
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    for (int value : graph.nodes[i].inputs) last_use[static_cast<size_t>(value)] = static_cast<int>(i);
+  }
+  return last_use;
+}
+
+bool IsWeightedLayer(const Node& node) {
+  return node.kind == OpKind::kConv2d || node.kind == OpKind::kLinear;
+}
+
 std::string Describe(const Node& node) {
   return absl::StrCat(OpKindName(node.kind), " '", node.module_path, "'");
 }

@@ -93,6 +93,13 @@ std::vector<std::vector<int>> ConsumersOf(const Graph& graph);
 // Index of the node producing each value id; -1 for the graph input.
 std::vector<int> ProducersOf(const Graph& graph);
 
+// Index of the last node reading each value id; -1 for values nothing reads. Executors release
+// a value right after its last use.
+std::vector<int> LastUses(const Graph& graph);
+
+// Conv and linear: the layers with weights, which int8 quantizes and BatchNorm folds into.
+bool IsWeightedLayer(const Node& node);
+
 // "conv 'features.3.0'"-style label for messages.
 std::string Describe(const Node& node);
 

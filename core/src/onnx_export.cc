@@ -150,12 +150,9 @@ class OnnxWriter {
     if (!qdq_ || !qparams || !model_.plan.node_is_int8[static_cast<size_t>(index)]) {
       return FloatInitializer(name, node.weight);
     }
-    const at::Tensor weight = node.weight.to(at::kCPU, at::kFloat);
     const bool per_channel = qparams->granularity == WeightGranularity::kPerChannel;
     const at::Tensor scales = qparams->scales.to(at::kCPU, at::kFloat).contiguous();
-    std::vector<int64_t> broadcast(static_cast<size_t>(weight.dim()), 1);
-    broadcast[0] = per_channel ? -1 : 1;
-    const at::Tensor integers = at::round(weight / scales.reshape(broadcast)).clamp(-127, 127).to(at::kChar).contiguous();
+    const at::Tensor integers = QuantizeWeight(node.weight, *qparams).int_repr().contiguous();
     onnx::TensorProto* proto = onnx_->add_initializer();
     proto->set_name(absl::StrCat(name, "_q"));
     proto->set_data_type(onnx::TensorProto::INT8);

@@ -66,4 +66,13 @@ at::Tensor FakeQuantizeWeight(const at::Tensor& weight, const WeightQParams& qpa
                                               -kWeightLevels, kWeightLevels);
 }
 
+at::Tensor QuantizeWeight(const at::Tensor& weight, const WeightQParams& qparams) {
+  const at::Tensor cpu_weight = weight.to(at::kCPU, at::kFloat);
+  if (qparams.granularity == WeightGranularity::kPerTensor) {
+    return at::quantize_per_tensor(cpu_weight, qparams.scales.item<double>(), 0, at::kQInt8);
+  }
+  return at::quantize_per_channel(cpu_weight, qparams.scales.to(at::kCPU, at::kDouble),
+                                  at::zeros({cpu_weight.size(0)}, at::kLong), 0, at::kQInt8);
+}
+
 }  // namespace ptq::core

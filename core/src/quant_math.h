@@ -46,6 +46,10 @@ struct WeightQParams {
 WeightQParams ComputeWeightQParams(const at::Tensor& weight, WeightGranularity granularity);
 at::Tensor FakeQuantizeWeight(const at::Tensor& weight, const WeightQParams& qparams);
 
+// The weight as a qint8 tensor (per channel along axis 0, or per tensor) on the CPU, for the
+// exporters: int8 codes in [-127, 127] with zero points 0.
+at::Tensor QuantizeWeight(const at::Tensor& weight, const WeightQParams& qparams);
+
 }  // namespace ptq::core
 
 #endif  // PTQ_CORE_SRC_QUANT_MATH_H_

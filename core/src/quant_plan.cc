@@ -71,7 +71,7 @@ void KeepOutputInFloat(const Graph& graph, QuantPlan& plan) {
       value = node.inputs[0];
       continue;
     }
-    if ((node.kind == OpKind::kConv2d || node.kind == OpKind::kLinear) && plan.node_is_int8[static_cast<size_t>(index)]) {
+    if (IsWeightedLayer(node) && plan.node_is_int8[static_cast<size_t>(index)]) {
       for (int link : chain) plan.points[static_cast<size_t>(link)].reset();
     }
     return;
@@ -98,7 +98,7 @@ absl::StatusOr<QuantPlan> PlanQuantization(const Graph& graph, const std::vector
 
   std::set<std::string> weighted_paths;
   for (const Node& node : graph.nodes) {
-    if (node.kind == OpKind::kConv2d || node.kind == OpKind::kLinear) weighted_paths.insert(node.module_path);
+    if (IsWeightedLayer(node)) weighted_paths.insert(node.module_path);
   }
   const std::set<std::string> skipped(options.skip_layers.begin(), options.skip_layers.end());
   for (const std::string& name : skipped) {
@@ -144,8 +144,7 @@ absl::StatusOr<QuantPlan> PlanQuantization(const Graph& graph, const std::vector
     std::string reason;
     if (op_class == OpClass::kFloatOnly) {
       reason = "batch_norm not folded (fuse is off or the pair is not in fuse_list)";
-    } else if (skipped.count(node.module_path) != 0 &&
-               (node.kind == OpKind::kConv2d || node.kind == OpKind::kLinear)) {
+    } else if (skipped.count(node.module_path) != 0 && IsWeightedLayer(node)) {
       reason = "listed in ptq.skip_layers";
     } else if (se_layers.count(static_cast<int>(i)) != 0) {
       reason = "squeeze-excitation layer (ptq.skip_se_quant)";

@@ -92,7 +92,7 @@ absl::StatusOr<std::unique_ptr<QuantizationSession>> QuantizationSession::Create
   summary.nodes = static_cast<int>(model.fp32.nodes.size());
   for (size_t i = 0; i < model.fp32.nodes.size(); ++i) {
     const Node& node = model.fp32.nodes[i];
-    const bool weighted = node.kind == OpKind::kConv2d || node.kind == OpKind::kLinear;
+    const bool weighted = IsWeightedLayer(node);
     summary.conv_and_linear_layers += weighted;
     summary.float_layers += weighted && !model.plan.node_is_int8[i];
     summary.folded_batch_norms += !node.folded_batch_norm.empty();

@@ -11,11 +11,15 @@ at::Tensor RunFp32(const QuantizedModel& model, const at::Tensor& input) {
   return RunGraph(model.fp32, input);
 }
 
+void RoundToQuantizedGrid(const QuantizedModel& model, int value_id, at::Tensor& tensor) {
+  if (const std::optional<ActivationQParams>& qparams = model.activations[static_cast<size_t>(value_id)]) {
+    tensor = FakeQuantizeActivation(tensor, *qparams);
+  }
+}
+
 at::Tensor RunSimulated(const QuantizedModel& model, const at::Tensor& input) {
   return RunGraph(model.simulated, input, [&model](int value, at::Tensor& tensor) {
-    if (const auto& qparams = model.activations[static_cast<size_t>(value)]) {
-      tensor = FakeQuantizeActivation(tensor, *qparams);
-    }
+    RoundToQuantizedGrid(model, value, tensor);
   });
 }
 
@@ -24,7 +28,7 @@ std::vector<QuantizedModel::LayerSqnr> MeasureLayerSqnr(const QuantizedModel& mo
   std::map<int, int> layer_of_value;
   for (size_t i = 0; i < model.fp32.nodes.size(); ++i) {
     const Node& node = model.fp32.nodes[i];
-    if (model.plan.node_is_int8[i] && (node.kind == OpKind::kConv2d || node.kind == OpKind::kLinear)) {
+    if (model.plan.node_is_int8[i] && IsWeightedLayer(node)) {
       layer_of_value[node.output] = static_cast<int>(i);
     }
   }
@@ -34,9 +38,7 @@ std::vector<QuantizedModel::LayerSqnr> MeasureLayerSqnr(const QuantizedModel& mo
   });
   std::vector<QuantizedModel::LayerSqnr> result;
   RunGraph(model.simulated, input, [&](int value, at::Tensor& tensor) {
-    if (const auto& qparams = model.activations[static_cast<size_t>(value)]) {
-      tensor = FakeQuantizeActivation(tensor, *qparams);
-    }
+    RoundToQuantizedGrid(model, value, tensor);
     auto layer = layer_of_value.find(value);
     if (layer == layer_of_value.end()) return;
     const at::Tensor& fp32 = reference.at(value);

@@ -40,6 +40,10 @@ struct QuantizedModel {
 // 10 log10(sum fp32^2 / sum (simulated - fp32)^2) for every int8 conv/linear on `input`.
 std::vector<QuantizedModel::LayerSqnr> MeasureLayerSqnr(const QuantizedModel& model, const at::Tensor& input);
 
+// Rounds `tensor`, the simulated value `value_id`, to its uint8 grid when the value is a
+// quantized activation; leaves it alone otherwise.
+void RoundToQuantizedGrid(const QuantizedModel& model, int value_id, at::Tensor& tensor);
+
 // fp32 forward of the passed graph.
 at::Tensor RunFp32(const QuantizedModel& model, const at::Tensor& input);
 

@@ -14,10 +14,6 @@ bool IsGlobalPool(const Node& node) {
          node.dims == std::vector<int64_t>{2, 3};
 }
 
-bool IsWeightedLayer(const Node& node) {
-  return node.kind == OpKind::kConv2d || node.kind == OpKind::kLinear;
-}
-
 bool IsActivation(const Node& node) {
   return node.kind == OpKind::kRelu || node.kind == OpKind::kHardtanh ||
          node.kind == OpKind::kHardswish || node.kind == OpKind::kSigmoid;

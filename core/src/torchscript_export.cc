@@ -94,16 +94,9 @@ class ScriptWriter {
   }
 
   std::string PackedAttribute(int index, const Node& node) {
-    const WeightQParams& qparams = *model_.weights[static_cast<size_t>(index)];
-    const at::Tensor weight = node.weight.to(at::kCPU);
+    // The simulated graph's weights are already on the int8 grid: quantizing them is exact.
+    const at::Tensor quantized_weight = QuantizeWeight(node.weight, *model_.weights[static_cast<size_t>(index)]);
     const at::Tensor bias = node.bias.defined() ? node.bias.to(at::kCPU).contiguous() : at::Tensor();
-    at::Tensor quantized_weight;
-    if (qparams.granularity == WeightGranularity::kPerChannel) {
-      quantized_weight = at::quantize_per_channel(weight, qparams.scales.to(at::kCPU, at::kDouble),
-                                                  at::zeros({weight.size(0)}, at::kLong), 0, at::kQInt8);
-    } else {
-      quantized_weight = at::quantize_per_tensor(weight, qparams.scales.item<double>(), 0, at::kQInt8);
-    }
     c10::IValue packed;
     const c10::IValue optional_bias = bias.defined() ? c10::IValue(bias) : c10::IValue();
     if (node.kind == OpKind::kConv2d) {

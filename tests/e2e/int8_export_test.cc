@@ -6,7 +6,6 @@
 
 #include <cstring>
 #include <fstream>
-#include <sstream>
 
 #include "ptq/core/in_memory_batches.h"
 #include "ptq/core/quantization_session.h"
@@ -38,8 +37,7 @@ InMemoryBatches RandomBatches(int size, int batches, int batch_size) {
 }
 
 at::Tensor ReadFloats(const fs::path& path, at::IntArrayRef shape) {
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string bytes = testing::ReadFileBytes(path);
   at::Tensor values = at::empty(shape, at::kFloat);
   EXPECT_EQ(bytes.size(), static_cast<size_t>(values.numel()) * sizeof(float)) << path;
   std::memcpy(values.data_ptr<float>(), bytes.data(), std::min(bytes.size(), values.numel() * sizeof(float)));
@@ -127,11 +125,7 @@ TEST(Int8ExportTest, MobileNetV2FilesRunInCppAndPython) {
       {"/usr/bin/python3", (testing::FixturesDir() / "run_torchscript.py").string(), int8_path.string(),
        input_file.string(), "4", "3", "64", "64", output_file.string()});
   ASSERT_EQ(python.exit_code, 0) << python.stderr_text;
-  std::ifstream in(output_file, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  ASSERT_EQ(bytes.size(), static_cast<size_t>(cpp_output.numel()) * sizeof(float));
-  at::Tensor python_output = at::empty_like(cpp_output);
-  std::memcpy(python_output.data_ptr<float>(), bytes.data(), bytes.size());
+  const at::Tensor python_output = ReadFloats(output_file, cpp_output.sizes());
   EXPECT_TRUE(at::equal(python_output, cpp_output)) << (python_output - cpp_output).abs().max();
 }
 
@@ -158,12 +152,7 @@ TEST(OnnxExportTest, MobileNetV2FilesPassTheCheckerAndRunInOnnxRuntime) {
   const double spread = int8_out.std().item<double>();
   EXPECT_LE((ort_int8 - int8_out).abs().mean().item<double>(), 0.3 * spread);
 
-  const std::string cache = [&] {
-    std::ifstream in(dir.path() / "calibration.cache");
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-  }();
+  const std::string cache = testing::ReadFileBytes(dir.path() / "calibration.cache");
   EXPECT_EQ(cache.rfind("TRT-", 0), 0u);
   EXPECT_NE(cache.find("\ninput: "), std::string::npos);
 }

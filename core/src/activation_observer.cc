@@ -139,7 +139,8 @@ std::unique_ptr<ActivationObserver> MakeActivationObserver(const ActivationQuant
 void AbsmaxObserver::Observe(const at::Tensor& values) {
   if (values.numel() == 0) return;
   observed_ = true;
-  absmax_ = std::max(absmax_, values.abs().max().item<double>());
+  // The histogram observers' scan with no range: max |x| only, without an |x| copy.
+  absmax_ = std::max(absmax_, ScanBatch(values, /*bins=*/1, /*range=*/0).absmax);
 }
 
 absl::StatusOr<double> AbsmaxObserver::ComputeThreshold(int /*levels*/) const {

@@ -9,7 +9,9 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "json_log_format.h"
 #include "quant_server.h"
+#include "spdlog/fmt/ranges.h"
 #include "spdlog/spdlog.h"
 
 namespace {
@@ -61,6 +63,7 @@ int main(int argc, char** argv) {
   double shutdown_grace_seconds = 30;
   std::string ready_file;
   std::string log_level = "info";
+  std::string log_format = "text";
 
   CLI::App app{"ptq-server: post-training quantization service (gRPC)"};
   app.option_defaults()->always_capture_default();
@@ -80,12 +83,30 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--ready-file", ready_file,
                  "write the bound host:port to this file once serving");
+  app.add_option("--device", options.device,
+                 "auto: one worker per CUDA device LibTorch sees, else CPU workers; cpu; cuda")
+      ->envname("PTQ_DEVICE")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app.add_option("--workers", options.workers, "CPU workers running jobs side by side")
+      ->envname("PTQ_WORKERS")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--threads", options.threads,
+                 "LibTorch intra-op threads shared by the CPU workers; 0: one per core")
+      ->envname("PTQ_THREADS")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--max-queue", options.max_queue, "jobs waiting to run beyond which submissions are refused")
+      ->envname("PTQ_MAX_QUEUE")
+      ->check(CLI::PositiveNumber);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->envname("PTQ_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  app.add_option("--log-format", log_format, "text, or json: one JSON object per line for log collectors")
+      ->envname("PTQ_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}));
   CLI11_PARSE(app, argc, argv);
   options.max_upload_bytes = max_upload_mb << 20;
   spdlog::set_level(spdlog::level::from_str(log_level));
+  if (log_format == "json") ptq::server::UseJsonLogLines();
 
   if (!InstallStopHandlers()) {
     spdlog::error("cannot install SIGINT/SIGTERM handlers");
@@ -97,8 +118,9 @@ int main(int argc, char** argv) {
     spdlog::error("cannot start: {}", server.status().ToString());
     return 1;
   }
-  spdlog::info("ptq-server listening on {} (state dir '{}', data root '{}', max upload {} MiB)",
-               (*server)->bound_address(), options.state_dir, options.data_root, max_upload_mb);
+  spdlog::info("ptq-server listening on {} (state dir '{}', data root '{}', max upload {} MiB, workers: {})",
+               (*server)->bound_address(), options.state_dir, options.data_root, max_upload_mb,
+               fmt::join((*server)->worker_devices(), ", "));
   if (!ready_file.empty() && !WriteReadyFile(ready_file, (*server)->bound_address())) {
     spdlog::error("cannot write --ready-file '{}'", ready_file);
     return 1;

@@ -4,8 +4,10 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "ptq/core/devices.h"
 #include "spdlog/spdlog.h"
 
 namespace ptq::server {
@@ -15,6 +17,23 @@ namespace {
 std::string WithPort(const std::string& address, int port) {
   const size_t colon = address.rfind(':');
   return absl::StrCat(address.substr(0, colon), ":", port);
+}
+
+// One entry per worker: every CUDA device for "auto" and "cuda" when LibTorch sees one,
+// else `workers` CPU workers.
+absl::StatusOr<std::vector<std::string>> WorkerDevices(const ServerOptions& options) {
+  if (options.device != "auto" && options.device != "cpu" && options.device != "cuda") {
+    return absl::InvalidArgumentError(absl::StrCat("--device must be auto, cpu or cuda, got '", options.device, "'"));
+  }
+  if (options.workers < 1) return absl::InvalidArgumentError("--workers must be at least 1");
+  const int cuda_devices = options.device == "cpu" ? 0 : core::CudaDeviceCount();
+  if (options.device == "cuda" && cuda_devices == 0) {
+    return absl::FailedPreconditionError("--device cuda: LibTorch sees no CUDA device (Debian's LibTorch is CPU-only)");
+  }
+  std::vector<std::string> devices;
+  for (int i = 0; i < cuda_devices; ++i) devices.push_back(absl::StrCat("cuda:", i));
+  if (devices.empty()) devices.assign(options.workers, "cpu");
+  return devices;
 }
 
 }  // namespace
@@ -33,9 +52,27 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
       ModelStore::Create(options.state_dir, options.max_upload_bytes);
   if (!models.ok()) return models.status();
   server->models_ = *std::move(models);
+  absl::StatusOr<std::vector<std::string>> devices = WorkerDevices(options);
+  if (!devices.ok()) return devices.status();
+  server->worker_devices_ = *devices;
+  core::SetIntraOpThreads(options.threads > 0 ? options.threads
+                                              : static_cast<int>(std::thread::hardware_concurrency()));
+  const std::filesystem::path state_dir(options.state_dir);
+  absl::StatusOr<std::unique_ptr<JobStore>> job_store = JobStore::Open((state_dir / "jobs.sqlite").string());
+  if (!job_store.ok()) return job_store.status();
+  server->job_store_ = *std::move(job_store);
+  JobManagerOptions job_options;
+  job_options.results_dir = state_dir / "results";
+  job_options.data_root = options.data_root;
+  job_options.worker_devices = *devices;
+  job_options.max_queue = options.max_queue;
+  absl::StatusOr<std::unique_ptr<JobManager>> jobs =
+      JobManager::Start(job_options, server->job_store_.get(), server->models_.get());
+  if (!jobs.ok()) return jobs.status();
+  server->jobs_ = *std::move(jobs);
   server->blocking_pool_ = std::make_unique<TaskPool>(options.blocking_threads);
-  server->service_ =
-      std::make_unique<QuantService>(server->models_.get(), server->blocking_pool_.get());
+  server->service_ = std::make_unique<QuantService>(server->models_.get(), server->jobs_.get(),
+                                                    job_options.results_dir, server->blocking_pool_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -61,8 +98,9 @@ QuantServer::~QuantServer() { Shutdown(std::chrono::milliseconds(0)); }
 void QuantServer::Shutdown(std::chrono::milliseconds grace) {
   if (shut_down_) return;
   shut_down_ = true;
+  if (grpc_server_ != nullptr) grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+  if (jobs_ != nullptr) jobs_->Stop();
   if (grpc_server_ != nullptr) {
-    grpc_server_->GetHealthCheckService()->SetServingStatus(false);
     grpc_server_->Shutdown(std::chrono::system_clock::now() + grace);
     grpc_server_->Wait();
   }

@@ -8,6 +8,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "job_manager.h"
+#include "job_store.h"
 #include "model_store.h"
 #include "quant_service.h"
 #include "server_options.h"
@@ -15,8 +17,9 @@
 
 namespace ptq::server {
 
-// Owns everything ptq-server runs: the stores, the blocking pool, and the gRPC server with
-// QuantService, the standard health service and reflection.
+// Owns everything ptq-server runs: the model and job stores, the job manager and its workers,
+// the blocking pool, and the gRPC server with QuantService, the standard health service and
+// reflection.
 class QuantServer {
  public:
   // The service name reported by grpc.health.v1 ("" reports the whole server too).
@@ -30,8 +33,11 @@ class QuantServer {
 
   // "host:port" actually bound, with the real port when the options asked for port 0.
   const std::string& bound_address() const { return bound_address_; }
+  // The devices the workers run on, one entry per worker.
+  const std::vector<std::string>& worker_devices() const { return worker_devices_; }
 
-  // Graceful stop: health turns NOT_SERVING, new calls are refused, calls in flight get until
+  // Graceful stop: health turns NOT_SERVING, running jobs are interrupted (their stored state
+  // stays, so the next start re-queues them), new calls are refused, calls in flight get until
   // `grace` to finish (then they are cancelled), background work is drained. Idempotent.
   void Shutdown(std::chrono::milliseconds grace);
 
@@ -39,10 +45,13 @@ class QuantServer {
   QuantServer() = default;
 
   std::unique_ptr<ModelStore> models_;
+  std::unique_ptr<JobStore> job_store_;
+  std::unique_ptr<JobManager> jobs_;
   std::unique_ptr<TaskPool> blocking_pool_;
   std::unique_ptr<QuantService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::string bound_address_;
+  std::vector<std::string> worker_devices_;
   bool shut_down_ = false;
 };
 

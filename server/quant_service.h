@@ -1,28 +1,50 @@
 #ifndef PTQ_SERVER_QUANT_SERVICE_H_
 #define PTQ_SERVER_QUANT_SERVICE_H_
 
+#include <filesystem>
+
+#include "job_manager.h"
 #include "model_store.h"
-#include "ptq/v1/service.grpc.pb.h"
 #include "ptq/common/task_pool.h"
+#include "ptq/v1/service.grpc.pb.h"
 
 namespace ptq::server {
 
-// The gRPC front of ptq.v1.QuantService: turns each call into work for the stores (and, with
-// later issues, the job manager). RPCs not overridden here answer UNIMPLEMENTED, which is the
-// generated base class's behaviour.
+// The gRPC front of ptq.v1.QuantService: turns each call into work for the model store and the
+// job manager, and their statuses into gRPC statuses. Blocking work (committing uploads,
+// validating submitted jobs, decoding streamed images) runs on `blocking_pool`, never on
+// gRPC's callback threads.
 class QuantService final : public v1::QuantService::CallbackService {
  public:
-  // Borrows both; they must outlive the gRPC server.
-  QuantService(const ModelStore* models, TaskPool* blocking_pool);
+  // Borrows everything; it must outlive the gRPC server.
+  QuantService(const ModelStore* models, JobManager* jobs, std::filesystem::path results_dir,
+               TaskPool* blocking_pool);
 
   grpc::ServerReadReactor<v1::UploadModelRequest>* UploadModel(grpc::CallbackServerContext* context,
                                                               v1::Model* response) override;
-  grpc::ServerUnaryReactor* GetModel(grpc::CallbackServerContext* context,
-                                     const v1::GetModelRequest* request,
+  grpc::ServerUnaryReactor* GetModel(grpc::CallbackServerContext* context, const v1::GetModelRequest* request,
                                      v1::Model* response) override;
+  grpc::ServerUnaryReactor* SubmitQuantJob(grpc::CallbackServerContext* context,
+                                           const v1::SubmitQuantJobRequest* request, v1::Job* response) override;
+  grpc::ServerReadReactor<v1::CalibrationBatch>* StreamCalibrationBatch(grpc::CallbackServerContext* context,
+                                                                        v1::CalibrationSummary* response) override;
+  grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* context, const v1::GetJobRequest* request,
+                                   v1::Job* response) override;
+  grpc::ServerWriteReactor<v1::Job>* WatchJob(grpc::CallbackServerContext* context,
+                                              const v1::WatchJobRequest* request) override;
+  grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* context, const v1::ListJobsRequest* request,
+                                     v1::ListJobsResponse* response) override;
+  grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* context, const v1::CancelJobRequest* request,
+                                      v1::Job* response) override;
+  grpc::ServerWriteReactor<v1::EvaluateUpdate>* Evaluate(grpc::CallbackServerContext* context,
+                                                         const v1::EvaluateRequest* request) override;
+  grpc::ServerWriteReactor<v1::ArtifactChunk>* DownloadArtifact(grpc::CallbackServerContext* context,
+                                                                const v1::DownloadArtifactRequest* request) override;
 
  private:
   const ModelStore* models_;
+  JobManager* jobs_;
+  const std::filesystem::path results_dir_;
   TaskPool* blocking_pool_;
 };
 

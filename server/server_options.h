@@ -17,8 +17,15 @@ struct ServerOptions {
   int64_t max_upload_bytes = int64_t{2048} << 20;
   // Largest single gRPC message accepted (calibration batches are the big ones).
   int max_message_bytes = 64 << 20;
-  // Threads for blocking work off gRPC's callback threads (committing uploads).
+  // Threads for blocking work off gRPC's callback threads (committing uploads, validating
+  // submitted jobs, decoding streamed images).
   int blocking_threads = 2;
+  // "auto": one worker per CUDA device LibTorch sees, else `workers` CPU workers; "cpu"; "cuda".
+  std::string device = "auto";
+  int workers = 1;  // CPU workers
+  // LibTorch intra-op threads, one pool shared by the CPU workers; 0 means one per core.
+  int threads = 0;
+  int max_queue = 64;  // jobs waiting to run beyond which SubmitQuantJob says RESOURCE_EXHAUSTED
 };
 
 }  // namespace ptq::server

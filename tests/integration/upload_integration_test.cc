@@ -254,14 +254,6 @@ TEST_F(UploadIntegrationTest, GetModelAnswersNotFoundAndInvalidArgument) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
-TEST_F(UploadIntegrationTest, RpcsOfLaterIssuesAreHonestlyUnimplemented) {
-  grpc::ClientContext context;
-  v1::SubmitQuantJobRequest request;
-  v1::Job job;
-  EXPECT_EQ(stub_->SubmitQuantJob(&context, request, &job).error_code(),
-            grpc::StatusCode::UNIMPLEMENTED);
-}
-
 TEST_F(UploadIntegrationTest, ReflectionListsTheServices) {
   auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(channel_);
   grpc::ClientContext context;

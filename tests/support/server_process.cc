@@ -51,6 +51,11 @@ std::optional<int> ServerProcess::Stop(std::chrono::milliseconds timeout) {
   return child_->WaitFor(timeout);
 }
 
+void ServerProcess::Kill() {
+  child_->Signal(SIGKILL);
+  child_->WaitFor(std::chrono::seconds(10));
+}
+
 void ServerProcess::Restart() {
   Stop();
   Start();

@@ -28,6 +28,8 @@ class ServerProcess {
 
   // SIGTERM, then the exit code (nullopt if it did not exit within `timeout`).
   std::optional<int> Stop(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // SIGKILL, as a crash would, and wait for the process to go.
+  void Kill();
   // Stop and start again on a new port with the same state directory and flags.
   void Restart();
 

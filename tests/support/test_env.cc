@@ -15,6 +15,7 @@ namespace fs = std::filesystem;
 std::string ServerBinary() { return PTQ_SERVER_BIN; }
 std::string ClientBinary() { return PTQ_CLIENT_BIN; }
 fs::path TestModelsDir() { return PTQ_TEST_MODELS_DIR; }
+fs::path ReferenceModelsDir() { return PTQ_REFERENCE_MODELS_DIR; }
 fs::path TestDataDir() { return PTQ_TEST_DATA_DIR; }
 fs::path FixturesDir() { return PTQ_FIXTURES_DIR; }
 fs::path FashionMnistDir() { return "/usr/share/datasets/fashion-mnist"; }

@@ -13,6 +13,8 @@ std::string ServerBinary();
 std::string ClientBinary();
 // Models written by tests/fixtures/make_tiny_model.py (the test_models CTest fixture).
 std::filesystem::path TestModelsDir();
+// The bundled reference models trained on Fashion-MNIST (models/fashion_mnist).
+std::filesystem::path ReferenceModelsDir();
 // Committed inputs (tests/data) and helper scripts (tests/fixtures).
 std::filesystem::path TestDataDir();
 std::filesystem::path FixturesDir();

@@ -10,6 +10,7 @@
 #include "nlohmann/json.hpp"
 #include "ptq/common/sha256.h"
 #include "ptq/core/in_memory_batches.h"
+#include "ptq/core/torchscript_evaluation.h"
 #include "test_env.h"
 
 namespace ptq::core {
@@ -76,6 +77,38 @@ TEST(ResultDirectoryTest, ArtifactsReportAndManifestAppearTogether) {
   EXPECT_EQ(parsed.at("metrics")[2].at("variant"), "int8");
   EXPECT_EQ(parsed.at("layer_sqnr")[0].at("module_path"), "conv");
   EXPECT_GT(parsed.at("layer_sqnr")[0].at("sqnr_db").get<double>(), 10.0);
+
+  // ReadManifest gives the same files with their sizes.
+  absl::StatusOr<std::vector<ManifestEntry>> entries = ReadManifest(destination.string());
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  ASSERT_EQ(entries->size(), 7u);
+  for (const ManifestEntry& entry : *entries) {
+    EXPECT_EQ(entry.size_bytes, static_cast<int64_t>(fs::file_size(destination / entry.path))) << entry.path;
+  }
+
+  // The published files evaluate on their own: the int8 file gives the session's int8 numbers.
+  auto from_files = EvaluateTorchScriptFiles(
+      {{"fp32", (destination / "fp32" / "model.pt").string()}, {"int8", (destination / "int8_infer" / "model.pt").string()}},
+      *data.Source(), nullptr, nullptr);
+  ASSERT_TRUE(from_files.ok()) << from_files.status();
+  ASSERT_EQ(from_files->size(), 2u);
+  EXPECT_EQ((*from_files)[1].variant, "int8");
+  EXPECT_DOUBLE_EQ((*from_files)[1].top1, (*metrics)[2].top1);
+  EXPECT_EQ((*from_files)[1].count, 8);
+  EXPECT_DOUBLE_EQ((*from_files)[0].agreement_top1, 100.0);
+
+  // An evaluation added later lands in report.json, and MANIFEST follows the new bytes.
+  ASSERT_TRUE(AddEvaluationToReport(destination.string(), "holdout", *from_files).ok());
+  const nlohmann::json updated = nlohmann::json::parse(ptq::testing::ReadFileBytes(destination / "report.json"));
+  ASSERT_EQ(updated.at("evaluations").size(), 1u);
+  EXPECT_EQ(updated.at("evaluations")[0].at("dataset"), "holdout");
+  EXPECT_EQ(updated.at("evaluations")[0].at("metrics")[1].at("variant"), "int8");
+  entries = ReadManifest(destination.string());
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  for (const ManifestEntry& entry : *entries) {
+    EXPECT_EQ(entry.sha256, *Sha256OfFile((destination / entry.path).string())) << entry.path;
+  }
+  EXPECT_EQ(testing::ListFiles(destination).size(), 8u) << "no temporary files left";
 
   // A second publish to the same place is refused and leaves the first intact.
   ASSERT_TRUE((*session)->WriteArtifacts(staging.string()).ok());

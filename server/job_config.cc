@@ -1,0 +1,161 @@
+#include "job_config.h"
+
+#include "absl/strings/str_cat.h"
+#include "data_paths.h"
+#include "ptq/common/sha256.h"
+
+namespace ptq::server {
+namespace {
+
+constexpr int kDefaultBatchNum = 10;   // the seed's quant_batch_num
+constexpr int kDefaultBatchSize = 10;  // the seed's quant_batch_size
+constexpr int kMaxBatchNum = 100000;
+constexpr int kMaxBatchSize = 4096;
+constexpr int kMaxNameLength = 256;
+
+absl::Status OutOfRange(absl::string_view key, int64_t value, int64_t low, int64_t high) {
+  return absl::InvalidArgumentError(absl::StrCat(key, " must be in [", low, ", ", high, "], got ", value));
+}
+
+absl::StatusOr<core::PreprocessSpec> ResolveInput(v1::InputSpec* input) {
+  core::PreprocessSpec spec;
+  if (!input->has_size()) input->set_size(spec.size);
+  if (!input->has_resize_short()) input->set_resize_short(spec.resize_short);
+  if (input->mean().empty()) *input->mutable_mean() = {spec.mean.begin(), spec.mean.end()};
+  if (input->std().empty()) *input->mutable_std() = {spec.std.begin(), spec.std.end()};
+  if (input->color_order().empty()) input->set_color_order("RGB");
+  spec.size = input->size();
+  spec.resize_short = input->resize_short();
+  spec.mean.assign(input->mean().begin(), input->mean().end());
+  spec.std.assign(input->std().begin(), input->std().end());
+  absl::StatusOr<core::ColorOrder> order = core::ParseColorOrder(input->color_order());
+  if (!order.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("input.color_order must be \"RGB\" or \"BGR\", got \"", input->color_order(), "\""));
+  }
+  spec.color_order = *order;
+  if (absl::Status valid = core::ValidatePreprocessSpec(spec); !valid.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("input.", valid.message()));
+  }
+  return spec;
+}
+
+absl::StatusOr<core::PtqConfig> ResolvePtq(v1::PtqSpec* ptq, std::string* engine) {
+  core::PtqConfig config;
+  if (ptq->activation_quantizer().empty()) ptq->set_activation_quantizer(config.activation_quantizer);
+  if (ptq->weight_quantizer().empty()) ptq->set_weight_quantizer(config.weight_quantizer);
+  if (!ptq->has_bins()) ptq->set_bins(config.bins);
+  if (!ptq->has_upsample_bins()) ptq->set_upsample_bins(config.upsample_bins);
+  if (!ptq->has_hist_percent()) ptq->set_hist_percent(config.hist_percent);
+  if (!ptq->has_percentile()) ptq->set_percentile(config.percentile);
+  if (!ptq->has_fuse()) ptq->set_fuse(config.fuse);
+  if (!ptq->has_skip_se_quant()) ptq->set_skip_se_quant(config.skip_se_quant);
+  if (!ptq->has_bias_correction()) ptq->set_bias_correction(config.bias_correction);
+  if (ptq->backend().empty()) ptq->set_backend("onednn");
+  config.activation_quantizer = ptq->activation_quantizer();
+  config.weight_quantizer = ptq->weight_quantizer();
+  config.bins = ptq->bins();
+  config.upsample_bins = ptq->upsample_bins();
+  config.hist_percent = ptq->hist_percent();
+  config.percentile = ptq->percentile();
+  config.fuse = ptq->fuse();
+  for (int i = 0; i < ptq->fuse_list_size(); ++i) {
+    const v1::FuseGroup& group = ptq->fuse_list(i);
+    if (group.layers_size() < 2) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ptq.fuse_list[", i, "] must name at least two layers, got ", group.layers_size()));
+    }
+    config.fuse_list.emplace_back(group.layers().begin(), group.layers().end());
+  }
+  config.skip_se_quant = ptq->skip_se_quant();
+  config.skip_layers.assign(ptq->skip_layers().begin(), ptq->skip_layers().end());
+  config.bias_correction = ptq->bias_correction();
+  if (ptq->backend() != "onednn" && ptq->backend() != "qnnpack") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ptq.backend must be \"onednn\" or \"qnnpack\", got \"", ptq->backend(), "\""));
+  }
+  *engine = ptq->backend();
+  if (absl::Status valid = core::ValidatePtqConfig(config); !valid.ok()) return valid;
+  return config;
+}
+
+absl::StatusOr<core::DataSpec> ResolveDataset(const std::string& data_root, const std::string& path,
+                                              const std::string& format, absl::string_view key,
+                                              const core::PreprocessSpec& preprocess) {
+  core::DataSpec spec;
+  absl::StatusOr<std::filesystem::path> resolved = ResolveDataPath(data_root, path, absl::StrCat(key, ".path"));
+  if (!resolved.ok()) return resolved.status();
+  absl::StatusOr<core::DatasetFormat> parsed = core::ParseDatasetFormat(format, absl::StrCat(key, ".format"));
+  if (!parsed.ok()) return parsed.status();
+  spec.path = resolved->string();
+  spec.format = *parsed;
+  spec.preprocess = preprocess;
+  return spec;
+}
+
+}  // namespace
+
+absl::StatusOr<ResolvedJob> ResolveJobConfig(v1::JobConfig* config, const std::string& data_root) {
+  ResolvedJob job;
+  if (config->name().size() > kMaxNameLength) {
+    return absl::InvalidArgumentError(absl::StrCat("name must be at most ", kMaxNameLength, " characters"));
+  }
+  const std::string& model_id = config->model().model_id();
+  if (model_id.empty()) {
+    return absl::InvalidArgumentError(
+        "model.model_id is required: upload the model first (ptq-client does it for model.path)");
+  }
+  if (!IsSha256Hex(model_id)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model.model_id must be 64 lowercase hex digits (the sha256 UploadModel returned), got '",
+                     model_id, "'"));
+  }
+  absl::StatusOr<core::PreprocessSpec> preprocess = ResolveInput(config->mutable_input());
+  if (!preprocess.ok()) return preprocess.status();
+  job.preprocess = *preprocess;
+  absl::StatusOr<core::PtqConfig> ptq = ResolvePtq(config->mutable_ptq(), &job.engine);
+  if (!ptq.ok()) return ptq.status();
+  job.ptq = *std::move(ptq);
+
+  v1::CalibrationSpec* calibration = config->mutable_calibration();
+  if (!calibration->has_quant_batch_num()) calibration->set_quant_batch_num(kDefaultBatchNum);
+  if (!calibration->has_quant_batch_size()) calibration->set_quant_batch_size(kDefaultBatchSize);
+  if (calibration->quant_batch_num() < 1 || calibration->quant_batch_num() > kMaxBatchNum) {
+    return OutOfRange("calibration.quant_batch_num", calibration->quant_batch_num(), 1, kMaxBatchNum);
+  }
+  if (calibration->quant_batch_size() < 1 || calibration->quant_batch_size() > kMaxBatchSize) {
+    return OutOfRange("calibration.quant_batch_size", calibration->quant_batch_size(), 1, kMaxBatchSize);
+  }
+  job.quant_batch_num = calibration->quant_batch_num();
+  job.quant_batch_size = calibration->quant_batch_size();
+  const std::string& source = calibration->source();
+  if (source == "stream" || source == "client") {
+    job.streamed = true;
+  } else if (source == "server") {
+    absl::StatusOr<core::DataSpec> data = ResolveDataset(data_root, calibration->path(), calibration->format(),
+                                                         "calibration", job.preprocess);
+    if (!data.ok()) return data.status();
+    job.calibration = *std::move(data);
+    job.calibration.batch_size = job.quant_batch_size;
+    job.calibration.limit = int64_t{job.quant_batch_num} * job.quant_batch_size;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "calibration.source must be \"server\", \"stream\" or \"client\", got \"", source, "\""));
+  }
+
+  const v1::EvaluateSpec& evaluate = config->evaluate();
+  if (!evaluate.path().empty()) {
+    if (evaluate.has_limit() && evaluate.limit() < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("evaluate.limit must be >= 0, got ", evaluate.limit()));
+    }
+    absl::StatusOr<core::DataSpec> data =
+        ResolveDataset(data_root, evaluate.path(), evaluate.format(), "evaluate", job.preprocess);
+    if (!data.ok()) return data.status();
+    data->limit = evaluate.limit();
+    data->batch_size = 32;
+    job.evaluation = *std::move(data);
+  }
+  return job;
+}
+
+}  // namespace ptq::server

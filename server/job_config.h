@@ -1,0 +1,36 @@
+#ifndef PTQ_SERVER_JOB_CONFIG_H_
+#define PTQ_SERVER_JOB_CONFIG_H_
+
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "ptq/core/dataset.h"
+#include "ptq/core/ptq_config.h"
+#include "ptq/v1/config.pb.h"
+
+namespace ptq::server {
+
+// A job config turned into what the engine takes, with every path resolved.
+struct ResolvedJob {
+  core::PtqConfig ptq;
+  std::string engine;  // int8 engine of the TorchScript artifact
+  core::PreprocessSpec preprocess;
+  // Calibration batches arrive with StreamCalibrationBatch ("stream", or "client" through
+  // ptq-client) instead of being read from `calibration`.
+  bool streamed = false;
+  int quant_batch_num = 0;
+  int quant_batch_size = 0;
+  core::DataSpec calibration;  // server source only: the first quant_batch_num batches
+  std::optional<core::DataSpec> evaluation;
+};
+
+// Fills the defaults into `config` (so a stored job says what it ran with) and checks every
+// field: INVALID_ARGUMENT naming the key for bad values; for server-side dataset paths the
+// statuses of ResolveDataPath (PERMISSION_DENIED for escapes, NOT_FOUND, ...). Pure: the
+// same config and data root always resolve the same way, also after a restart.
+absl::StatusOr<ResolvedJob> ResolveJobConfig(v1::JobConfig* config, const std::string& data_root);
+
+}  // namespace ptq::server
+
+#endif  // PTQ_SERVER_JOB_CONFIG_H_

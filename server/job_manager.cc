@@ -1,0 +1,603 @@
+#include "job_manager.h"
+
+#include <google/protobuf/util/message_differencer.h>
+#include <google/protobuf/util/time_util.h>
+
+#include <algorithm>
+#include <random>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "data_paths.h"
+#include "job_runner.h"
+#include "ptq/core/result_directory.h"
+#include "ptq/core/torchscript_evaluation.h"
+#include "spdlog/spdlog.h"
+
+namespace ptq::server {
+namespace fs = std::filesystem;
+using google::protobuf::util::TimeUtil;
+
+namespace {
+
+constexpr int kDefaultPageSize = 50;
+constexpr int kMaxPageSize = 500;
+constexpr char kRestartedReason[] =
+    "server restarted while the job held streamed calibration data in memory; submit it again";
+
+bool IsFinal(v1::JobState state) {
+  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED || state == v1::JOB_STATE_CANCELLED;
+}
+
+bool IsRunning(v1::JobState state) {
+  return state == v1::JOB_STATE_CALIBRATING || state == v1::JOB_STATE_EXPORTING ||
+         state == v1::JOB_STATE_EVALUATING;
+}
+
+std::string StateName(v1::JobState state) {
+  std::string name = v1::JobState_Name(state);
+  return name.substr(name.rfind('_') + 1);
+}
+
+std::string NewJobId() {
+  static std::mutex mutex;
+  static std::mt19937_64 random{std::random_device{}()};
+  std::lock_guard<std::mutex> lock(mutex);
+  return absl::StrFormat("job-%016x", random());
+}
+
+v1::VariantMetrics ToProto(const core::VariantAccuracy& accuracy) {
+  v1::VariantMetrics metrics;
+  metrics.set_variant(accuracy.variant);
+  metrics.set_top1(accuracy.top1);
+  metrics.set_top5(accuracy.top5);
+  metrics.set_count(accuracy.count);
+  metrics.set_agreement_top1(accuracy.agreement_top1);
+  metrics.set_images_per_second(accuracy.images_per_second);
+  return metrics;
+}
+
+void SetArtifacts(const std::vector<core::ManifestEntry>& entries, v1::Job& job) {
+  job.clear_artifacts();
+  for (const core::ManifestEntry& entry : entries) {
+    v1::Artifact* artifact = job.add_artifacts();
+    artifact->set_path(entry.path);
+    artifact->set_sha256(entry.sha256);
+    artifact->set_size_bytes(entry.size_bytes);
+  }
+  // MANIFEST lists every file but itself; downloads offer it too.
+  v1::Artifact* manifest = job.add_artifacts();
+  manifest->set_path("MANIFEST");
+}
+
+// Checks that a dataset opens (index file, listed files, IDX headers) without reading it all.
+absl::Status CheckDatasetOpens(core::DataSpec spec, absl::string_view key) {
+  spec.limit = 1;
+  spec.batch_size = 1;
+  spec.prefetch_batches = 0;
+  absl::StatusOr<std::unique_ptr<core::BatchSource>> source = core::OpenDataset(spec);
+  if (!source.ok()) return absl::Status(source.status().code(), absl::StrCat(key, ": ", source.status().message()));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+JobManager::JobManager(JobManagerOptions options, JobStore* store, const ModelStore* models)
+    : options_(std::move(options)), store_(store), models_(models) {}
+
+absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions options, JobStore* store,
+                                                              const ModelStore* models) {
+  if (options.worker_devices.empty()) return absl::InvalidArgumentError("the worker pool needs at least one worker");
+  std::error_code error;
+  fs::create_directories(options.results_dir, error);
+  if (error) {
+    return absl::InternalError(
+        absl::StrCat("cannot create results folder '", options.results_dir.string(), "': ", error.message()));
+  }
+  std::unique_ptr<JobManager> manager(new JobManager(std::move(options), store, models));
+  if (absl::Status recovered = manager->Recover(); !recovered.ok()) return recovered;
+  for (const std::string& device : manager->options_.worker_devices) {
+    manager->workers_.emplace_back([m = manager.get(), device] { m->RunWorker(device); });
+  }
+  return manager;
+}
+
+JobManager::~JobManager() { Stop(); }
+
+absl::Status JobManager::Recover() {
+  // Staging folders belong to runs a stop interrupted; their jobs run again from the start.
+  std::error_code error;
+  for (const fs::directory_entry& entry : fs::directory_iterator(options_.results_dir, error)) {
+    if (entry.path().filename().string().rfind(kStagingPrefix, 0) == 0) fs::remove_all(entry.path(), error);
+  }
+  absl::StatusOr<std::vector<JobStore::Row>> rows = store_->LoadAll();
+  if (!rows.ok()) return rows.status();
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (JobStore::Row& row : *rows) {
+    const std::string job_id = row.job.job_id();
+    JobRecord& record = jobs_[job_id];
+    record.sequence = row.sequence;
+    record.job = std::move(row.job);
+    job_by_sequence_[row.sequence] = job_id;
+    if (!record.job.idempotency_key().empty()) job_by_idempotency_key_[record.job.idempotency_key()] = job_id;
+    const v1::JobState state = record.job.state();
+    if (IsFinal(state) || state == v1::JOB_STATE_AWAITING_DATA) continue;
+    const std::string& source = record.job.config().calibration().source();
+    if (source == "server") {
+      ChangeLocked(record, [](v1::Job& job) {
+        job.set_state(v1::JOB_STATE_QUEUED);
+        job.clear_progress();
+        job.clear_started_at();
+      });
+      queue_.push_back(WorkItem{job_id, nullptr});
+      spdlog::info("job {} re-queued after a restart (was {})", job_id, StateName(state));
+    } else {
+      ChangeLocked(record, [](v1::Job& job) {
+        job.set_state(v1::JOB_STATE_FAILED);
+        job.set_error(kRestartedReason);
+        *job.mutable_finished_at() = TimeUtil::GetCurrentTime();
+      });
+      spdlog::warn("job {} failed: {}", job_id, kRestartedReason);
+    }
+  }
+  return absl::OkStatus();
+}
+
+void JobManager::ChangeLocked(JobRecord& record, const std::function<void(v1::Job&)>& change) {
+  change(record.job);
+  *record.job.mutable_updated_at() = TimeUtil::GetCurrentTime();
+  if (absl::Status stored = store_->Update(record.job); !stored.ok()) {
+    spdlog::error("job {}: cannot store its change: {}", record.job.job_id(), stored.ToString());
+  }
+  const auto [begin, end] = listeners_.equal_range(record.job.job_id());
+  for (auto it = begin; it != end; ++it) it->second.second(record.job);
+}
+
+void JobManager::EnterStateLocked(JobRecord& record, v1::JobState state, int64_t total, const std::string& unit) {
+  const v1::JobState before = record.job.state();
+  ChangeLocked(record, [&](v1::Job& job) {
+    job.set_state(state);
+    job.mutable_progress()->set_done(0);
+    job.mutable_progress()->set_total(total);
+    job.mutable_progress()->set_unit(unit);
+  });
+  spdlog::info("job {} {} -> {}", record.job.job_id(), StateName(before), StateName(state));
+}
+
+int JobManager::WaitingJobsLocked() const {
+  int waiting = 0;
+  for (const auto& [id, record] : jobs_) {
+    waiting += record.job.state() == v1::JOB_STATE_QUEUED || record.job.state() == v1::JOB_STATE_AWAITING_DATA;
+  }
+  return waiting;
+}
+
+absl::StatusOr<v1::Job> JobManager::Submit(v1::JobConfig config, const std::string& idempotency_key) {
+  absl::StatusOr<ResolvedJob> resolved = ResolveJobConfig(&config, options_.data_root);
+  if (!resolved.ok()) return resolved.status();
+  if (!idempotency_key.empty()) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = job_by_idempotency_key_.find(idempotency_key);
+    if (found != job_by_idempotency_key_.end()) {
+      const v1::Job& existing = jobs_.at(found->second).job;
+      if (!google::protobuf::util::MessageDifferencer::Equals(existing.config(), config)) {
+        return absl::AlreadyExistsError(absl::StrCat("idempotency_key '", idempotency_key, "' was used for job ",
+                                                     existing.job_id(), " with a different config"));
+      }
+      return existing;
+    }
+  }
+  if (absl::StatusOr<v1::Model> model = models_->Get(config.model().model_id()); !model.ok()) {
+    return absl::Status(model.status().code(),
+                        absl::StrCat("model.model_id: ", model.status().message(), " (upload it first)"));
+  }
+  if (!resolved->streamed) {
+    if (absl::Status opens = CheckDatasetOpens(resolved->calibration, "calibration.path"); !opens.ok()) return opens;
+  }
+  if (resolved->evaluation.has_value()) {
+    if (absl::Status opens = CheckDatasetOpens(*resolved->evaluation, "evaluate.path"); !opens.ok()) return opens;
+  }
+
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (stopping_) return absl::UnavailableError("the server is shutting down");
+  if (!idempotency_key.empty() && job_by_idempotency_key_.count(idempotency_key) > 0) {
+    return jobs_.at(job_by_idempotency_key_.at(idempotency_key)).job;  // a concurrent twin won
+  }
+  if (WaitingJobsLocked() >= options_.max_queue) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the job queue is full (", options_.max_queue, " jobs waiting); try again later"));
+  }
+  v1::Job job;
+  job.set_job_id(NewJobId());
+  job.set_name(config.name());
+  job.set_idempotency_key(idempotency_key);
+  job.set_state(resolved->streamed ? v1::JOB_STATE_AWAITING_DATA : v1::JOB_STATE_QUEUED);
+  job.mutable_progress()->set_total(resolved->quant_batch_num);
+  job.mutable_progress()->set_unit("batches");
+  *job.mutable_config() = std::move(config);
+  *job.mutable_created_at() = TimeUtil::GetCurrentTime();
+  *job.mutable_updated_at() = job.created_at();
+  absl::StatusOr<int64_t> sequence = store_->Insert(job);
+  if (!sequence.ok()) return sequence.status();
+  JobRecord& record = jobs_[job.job_id()];
+  record.sequence = *sequence;
+  record.job = job;
+  job_by_sequence_[*sequence] = job.job_id();
+  if (!idempotency_key.empty()) job_by_idempotency_key_[idempotency_key] = job.job_id();
+  if (!resolved->streamed) {
+    queue_.push_back(WorkItem{job.job_id(), nullptr});
+    work_available_.notify_one();
+  }
+  spdlog::info("job {} submitted ('{}', model {}, {} {}, {} calibration) -> {}", job.job_id(), job.name(),
+               job.config().model().model_id().substr(0, 12), job.config().ptq().activation_quantizer(),
+               job.config().ptq().weight_quantizer(), job.config().calibration().source(), StateName(job.state()));
+  return job;
+}
+
+absl::StatusOr<v1::Job> JobManager::Get(const std::string& job_id) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto found = jobs_.find(job_id);
+  if (found == jobs_.end()) return absl::NotFoundError(absl::StrCat("job '", job_id, "' does not exist"));
+  return found->second.job;
+}
+
+absl::StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest& request) const {
+  if (request.page_size() < 0 || request.page_size() > kMaxPageSize) {
+    return absl::InvalidArgumentError(absl::StrCat("page_size must be in [0, ", kMaxPageSize, "], got ",
+                                                   request.page_size()));
+  }
+  const int page_size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
+  int64_t before = INT64_MAX;  // the page token: the sequence number of the last job sent
+  if (!request.page_token().empty() && (!absl::SimpleAtoi(request.page_token(), &before) || before <= 0)) {
+    return absl::InvalidArgumentError(absl::StrCat("page_token '", request.page_token(), "' is not one ListJobs gave"));
+  }
+  v1::ListJobsResponse response;
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto it = std::make_reverse_iterator(job_by_sequence_.lower_bound(before)); it != job_by_sequence_.rend();
+       ++it) {
+    const v1::Job& job = jobs_.at(it->second).job;
+    if (!request.states().empty() &&
+        std::find(request.states().begin(), request.states().end(), job.state()) == request.states().end()) {
+      continue;
+    }
+    if (response.jobs_size() == page_size) {
+      response.set_next_page_token(absl::StrCat(jobs_.at(response.jobs().rbegin()->job_id()).sequence));
+      break;
+    }
+    *response.add_jobs() = job;
+  }
+  return response;
+}
+
+absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto found = jobs_.find(job_id);
+  if (found == jobs_.end()) return absl::NotFoundError(absl::StrCat("job '", job_id, "' does not exist"));
+  JobRecord& record = found->second;
+  const v1::JobState state = record.job.state();
+  if (IsFinal(state)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job_id, " already ended (", StateName(state), "); nothing to cancel"));
+  }
+  record.cancelled->store(true);
+  if (state == v1::JOB_STATE_QUEUED || state == v1::JOB_STATE_AWAITING_DATA) {
+    queue_.erase(std::remove_if(queue_.begin(), queue_.end(), [&](const WorkItem& item) { return item.job_id == job_id; }),
+                 queue_.end());
+    record.streamed.reset();
+    ChangeLocked(record, [](v1::Job& job) {
+      job.set_state(v1::JOB_STATE_CANCELLED);
+      *job.mutable_finished_at() = TimeUtil::GetCurrentTime();
+    });
+    spdlog::info("job {} {} -> CANCELLED", job_id, StateName(state));
+  } else {
+    spdlog::info("job {} cancel requested while {}", job_id, StateName(state));
+  }
+  return record.job;
+}
+
+absl::StatusOr<int64_t> JobManager::Watch(const std::string& job_id, Listener listener) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto found = jobs_.find(job_id);
+  if (found == jobs_.end()) return absl::NotFoundError(absl::StrCat("job '", job_id, "' does not exist"));
+  listener(found->second.job);
+  const int64_t watch_id = next_watch_id_++;
+  listeners_.emplace(job_id, std::make_pair(watch_id, std::move(listener)));
+  return watch_id;
+}
+
+void JobManager::Unwatch(int64_t watch_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto it = listeners_.begin(); it != listeners_.end(); ++it) {
+    if (it->second.first == watch_id) {
+      listeners_.erase(it);
+      return;
+    }
+  }
+}
+
+absl::StatusOr<StreamExpectation> JobManager::BeginCalibrationStream(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto found = jobs_.find(job_id);
+  if (found == jobs_.end()) return absl::NotFoundError(absl::StrCat("job '", job_id, "' does not exist"));
+  JobRecord& record = found->second;
+  if (record.job.state() != v1::JOB_STATE_AWAITING_DATA) {
+    return absl::FailedPreconditionError(absl::StrCat("job ", job_id, " is ", StateName(record.job.state()),
+                                                      "; calibration batches are accepted only while AWAITING_DATA"));
+  }
+  if (record.stream_claimed) {
+    return absl::AbortedError(absl::StrCat("another StreamCalibrationBatch call for job ", job_id, " is in progress"));
+  }
+  v1::JobConfig config = record.job.config();
+  absl::StatusOr<ResolvedJob> resolved = ResolveJobConfig(&config, options_.data_root);
+  if (!resolved.ok()) return resolved.status();
+  record.stream_claimed = true;
+  return StreamExpectation{resolved->preprocess, resolved->quant_batch_num, resolved->quant_batch_size};
+}
+
+absl::Status JobManager::CompleteCalibrationStream(const std::string& job_id,
+                                                   std::unique_ptr<core::InMemoryBatches> data) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  JobRecord& record = jobs_.at(job_id);
+  record.stream_claimed = false;
+  if (record.job.state() != v1::JOB_STATE_AWAITING_DATA) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job_id, " became ", StateName(record.job.state()), " while its data was streaming"));
+  }
+  record.streamed = std::move(data);
+  EnterStateLocked(record, v1::JOB_STATE_QUEUED, record.job.config().calibration().quant_batch_num(), "batches");
+  queue_.push_back(WorkItem{job_id, nullptr});
+  work_available_.notify_one();
+  return absl::OkStatus();
+}
+
+void JobManager::AbandonCalibrationStream(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  jobs_.at(job_id).stream_claimed = false;
+}
+
+void JobManager::RunWorker(const std::string& device) {
+  while (true) {
+    WorkItem item;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      work_available_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      item = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    if (item.task) {
+      item.task(device);
+    } else {
+      RunJob(item.job_id, device);
+    }
+  }
+}
+
+void JobManager::RunJob(const std::string& job_id, const std::string& device) {
+  JobRun run;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    JobRecord& record = jobs_.at(job_id);
+    if (record.job.state() != v1::JOB_STATE_QUEUED) return;
+    run.job_id = job_id;
+    run.config = record.job.config();
+    run.streamed = record.streamed;
+    run.cancelled = record.cancelled.get();
+    ChangeLocked(record, [](v1::Job& job) { *job.mutable_started_at() = TimeUtil::GetCurrentTime(); });
+  }
+  absl::StatusOr<ResolvedJob> resolved = ResolveJobConfig(&run.config, options_.data_root);
+  if (!resolved.ok()) {
+    FinishJob(job_id, resolved.status(), device);
+    return;
+  }
+  run.resolved = *std::move(resolved);
+  run.model_path = models_->ModelFile(run.config.model().model_id()).string();
+  run.device = device;
+  run.results_dir = options_.results_dir;
+  run.enter_state = [&](v1::JobState state, int64_t total, const std::string& unit) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    EnterStateLocked(jobs_.at(job_id), state, total, unit);
+  };
+  run.progress = [&](int64_t done, int64_t total) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ChangeLocked(jobs_.at(job_id), [&](v1::Job& job) {
+      job.mutable_progress()->set_done(done);
+      job.mutable_progress()->set_total(total);
+    });
+  };
+  absl::StatusOr<JobOutput> output = RunQuantJob(run);
+  if (!output.ok()) {
+    FinishJob(job_id, output.status(), device);
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  JobRecord& record = jobs_.at(job_id);
+  record.streamed.reset();
+  sessions_.push_front(CachedSession{job_id, output->session});
+  if (static_cast<int>(sessions_.size()) > options_.cached_sessions) sessions_.pop_back();
+  const v1::JobState before = record.job.state();
+  ChangeLocked(record, [&](v1::Job& job) {
+    job.set_state(v1::JOB_STATE_SUCCEEDED);
+    job.mutable_progress()->set_done(job.progress().total());
+    v1::Metrics* metrics = job.mutable_metrics();
+    metrics->Clear();
+    for (const core::VariantAccuracy& accuracy : output->metrics) *metrics->add_variants() = ToProto(accuracy);
+    *metrics->mutable_timings() = output->timings;
+    metrics->set_dataset(job.config().evaluate().path());
+    SetArtifacts(output->artifacts, job);
+    *job.mutable_finished_at() = TimeUtil::GetCurrentTime();
+  });
+  spdlog::info("job {} {} -> SUCCEEDED in {:.1f} s on {}", job_id, StateName(before),
+               output->timings.total_seconds(), device);
+}
+
+void JobManager::FinishJob(const std::string& job_id, const absl::Status& status, const std::string& device) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  JobRecord& record = jobs_.at(job_id);
+  const v1::JobState before = record.job.state();
+  if (absl::IsCancelled(status) && stopping_) {
+    // Interrupted by a stop, not by its user: the stored state stays, so a restart re-queues it.
+    spdlog::info("job {} interrupted while {} by the server stopping", job_id, StateName(before));
+    return;
+  }
+  record.streamed.reset();
+  const bool cancelled = absl::IsCancelled(status) && record.cancelled->load();
+  ChangeLocked(record, [&](v1::Job& job) {
+    job.set_state(cancelled ? v1::JOB_STATE_CANCELLED : v1::JOB_STATE_FAILED);
+    if (!cancelled) job.set_error(std::string(status.message()));
+    *job.mutable_finished_at() = TimeUtil::GetCurrentTime();
+  });
+  if (cancelled) {
+    spdlog::info("job {} {} -> CANCELLED", job_id, StateName(before));
+  } else {
+    spdlog::warn("job {} {} -> FAILED on {}: {}", job_id, StateName(before), device, std::string(status.message()));
+  }
+}
+
+std::shared_ptr<core::QuantizationSession> JobManager::CachedSessionFor(const std::string& job_id,
+                                                                        std::shared_ptr<std::mutex>* in_use) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const CachedSession& cached : sessions_) {
+    if (cached.job_id == job_id) {
+      *in_use = cached.in_use;
+      return cached.session;
+    }
+  }
+  return nullptr;
+}
+
+absl::Status JobManager::Evaluate(const v1::EvaluateRequest& request, std::shared_ptr<const std::atomic<bool>> cancelled,
+                                  EvaluateProgress progress, EvaluateDone done) {
+  for (const std::string& variant : request.variants()) {
+    if (variant != "fp32" && variant != "int8_simulated" && variant != "int8") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("variants: \"", variant, "\" is not one of \"fp32\", \"int8_simulated\", \"int8\""));
+    }
+  }
+  if (request.has_limit() && request.limit() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("limit must be >= 0, got ", request.limit()));
+  }
+  if (request.target_case() == v1::EvaluateRequest::kJobId) {
+    absl::StatusOr<v1::Job> job = Get(request.job_id());
+    if (!job.ok()) return job.status();
+    if (job->state() != v1::JOB_STATE_SUCCEEDED) {
+      return absl::FailedPreconditionError(absl::StrCat("job ", job->job_id(), " is ", StateName(job->state()),
+                                                        "; only SUCCEEDED jobs have models to evaluate"));
+    }
+  } else if (request.target_case() == v1::EvaluateRequest::kModelId) {
+    if (absl::StatusOr<v1::Model> model = models_->Get(request.model_id()); !model.ok()) return model.status();
+    for (const std::string& variant : request.variants()) {
+      if (variant != "fp32") {
+        return absl::InvalidArgumentError(
+            absl::StrCat("variants: an uploaded model has only \"fp32\", not \"", variant, "\""));
+      }
+    }
+  } else {
+    return absl::InvalidArgumentError("job_id or model_id is required");
+  }
+  if (absl::StatusOr<fs::path> path = ResolveDataPath(options_.data_root, request.dataset(), "dataset"); !path.ok()) {
+    return path.status();
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (stopping_) return absl::UnavailableError("the server is shutting down");
+  queue_.push_back(WorkItem{"", [this, request, cancelled, progress, done](const std::string& /*device*/) {
+                              if (cancelled->load()) return done(absl::CancelledError("evaluation cancelled"));
+                              done(EvaluateNow(request, cancelled.get(), progress));
+                            }});
+  work_available_.notify_one();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Metrics> JobManager::EvaluateNow(const v1::EvaluateRequest& request,
+                                                    const std::atomic<bool>* cancelled,
+                                                    const EvaluateProgress& progress) {
+  const bool for_job = request.target_case() == v1::EvaluateRequest::kJobId;
+  v1::JobConfig config;
+  if (for_job) {
+    absl::StatusOr<v1::Job> job = Get(request.job_id());
+    if (!job.ok()) return job.status();
+    config = job->config();
+  } else {
+    *config.mutable_input() = request.input();
+  }
+  // The job's own preprocessing, or the request's for an uploaded model; the rest of the
+  // config only needs to resolve.
+  config.mutable_model()->set_model_id(for_job ? config.model().model_id() : request.model_id());
+  config.mutable_calibration()->set_source("stream");
+  config.clear_evaluate();
+  config.mutable_evaluate()->set_path(request.dataset());
+  config.mutable_evaluate()->set_format(request.format());
+  if (request.has_limit()) config.mutable_evaluate()->set_limit(request.limit());
+  absl::StatusOr<ResolvedJob> resolved = ResolveJobConfig(&config, options_.data_root);
+  if (!resolved.ok()) return resolved.status();
+  absl::StatusOr<std::unique_ptr<core::BatchSource>> data = core::OpenDataset(*resolved->evaluation);
+  if (!data.ok()) return data.status();
+
+  std::vector<std::string> variants(request.variants().begin(), request.variants().end());
+  const fs::path result_dir = options_.results_dir / request.job_id();
+  std::shared_ptr<std::mutex> in_use;
+  std::shared_ptr<core::QuantizationSession> session = for_job ? CachedSessionFor(request.job_id(), &in_use) : nullptr;
+  if (variants.empty()) {
+    variants = for_job ? std::vector<std::string>{"fp32", "int8_simulated", "int8"} : std::vector<std::string>{"fp32"};
+    if (for_job && session == nullptr) variants.erase(variants.begin() + 1);
+  }
+  const bool wants_simulated = std::count(variants.begin(), variants.end(), "int8_simulated") > 0;
+  absl::StatusOr<std::vector<core::VariantAccuracy>> metrics;
+  if (wants_simulated) {
+    if (session == nullptr) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "variant int8_simulated of job ", request.job_id(),
+          " needs its calibrated session, which this server process no longer holds (restarted, or more than ",
+          options_.cached_sessions, " jobs since); fp32 and int8 run from the job's files"));
+    }
+    std::lock_guard<std::mutex> session_lock(*in_use);
+    metrics = session->Evaluate(**data, progress, cancelled, (result_dir / "int8_infer" / "model.pt").string());
+  } else {
+    std::vector<core::TorchScriptVariant> files;
+    // fp32 always runs: it is the reference of the agreement figures.
+    for (const std::string& variant : {std::string("fp32"), std::string("int8")}) {
+      if (variant != "fp32" && std::count(variants.begin(), variants.end(), variant) == 0) continue;
+      const fs::path path = !for_job ? models_->ModelFile(request.model_id())
+                            : variant == "fp32" ? result_dir / "fp32" / "model.pt"
+                                                : result_dir / "int8_infer" / "model.pt";
+      files.push_back({variant, path.string()});
+    }
+    metrics = core::EvaluateTorchScriptFiles(files, **data, progress, cancelled);
+  }
+  if (!metrics.ok()) return metrics.status();
+  std::vector<core::VariantAccuracy> kept;
+  for (const core::VariantAccuracy& accuracy : *metrics) {
+    if (std::count(variants.begin(), variants.end(), accuracy.variant) > 0) kept.push_back(accuracy);
+  }
+  v1::Metrics result;
+  result.set_dataset(request.dataset());
+  for (const core::VariantAccuracy& accuracy : kept) *result.add_variants() = ToProto(accuracy);
+  if (for_job) {
+    std::lock_guard<std::mutex> report_lock(report_mutex_);
+    absl::Status added = core::AddEvaluationToReport(result_dir.string(), request.dataset(), kept);
+    absl::StatusOr<std::vector<core::ManifestEntry>> artifacts =
+        added.ok() ? core::ReadManifest(result_dir.string()) : absl::StatusOr<std::vector<core::ManifestEntry>>(added);
+    if (!artifacts.ok()) return artifacts.status();
+    std::lock_guard<std::mutex> lock(mutex_);
+    ChangeLocked(jobs_.at(request.job_id()), [&](v1::Job& job) { SetArtifacts(*artifacts, job); });
+  }
+  spdlog::info("evaluation of {} {} on '{}' done ({} variants)", for_job ? "job" : "model",
+               for_job ? request.job_id() : request.model_id(), request.dataset(), kept.size());
+  return result;
+}
+
+void JobManager::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+    for (auto& [id, record] : jobs_) {
+      if (IsRunning(record.job.state())) record.cancelled->store(true);
+    }
+  }
+  work_available_.notify_all();
+  for (std::thread& worker : workers_) worker.join();
+}
+
+}  // namespace ptq::server

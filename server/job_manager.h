@@ -1,0 +1,152 @@
+#ifndef PTQ_SERVER_JOB_MANAGER_H_
+#define PTQ_SERVER_JOB_MANAGER_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "job_config.h"
+#include "job_store.h"
+#include "model_store.h"
+#include "ptq/core/in_memory_batches.h"
+#include "ptq/core/quantization_session.h"
+#include "ptq/v1/service.pb.h"
+
+namespace ptq::server {
+
+struct JobManagerOptions {
+  std::filesystem::path results_dir;
+  std::string data_root;
+  // One worker per entry, each running jobs on that device ("cpu", "cuda:0", ...).
+  std::vector<std::string> worker_devices = {"cpu"};
+  int max_queue = 64;  // jobs waiting (QUEUED or AWAITING_DATA) beyond which Submit refuses
+  // Calibrated sessions kept in memory so Evaluate can run the simulated int8 model of recent
+  // jobs; older jobs offer fp32 and int8 (from their files) only.
+  int cached_sessions = 4;
+};
+
+// What a StreamCalibrationBatch call must deliver for one job.
+struct StreamExpectation {
+  core::PreprocessSpec preprocess;
+  int batches = 0;
+  int max_batch_size = 0;
+};
+
+// The jobs: durable records (JobStore), the queue, the workers that run them, and the
+// watchers that follow them. Every state change is stored before anyone is told about it.
+// Thread-safe.
+class JobManager {
+ public:
+  using Listener = std::function<void(const v1::Job&)>;
+  using EvaluateProgress = std::function<void(int64_t done, int64_t total)>;
+  using EvaluateDone = std::function<void(absl::StatusOr<v1::Metrics>)>;
+
+  // Loads the stored jobs and recovers the ones a stop interrupted: server-source jobs go back
+  // to the queue; jobs whose streamed data was in memory fail with the reason. Then starts
+  // the workers.
+  static absl::StatusOr<std::unique_ptr<JobManager>> Start(JobManagerOptions options, JobStore* store,
+                                                           const ModelStore* models);
+  ~JobManager();  // Stop()s
+
+  // Validates the config (fills its defaults), checks the model and the datasets, stores the
+  // job and queues it (server source) or waits for its data (stream source). Blocking: opens
+  // the datasets. The same non-empty idempotency key returns the job it created before.
+  absl::StatusOr<v1::Job> Submit(v1::JobConfig config, const std::string& idempotency_key);
+  absl::StatusOr<v1::Job> Get(const std::string& job_id) const;
+  absl::StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request) const;
+  // Queued or waiting jobs end CANCELLED at once; a running job is told to stop and ends
+  // CANCELLED within a batch, its partial output removed. FAILED_PRECONDITION when final.
+  absl::StatusOr<v1::Job> Cancel(const std::string& job_id);
+
+  // Calls `listener` with the job now and after every change, until Unwatch. Listeners run
+  // with the manager's lock held: they must not call back into the manager.
+  absl::StatusOr<int64_t> Watch(const std::string& job_id, Listener listener);
+  void Unwatch(int64_t watch_id);
+
+  // Claims the job's calibration stream. NOT_FOUND, FAILED_PRECONDITION when the job is not
+  // in AWAITING_DATA, ABORTED when another stream for it is in progress.
+  absl::StatusOr<StreamExpectation> BeginCalibrationStream(const std::string& job_id);
+  // Hands over a complete stream: the job moves to QUEUED. FAILED_PRECONDITION when it was
+  // cancelled meanwhile.
+  absl::Status CompleteCalibrationStream(const std::string& job_id, std::unique_ptr<core::InMemoryBatches> data);
+  // Releases the claim of an incomplete stream; the job keeps waiting for a complete one.
+  void AbandonCalibrationStream(const std::string& job_id);
+
+  // Checks the request and queues the evaluation on the workers; `done` gets the metrics (also
+  // added to the job's report.json), or CANCELLED soon after `cancelled` is set. Errors in the
+  // request come back at once, and `done` is not called.
+  absl::Status Evaluate(const v1::EvaluateRequest& request, std::shared_ptr<const std::atomic<bool>> cancelled,
+                        EvaluateProgress progress, EvaluateDone done);
+
+  // Stops the workers. Running jobs are interrupted but keep their stored state, so the next
+  // start re-queues them. Idempotent.
+  void Stop();
+
+ private:
+  struct JobRecord {
+    int64_t sequence = 0;
+    v1::Job job;
+    std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
+    std::shared_ptr<const core::InMemoryBatches> streamed;
+    bool stream_claimed = false;
+  };
+  // A unit of work for a worker: a job, or an evaluation task.
+  struct WorkItem {
+    std::string job_id;
+    std::function<void(const std::string& device)> task;
+  };
+  struct CachedSession {
+    std::string job_id;
+    std::shared_ptr<core::QuantizationSession> session;
+    std::shared_ptr<std::mutex> in_use = std::make_shared<std::mutex>();
+  };
+
+  JobManager(JobManagerOptions options, JobStore* store, const ModelStore* models);
+  absl::Status Recover();
+  void RunWorker(const std::string& device);
+  void RunJob(const std::string& job_id, const std::string& device);
+  // Applies `change` to the job, stores it, stamps updated_at and tells the watchers.
+  // Requires mutex_.
+  void ChangeLocked(JobRecord& record, const std::function<void(v1::Job&)>& change);
+  void EnterStateLocked(JobRecord& record, v1::JobState state, int64_t total, const std::string& unit);
+  void FinishJob(const std::string& job_id, const absl::Status& status, const std::string& device);
+  int WaitingJobsLocked() const;
+  std::shared_ptr<core::QuantizationSession> CachedSessionFor(const std::string& job_id,
+                                                              std::shared_ptr<std::mutex>* in_use);
+  absl::StatusOr<v1::Metrics> EvaluateNow(const v1::EvaluateRequest& request, const std::atomic<bool>* cancelled,
+                                          const EvaluateProgress& progress);
+
+  const JobManagerOptions options_;
+  JobStore* store_;
+  const ModelStore* models_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable work_available_;
+  std::map<std::string, JobRecord> jobs_;
+  std::map<int64_t, std::string> job_by_sequence_;
+  std::map<std::string, std::string> job_by_idempotency_key_;
+  std::deque<WorkItem> queue_;
+  std::multimap<std::string, std::pair<int64_t, Listener>> listeners_;
+  int64_t next_watch_id_ = 1;
+  std::list<CachedSession> sessions_;  // most recent first
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+  // Serializes rewrites of report.json by evaluations.
+  std::mutex report_mutex_;
+};
+
+}  // namespace ptq::server
+
+#endif  // PTQ_SERVER_JOB_MANAGER_H_

@@ -1,0 +1,58 @@
+#ifndef PTQ_SERVER_JOB_RUNNER_H_
+#define PTQ_SERVER_JOB_RUNNER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "job_config.h"
+#include "ptq/core/in_memory_batches.h"
+#include "ptq/core/quantization_session.h"
+#include "ptq/core/result_directory.h"
+#include "ptq/v1/job.pb.h"
+
+namespace ptq::server {
+
+// One quantization job as a worker runs it.
+struct JobRun {
+  std::string job_id;
+  v1::JobConfig config;  // with its defaults filled in; written to report.json
+  ResolvedJob resolved;
+  std::string model_path;
+  std::string device;  // "cpu" or "cuda:N"
+  // Streamed calibration batches; null for the server source.
+  std::shared_ptr<const core::InMemoryBatches> streamed;
+  // The result directory is published as results_dir/<job_id>, built in a staging folder next
+  // to it that is removed whatever happens.
+  std::filesystem::path results_dir;
+  const std::atomic<bool>* cancelled = nullptr;
+  // The job enters a state (CALIBRATING, EXPORTING, EVALUATING) with `total` steps of `unit`.
+  std::function<void(v1::JobState state, int64_t total, const std::string& unit)> enter_state;
+  std::function<void(int64_t done, int64_t total)> progress;
+};
+
+struct JobOutput {
+  std::vector<core::VariantAccuracy> metrics;
+  v1::Timings timings;
+  std::vector<core::ManifestEntry> artifacts;
+  // The calibrated session, for later evaluations of the simulated int8 model.
+  std::shared_ptr<core::QuantizationSession> session;
+};
+
+// Name of the staging folder of a job's result directory; the server removes leftovers of
+// these at start.
+inline constexpr char kStagingPrefix[] = ".staging-";
+
+// Calibrates, exports the artifacts, evaluates (when the config names an evaluation dataset)
+// and publishes results_dir/<job_id> atomically. Errors say which step failed; CANCELLED
+// once `cancelled` is set. Nothing is left under results_dir unless it succeeds.
+absl::StatusOr<JobOutput> RunQuantJob(const JobRun& run);
+
+}  // namespace ptq::server
+
+#endif  // PTQ_SERVER_JOB_RUNNER_H_

@@ -1,0 +1,518 @@
+// Jobs end to end on a real ptq-server process over loopback: submit, stream calibration data,
+// watch, cancel, evaluate, download, restart and kill -9, with real models and real images
+// (Debian's Fashion-MNIST; the shared ImageNet MobileNetV1 when ../shared is present).
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "nlohmann/json.hpp"
+#include "ptq/common/sha256.h"
+#include "server_process.h"
+#include "service_client.h"
+#include "test_env.h"
+
+namespace ptq {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::ServerProcess;
+using testing::ServiceClient;
+using testing::TempDir;
+
+constexpr char kFashionPath[] = "fashion-mnist/t10k";
+
+// A data root holding a copy of Fashion-MNIST's test set, and a symlink that leads out of it.
+fs::path MakeDataRoot(const fs::path& root) {
+  fs::create_directories(root / "fashion-mnist");
+  for (const char* file : {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}) {
+    fs::copy_file(testing::FashionMnistDir() / file, root / "fashion-mnist" / file);
+  }
+  fs::create_directory_symlink(testing::FashionMnistDir(), root / "escape");
+  return root;
+}
+
+v1::JobConfig FashionConfig(const std::string& model_id, const std::string& source, int batches, int batch_size,
+                            int evaluate_limit) {
+  v1::JobConfig config;
+  config.set_name("fashion-" + source);
+  config.mutable_model()->set_model_id(model_id);
+  v1::InputSpec* input = config.mutable_input();
+  input->set_size(32);
+  input->set_resize_short(0);
+  for (int c = 0; c < 3; ++c) {
+    input->add_mean(72.94f);
+    input->add_std(90.02f);
+  }
+  v1::CalibrationSpec* calibration = config.mutable_calibration();
+  calibration->set_source(source);
+  if (source == "server") calibration->set_path(kFashionPath);
+  calibration->set_quant_batch_num(batches);
+  calibration->set_quant_batch_size(batch_size);
+  config.mutable_ptq()->set_activation_quantizer("HistQuantizer");
+  if (evaluate_limit > 0) {
+    config.mutable_evaluate()->set_path(kFashionPath);
+    config.mutable_evaluate()->set_limit(evaluate_limit);
+  }
+  return config;
+}
+
+const v1::VariantMetrics* FindVariant(const v1::Metrics& metrics, const std::string& name) {
+  for (const v1::VariantMetrics& variant : metrics.variants()) {
+    if (variant.variant() == name) return &variant;
+  }
+  return nullptr;
+}
+
+class JobsIntegrationTest : public ::testing::Test {
+ protected:
+  void StartServer(std::vector<std::string> flags = {}) {
+    MakeDataRoot(root_.path() / "data");
+    flags.insert(flags.end(), {"--data-root", (root_.path() / "data").string(), "--threads", "2"});
+    server_ = std::make_unique<ServerProcess>(root_.path() / "state", flags);
+    ASSERT_FALSE(server_->address().empty());
+    client_ = std::make_unique<ServiceClient>(server_->address());
+    model_id_ = client_->Upload(testing::ReferenceModelsDir() / "mobilenet_v3_small.pt");
+    ASSERT_FALSE(model_id_.empty());
+  }
+
+  void Reconnect() { client_ = std::make_unique<ServiceClient>(server_->address()); }
+
+  fs::path results_dir() const { return server_->state_dir() / "results"; }
+
+  v1::Job SubmitOk(const v1::JobConfig& config) {
+    v1::Job job;
+    const grpc::Status status = client_->Submit(config, &job);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return job;
+  }
+
+  grpc::StatusCode SubmitCode(const v1::JobConfig& config, std::string* message = nullptr) {
+    v1::Job job;
+    const grpc::Status status = client_->Submit(config, &job);
+    if (message != nullptr) *message = status.error_message();
+    return status.error_code();
+  }
+
+  v1::Job WaitForEnd(const std::string& job_id) {
+    return client_->PollUntil(job_id, [](const v1::Job& job) { return testing::IsFinalState(job.state()); });
+  }
+
+  // Downloads every artifact and checks its bytes against the header's sha256 and size.
+  void ExpectArtifactsDownload(const v1::Job& job) {
+    ASSERT_GT(job.artifacts_size(), 0);
+    for (const v1::Artifact& artifact : job.artifacts()) {
+      v1::Artifact header;
+      std::string bytes;
+      const grpc::Status status = client_->Download(job.job_id(), artifact.path(), &header, &bytes);
+      ASSERT_TRUE(status.ok()) << artifact.path() << ": " << status.error_message();
+      EXPECT_EQ(header.path(), artifact.path());
+      EXPECT_EQ(header.size_bytes(), static_cast<int64_t>(bytes.size())) << artifact.path();
+      EXPECT_EQ(header.sha256(), Sha256Hex(bytes)) << artifact.path();
+    }
+  }
+
+  TempDir root_;
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<ServiceClient> client_;
+  std::string model_id_;
+};
+
+TEST_F(JobsIntegrationTest, ServerSourceJobGoesThroughEveryStateAndSucceeds) {
+  StartServer();
+  const v1::Job submitted = SubmitOk(FashionConfig(model_id_, "server", 4, 16, 512));
+  EXPECT_EQ(submitted.state(), v1::JOB_STATE_QUEUED);
+  // Defaults are filled in, so the stored job says what it ran with.
+  EXPECT_EQ(submitted.config().ptq().weight_quantizer(), "PerChannelAbsmaxQuantizer");
+  EXPECT_EQ(submitted.config().ptq().backend(), "onednn");
+
+  const std::vector<v1::Job> seen = client_->Watch(submitted.job_id());
+  ASSERT_FALSE(seen.empty());
+  std::vector<v1::JobState> states;
+  for (const v1::Job& job : seen) {
+    if (states.empty() || states.back() != job.state()) states.push_back(job.state());
+  }
+  const std::vector<v1::JobState> expected = {v1::JOB_STATE_CALIBRATING, v1::JOB_STATE_EXPORTING,
+                                              v1::JOB_STATE_EVALUATING, v1::JOB_STATE_SUCCEEDED};
+  ASSERT_GE(states.size(), expected.size());
+  EXPECT_TRUE(std::equal(expected.rbegin(), expected.rend(), states.rbegin())) << seen.back().DebugString();
+  // Progress was reported in batches while calibrating.
+  EXPECT_TRUE(std::any_of(seen.begin(), seen.end(), [](const v1::Job& job) {
+    return job.state() == v1::JOB_STATE_CALIBRATING && job.progress().done() > 0 && job.progress().unit() == "batches";
+  }));
+
+  const v1::Job& done = seen.back();
+  ASSERT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.error();
+  EXPECT_TRUE(done.has_started_at() && done.has_finished_at());
+  for (const char* variant : {"fp32", "int8_simulated", "int8"}) {
+    const v1::VariantMetrics* metrics = FindVariant(done.metrics(), variant);
+    ASSERT_NE(metrics, nullptr) << variant;
+    EXPECT_EQ(metrics->count(), 512) << variant;
+    EXPECT_GT(metrics->top1(), 80) << variant;  // a trained model on its own test images
+  }
+  std::set<std::string> paths;
+  for (const v1::Artifact& artifact : done.artifacts()) paths.insert(artifact.path());
+  for (const char* file : {"fp32/model.pt", "fp32/model.onnx", "int8_infer/model.pt", "int8_infer/model.onnx",
+                           "calibration.cache", "quant_params.json", "report.json", "MANIFEST"}) {
+    EXPECT_EQ(paths.count(file), 1u) << file;
+  }
+  ExpectArtifactsDownload(done);
+  EXPECT_TRUE(fs::exists(results_dir() / done.job_id() / "MANIFEST"));
+  EXPECT_EQ(testing::ListFiles(results_dir()).size(), paths.size()) << "no staging leftovers";
+  EXPECT_NE(server_->log().find("job " + done.job_id() + " EVALUATING -> SUCCEEDED"), std::string::npos);
+}
+
+TEST_F(JobsIntegrationTest, StreamSourceJobWaitsForACompleteWellShapedStream) {
+  StartServer();
+  const v1::Job job = SubmitOk(FashionConfig(model_id_, "stream", 3, 8, 256));
+  EXPECT_EQ(job.state(), v1::JOB_STATE_AWAITING_DATA);
+  const testing::EncodedImages images = testing::FashionMnistAsPgm(64);
+  v1::CalibrationSummary summary;
+
+  // A tensor of the wrong shape (28x28 instead of the model's 32x32).
+  v1::CalibrationBatch wrong_shape;
+  wrong_shape.set_job_id(job.job_id());
+  for (int64_t dim : {8, 3, 28, 28}) wrong_shape.mutable_tensor()->add_shape(dim);
+  wrong_shape.mutable_tensor()->set_data(std::string(8 * 3 * 28 * 28 * 4, '\0'));
+  grpc::Status status = client_->Stream({wrong_shape}, &summary);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("batch 1"), std::string::npos) << status.error_message();
+
+  // Too few batches, then a client that goes away mid-stream.
+  status = client_->Stream(testing::ImageBatches(job.job_id(), images, 2, 8), &summary);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("2 of 3 batches"), std::string::npos) << status.error_message();
+  status = client_->Stream(testing::ImageBatches(job.job_id(), images, 3, 8), &summary, /*cancel_after=*/2);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
+  // Too many batches. The server may not have seen the cancelled stream end yet (ABORTED:
+  // another stream holds the job), as a client reconnecting at once would find.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  do {
+    status = client_->Stream(testing::ImageBatches(job.job_id(), images, 4, 8), &summary);
+  } while (status.error_code() == grpc::StatusCode::ABORTED && std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("one too many"), std::string::npos) << status.error_message();
+
+  v1::Job waiting = client_->PollUntil(job.job_id(), [](const v1::Job&) { return true; });
+  EXPECT_EQ(waiting.state(), v1::JOB_STATE_AWAITING_DATA) << "not half-calibrated";
+
+  status = client_->Stream(testing::ImageBatches(job.job_id(), images, 3, 8), &summary);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(summary.batches_received(), 3);
+  EXPECT_EQ(summary.images_received(), 24);
+  const v1::Job done = WaitForEnd(job.job_id());
+  ASSERT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.error();
+  ASSERT_NE(FindVariant(done.metrics(), "int8"), nullptr);
+  EXPECT_GT(FindVariant(done.metrics(), "int8")->top1(), 80);
+
+  // A stream for a job that is no longer waiting.
+  status = client_->Stream(testing::ImageBatches(job.job_id(), images, 3, 8), &summary);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  status = client_->Stream(testing::ImageBatches("job-0000000000000000", images, 1, 8), &summary);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(JobsIntegrationTest, TwoJobsWithDifferentConfigsKeepTheirOwnResults) {
+  StartServer({"--workers", "2"});
+  v1::JobConfig kl = FashionConfig(model_id_, "server", 3, 16, 128);
+  kl.mutable_ptq()->set_activation_quantizer("KLQuantizer");
+  v1::JobConfig hist = FashionConfig(model_id_, "server", 3, 16, 128);
+  hist.mutable_ptq()->set_hist_percent(0.999);
+  const v1::Job first = SubmitOk(kl);
+  const v1::Job second = SubmitOk(hist);
+  const v1::Job first_done = WaitForEnd(first.job_id());
+  const v1::Job second_done = WaitForEnd(second.job_id());
+  ASSERT_EQ(first_done.state(), v1::JOB_STATE_SUCCEEDED) << first_done.error();
+  ASSERT_EQ(second_done.state(), v1::JOB_STATE_SUCCEEDED) << second_done.error();
+
+  auto quant_params = [&](const std::string& job_id) {
+    return nlohmann::json::parse(testing::ReadFileBytes(results_dir() / job_id / "quant_params.json"));
+  };
+  auto report = [&](const std::string& job_id) {
+    return nlohmann::json::parse(testing::ReadFileBytes(results_dir() / job_id / "report.json"));
+  };
+  EXPECT_NE(quant_params(first.job_id()).dump(), quant_params(second.job_id()).dump());
+  EXPECT_EQ(report(first.job_id())["config"]["ptq"]["activation_quantizer"], "KLQuantizer");
+  EXPECT_EQ(report(second.job_id())["config"]["ptq"]["activation_quantizer"], "HistQuantizer");
+  EXPECT_DOUBLE_EQ(report(second.job_id())["config"]["ptq"]["hist_percent"].get<double>(), 0.999);
+}
+
+TEST_F(JobsIntegrationTest, BadSubmissionsGetTheRightCodeAndTheServerKeepsServing) {
+  StartServer();
+  std::string message;
+  v1::JobConfig config = FashionConfig(model_id_, "server", 2, 8, 0);
+  config.mutable_ptq()->set_hist_percent(2);
+  EXPECT_EQ(SubmitCode(config, &message), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(message.find("hist_percent"), std::string::npos) << message;
+
+  config = FashionConfig(model_id_, "server", 0, 8, 0);
+  EXPECT_EQ(SubmitCode(config, &message), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(message.find("calibration.quant_batch_num"), std::string::npos) << message;
+
+  config = FashionConfig(model_id_, "carrier-pigeon", 2, 8, 0);
+  EXPECT_EQ(SubmitCode(config, &message), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(message.find("calibration.source"), std::string::npos) << message;
+
+  for (const char* path : {"../data/fashion-mnist/t10k", "/usr/share/datasets/fashion-mnist/t10k", "escape/t10k"}) {
+    config = FashionConfig(model_id_, "server", 2, 8, 0);
+    config.mutable_calibration()->set_path(path);
+    EXPECT_EQ(SubmitCode(config, &message), grpc::StatusCode::PERMISSION_DENIED) << path << ": " << message;
+    EXPECT_NE(message.find("calibration.path"), std::string::npos) << message;
+  }
+  config = FashionConfig(model_id_, "server", 2, 8, 0);
+  config.mutable_calibration()->set_path("no-such-dataset/t10k");
+  EXPECT_EQ(SubmitCode(config, &message), grpc::StatusCode::NOT_FOUND) << message;
+
+  config = FashionConfig(std::string(64, 'a'), "server", 2, 8, 0);
+  EXPECT_EQ(SubmitCode(config, &message), grpc::StatusCode::NOT_FOUND) << message;
+  EXPECT_NE(message.find("model.model_id"), std::string::npos) << message;
+  config = FashionConfig("", "server", 2, 8, 0);
+  EXPECT_EQ(SubmitCode(config, &message), grpc::StatusCode::INVALID_ARGUMENT) << message;
+
+  v1::Job job;
+  EXPECT_EQ(client_->Get("job-does-not-exist", &job).error_code(), grpc::StatusCode::NOT_FOUND);
+  // Nothing was stored, and the server still runs jobs.
+  grpc::ClientContext context;
+  v1::ListJobsResponse listed;
+  ASSERT_TRUE(client_->stub().ListJobs(&context, v1::ListJobsRequest(), &listed).ok());
+  EXPECT_EQ(listed.jobs_size(), 0);
+  EXPECT_EQ(WaitForEnd(SubmitOk(FashionConfig(model_id_, "server", 2, 8, 0)).job_id()).state(),
+            v1::JOB_STATE_SUCCEEDED);
+  EXPECT_TRUE(server_->running());
+}
+
+TEST_F(JobsIntegrationTest, CancelStopsACalibratingJobAndRemovesItsOutput) {
+  StartServer();
+  // 300 batches of 32: long enough to be caught calibrating.
+  const v1::Job job = SubmitOk(FashionConfig(model_id_, "server", 300, 32, 0));
+  client_->PollUntil(job.job_id(), [](const v1::Job& j) {
+    return j.state() == v1::JOB_STATE_CALIBRATING && j.progress().done() >= 2;
+  });
+  grpc::ClientContext context;
+  v1::CancelJobRequest request;
+  request.set_job_id(job.job_id());
+  v1::Job answer;
+  ASSERT_TRUE(client_->stub().CancelJob(&context, request, &answer).ok());
+  const auto asked = std::chrono::steady_clock::now();
+  const v1::Job done = WaitForEnd(job.job_id());
+  EXPECT_EQ(done.state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds(5));
+  EXPECT_TRUE(testing::ListFiles(results_dir()).empty()) << "partial output removed";
+
+  grpc::ClientContext again;
+  EXPECT_EQ(client_->stub().CancelJob(&again, request, &answer).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(JobsIntegrationTest, KilledServerRequeuesTheRunningJobWhichThenSucceeds) {
+  StartServer();
+  const v1::Job job = SubmitOk(FashionConfig(model_id_, "server", 200, 32, 128));
+  // A stream job whose data is only in memory when the server dies.
+  const v1::Job streamed = SubmitOk(FashionConfig(model_id_, "stream", 1, 8, 0));
+  const testing::EncodedImages images = testing::FashionMnistAsPgm(8);
+  v1::CalibrationSummary summary;
+  ASSERT_TRUE(client_->Stream(testing::ImageBatches(streamed.job_id(), images, 1, 8), &summary).ok());
+  client_->PollUntil(job.job_id(), [](const v1::Job& j) {
+    return j.state() == v1::JOB_STATE_CALIBRATING && j.progress().done() >= 2;
+  });
+  server_->Kill();
+  server_->Restart();
+  Reconnect();
+
+  // Until the job ends, a result directory is either absent or complete.
+  v1::Job done;
+  while (client_->Get(job.job_id(), &done).ok() && !testing::IsFinalState(done.state())) {
+    if (fs::exists(results_dir() / job.job_id())) {
+      EXPECT_TRUE(fs::exists(results_dir() / job.job_id() / "MANIFEST"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.error();
+  EXPECT_NE(server_->log().find("job " + job.job_id() + " re-queued after a restart"), std::string::npos);
+  ExpectArtifactsDownload(done);
+
+  v1::Job lost;
+  ASSERT_TRUE(client_->Get(streamed.job_id(), &lost).ok());
+  // It either finished before the kill, or failed with the reason.
+  if (lost.state() != v1::JOB_STATE_SUCCEEDED) {
+    EXPECT_EQ(lost.state(), v1::JOB_STATE_FAILED);
+    EXPECT_NE(lost.error().find("server restarted"), std::string::npos) << lost.error();
+  }
+}
+
+TEST_F(JobsIntegrationTest, FinishedJobsSurviveARestartAndListPagesThroughThem) {
+  StartServer();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(SubmitOk(FashionConfig(model_id_, "server", 1, 8, 0)).job_id());
+  const std::string waiting = SubmitOk(FashionConfig(model_id_, "stream", 1, 8, 0)).job_id();
+  for (const std::string& id : ids) ASSERT_EQ(WaitForEnd(id).state(), v1::JOB_STATE_SUCCEEDED);
+  server_->Restart();
+  Reconnect();
+
+  std::vector<std::string> listed;
+  v1::ListJobsRequest request;
+  request.set_page_size(2);
+  do {
+    grpc::ClientContext context;
+    v1::ListJobsResponse page;
+    ASSERT_TRUE(client_->stub().ListJobs(&context, request, &page).ok());
+    EXPECT_LE(page.jobs_size(), 2);
+    for (const v1::Job& job : page.jobs()) listed.push_back(job.job_id());
+    request.set_page_token(page.next_page_token());
+  } while (!request.page_token().empty());
+  const std::vector<std::string> newest_first = {waiting, ids[2], ids[1], ids[0]};
+  EXPECT_EQ(listed, newest_first);
+
+  grpc::ClientContext context;
+  v1::ListJobsRequest only_waiting;
+  only_waiting.add_states(v1::JOB_STATE_AWAITING_DATA);
+  v1::ListJobsResponse page;
+  ASSERT_TRUE(client_->stub().ListJobs(&context, only_waiting, &page).ok());
+  ASSERT_EQ(page.jobs_size(), 1);
+  EXPECT_EQ(page.jobs(0).job_id(), waiting);
+
+  v1::Job job;
+  ASSERT_TRUE(client_->Get(ids[0], &job).ok());
+  EXPECT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED);
+  ExpectArtifactsDownload(job);
+}
+
+TEST_F(JobsIntegrationTest, IdempotencyKeyReturnsTheSameJob) {
+  StartServer();
+  const v1::JobConfig config = FashionConfig(model_id_, "stream", 1, 8, 0);
+  v1::Job first, second, third;
+  ASSERT_TRUE(client_->Submit(config, &first, "deploy-42").ok());
+  ASSERT_TRUE(client_->Submit(config, &second, "deploy-42").ok());
+  EXPECT_EQ(first.job_id(), second.job_id());
+  v1::JobConfig other = config;
+  other.mutable_ptq()->set_activation_quantizer("AbsmaxQuantizer");
+  EXPECT_EQ(client_->Submit(other, &third, "deploy-42").error_code(), grpc::StatusCode::ALREADY_EXISTS);
+}
+
+TEST_F(JobsIntegrationTest, FullQueueSaysResourceExhausted) {
+  StartServer({"--max-queue", "1"});
+  SubmitOk(FashionConfig(model_id_, "stream", 1, 8, 0));
+  std::string message;
+  EXPECT_EQ(SubmitCode(FashionConfig(model_id_, "stream", 1, 8, 0), &message), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << message;
+}
+
+TEST_F(JobsIntegrationTest, EvaluateStreamsProgressAndAddsToTheReport) {
+  StartServer();
+  const v1::Job job = WaitForEnd(SubmitOk(FashionConfig(model_id_, "server", 2, 16, 0)).job_id());
+  ASSERT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.error();
+
+  auto evaluate = [&](const std::vector<std::string>& variants, std::vector<v1::EvaluateUpdate>* updates) {
+    grpc::ClientContext context;
+    v1::EvaluateRequest request;
+    request.set_job_id(job.job_id());
+    request.set_dataset(kFashionPath);
+    request.set_limit(300);
+    for (const std::string& variant : variants) request.add_variants(variant);
+    auto reader = client_->stub().Evaluate(&context, request);
+    v1::EvaluateUpdate update;
+    while (reader->Read(&update)) updates->push_back(update);
+    return reader->Finish();
+  };
+  std::vector<v1::EvaluateUpdate> updates;
+  grpc::Status status = evaluate({}, &updates);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_GE(updates.size(), 2u);
+  EXPECT_TRUE(updates.front().has_progress());
+  const v1::Metrics metrics = updates.back().metrics();
+  for (const char* variant : {"fp32", "int8_simulated", "int8"}) {
+    ASSERT_NE(FindVariant(metrics, variant), nullptr) << variant;
+    EXPECT_EQ(FindVariant(metrics, variant)->count(), 300);
+  }
+  const nlohmann::json report =
+      nlohmann::json::parse(testing::ReadFileBytes(results_dir() / job.job_id() / "report.json"));
+  ASSERT_EQ(report["evaluations"].size(), 1u);
+  EXPECT_EQ(report["evaluations"][0]["dataset"], kFashionPath);
+  v1::Job updated;
+  ASSERT_TRUE(client_->Get(job.job_id(), &updated).ok());
+  ExpectArtifactsDownload(updated);  // report.json's new sha256 is what is served
+
+  // After a restart the simulated model is gone; the files still evaluate.
+  server_->Restart();
+  Reconnect();
+  updates.clear();
+  status = evaluate({"int8_simulated"}, &updates);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  updates.clear();
+  status = evaluate({}, &updates);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  const v1::Metrics& after = updates.back().metrics();
+  ASSERT_NE(FindVariant(after, "int8"), nullptr);
+  EXPECT_EQ(FindVariant(after, "int8_simulated"), nullptr);
+  EXPECT_DOUBLE_EQ(FindVariant(after, "int8")->top1(), FindVariant(metrics, "int8")->top1());
+
+  updates.clear();
+  grpc::ClientContext context;
+  v1::EvaluateRequest bad;
+  bad.set_job_id(job.job_id());
+  bad.set_dataset("../outside");
+  auto reader = client_->stub().Evaluate(&context, bad);
+  v1::EvaluateUpdate update;
+  while (reader->Read(&update)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(JobsIntegrationTest, SharedImageNetMobileNetV1ThroughServerAndStreamSources) {
+  const std::optional<fs::path> shared = testing::SharedDir();
+  if (!shared) GTEST_SKIP() << "../shared is absent: the real ImageNet model and images are not here";
+  server_ = std::make_unique<ServerProcess>(root_.path() / "state",
+                                            std::vector<std::string>{"--data-root", (*shared / "data").string(),
+                                                                     "--threads", "2"});
+  ASSERT_FALSE(server_->address().empty());
+  client_ = std::make_unique<ServiceClient>(server_->address());
+  const std::string model = client_->Upload(*shared / "models" / "mobilenet_v1_0.25_224_keras_imagenet.pt");
+  ASSERT_FALSE(model.empty());
+  auto config = [&](const std::string& source) {
+    v1::JobConfig c;
+    c.mutable_model()->set_model_id(model);
+    for (int i = 0; i < 3; ++i) {
+      c.mutable_input()->add_mean(127.5f);
+      c.mutable_input()->add_std(127.5f);
+    }
+    c.mutable_calibration()->set_source(source);
+    if (source == "server") c.mutable_calibration()->set_path("imagenet-sample");
+    c.mutable_calibration()->set_quant_batch_num(4);
+    c.mutable_calibration()->set_quant_batch_size(8);
+    c.mutable_ptq()->set_activation_quantizer("HistQuantizer");
+    c.mutable_evaluate()->set_path("imagenet-sample");
+    c.mutable_evaluate()->set_limit(200);
+    return c;
+  };
+  const v1::Job from_server = SubmitOk(config("server"));
+  const v1::Job from_stream = SubmitOk(config("stream"));
+  // The stream sends the first 32 JPEGs of the sample, encoded as they are on disk.
+  testing::EncodedImages jpegs;
+  std::ifstream list(*shared / "data" / "imagenet-sample" / "val_list.txt");
+  std::string file;
+  int label;
+  while (jpegs.images.size() < 32 && list >> file >> label) {
+    jpegs.images.push_back(testing::ReadFileBytes(*shared / "data" / "imagenet-sample" / file));
+    jpegs.labels.push_back(label);
+  }
+  v1::CalibrationSummary summary;
+  const grpc::Status streamed = client_->Stream(testing::ImageBatches(from_stream.job_id(), jpegs, 4, 8), &summary);
+  ASSERT_TRUE(streamed.ok()) << streamed.error_message();
+  for (const v1::Job& job : {from_server, from_stream}) {
+    const v1::Job done = WaitForEnd(job.job_id());
+    ASSERT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.error();
+    const v1::VariantMetrics* fp32 = FindVariant(done.metrics(), "fp32");
+    const v1::VariantMetrics* int8 = FindVariant(done.metrics(), "int8");
+    ASSERT_NE(fp32, nullptr);
+    ASSERT_NE(int8, nullptr);
+    EXPECT_EQ(int8->count(), 200);
+    EXPECT_GT(fp32->top1(), 45);  // MobileNetV1-0.25 measures 59.6 on all 1000
+    EXPECT_GT(int8->agreement_top1(), 70);  // 32 calibration images; bench_ptq_accuracy uses 320
+  }
+}
+
+}  // namespace
+}  // namespace ptq

@@ -1,0 +1,100 @@
+#include "job_config.h"
+
+#include <gtest/gtest.h>
+
+#include "test_env.h"
+
+namespace ptq::server {
+namespace {
+
+v1::JobConfig StreamConfig() {
+  v1::JobConfig config;
+  config.mutable_model()->set_model_id(std::string(64, 'a'));
+  config.mutable_calibration()->set_source("stream");
+  return config;
+}
+
+std::string ErrorOf(const v1::JobConfig& config) {
+  v1::JobConfig copy = config;
+  return std::string(ResolveJobConfig(&copy, "").status().message());
+}
+
+TEST(JobConfigTest, FillsTheSeedsDefaultsIntoTheConfig) {
+  v1::JobConfig config = StreamConfig();
+  absl::StatusOr<ResolvedJob> job = ResolveJobConfig(&config, "");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_TRUE(job->streamed);
+  EXPECT_EQ(job->quant_batch_num, 10);
+  EXPECT_EQ(job->quant_batch_size, 10);
+  EXPECT_EQ(job->ptq.activation_quantizer, "KLQuantizer");
+  EXPECT_EQ(job->engine, "onednn");
+  EXPECT_EQ(job->preprocess.size, 224);
+  EXPECT_FALSE(job->evaluation.has_value());
+  // The stored config says what ran.
+  EXPECT_EQ(config.calibration().quant_batch_num(), 10);
+  EXPECT_EQ(config.ptq().activation_quantizer(), "KLQuantizer");
+  EXPECT_EQ(config.ptq().weight_quantizer(), "PerChannelAbsmaxQuantizer");
+  EXPECT_DOUBLE_EQ(config.ptq().hist_percent(), 0.99999);
+  EXPECT_TRUE(config.ptq().bias_correction());
+  EXPECT_EQ(config.input().mean_size(), 3);
+  EXPECT_EQ(config.input().color_order(), "RGB");
+}
+
+TEST(JobConfigTest, CarriesTheSeedsKnobsToTheEngine) {
+  v1::JobConfig config = StreamConfig();
+  config.mutable_ptq()->set_activation_quantizer("HistQuantizer");
+  config.mutable_ptq()->set_upsample_bins(127);
+  config.mutable_ptq()->set_hist_percent(0.999);
+  config.mutable_ptq()->set_fuse(true);
+  config.mutable_ptq()->set_skip_se_quant(true);
+  v1::FuseGroup* group = config.mutable_ptq()->add_fuse_list();
+  group->add_layers("conv1");
+  group->add_layers("bn1");
+  config.mutable_calibration()->set_quant_batch_num(10);
+  config.mutable_calibration()->set_quant_batch_size(32);
+  absl::StatusOr<ResolvedJob> job = ResolveJobConfig(&config, "");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->ptq.upsample_bins, 127);
+  EXPECT_DOUBLE_EQ(job->ptq.hist_percent, 0.999);
+  EXPECT_TRUE(job->ptq.fuse);
+  EXPECT_TRUE(job->ptq.skip_se_quant);
+  ASSERT_EQ(job->ptq.fuse_list.size(), 1u);
+  EXPECT_EQ(job->ptq.fuse_list[0], (std::vector<std::string>{"conv1", "bn1"}));
+  EXPECT_EQ(job->quant_batch_size, 32);
+}
+
+TEST(JobConfigTest, ErrorsNameTheKey) {
+  v1::JobConfig config = StreamConfig();
+  config.mutable_model()->clear_model_id();
+  EXPECT_NE(ErrorOf(config).find("model.model_id"), std::string::npos);
+  config = StreamConfig();
+  config.mutable_model()->set_model_id("not-a-sha");
+  EXPECT_NE(ErrorOf(config).find("model.model_id"), std::string::npos);
+  config = StreamConfig();
+  config.mutable_calibration()->set_quant_batch_size(0);
+  EXPECT_NE(ErrorOf(config).find("calibration.quant_batch_size"), std::string::npos);
+  config = StreamConfig();
+  config.mutable_ptq()->set_activation_quantizer("MagicQuantizer");
+  EXPECT_NE(ErrorOf(config).find("activation_quantizer"), std::string::npos);
+  config = StreamConfig();
+  config.mutable_ptq()->set_backend("fbgemm");
+  EXPECT_NE(ErrorOf(config).find("ptq.backend"), std::string::npos);
+  config = StreamConfig();
+  config.mutable_ptq()->add_fuse_list()->add_layers("conv1");
+  config.mutable_ptq()->set_fuse(true);
+  EXPECT_NE(ErrorOf(config).find("ptq.fuse_list[0]"), std::string::npos);
+  config = StreamConfig();
+  config.mutable_input()->set_color_order("CMYK");
+  EXPECT_NE(ErrorOf(config).find("input.color_order"), std::string::npos);
+  config = StreamConfig();
+  config.mutable_input()->add_mean(1);
+  config.mutable_input()->add_mean(2);
+  EXPECT_NE(ErrorOf(config).find("input."), std::string::npos);
+  config = StreamConfig();
+  config.mutable_calibration()->set_source("server");
+  config.mutable_calibration()->set_path("imagenet");
+  EXPECT_NE(ErrorOf(config).find("--data-root"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ptq::server

@@ -1,40 +1,23 @@
 #include "commands.h"
 
-#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
+#include "command_support.h"
+#include "job_display.h"
 #include "nlohmann/json.hpp"
 #include "ptq/common/sha256.h"
 #include "quant_client.h"
 
 namespace ptq::client {
 namespace {
-
-std::string ToJson(const google::protobuf::Message& message) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions print_options;
-  print_options.preserve_proto_field_names = true;
-  print_options.always_print_primitive_fields = true;
-  (void)google::protobuf::util::MessageToJsonString(message, &json, print_options);
-  return json;
-}
-
-// Reports an RPC's error on stderr and picks the exit code from who said no.
-ExitCode ReportRpcError(const std::string& what, const absl::Status& status,
-                        const GlobalOptions& options) {
-  if (OriginOf(status) == ErrorOrigin::kUnreachable) {
-    std::cerr << "ptq-client: " << what << ": cannot reach server " << options.server << " ("
-              << status.ToString() << ")\n";
-    return kExitError;
-  }
-  std::cerr << "ptq-client: " << what << ": server said " << status.ToString() << "\n";
-  return kExitServerRefused;
-}
 
 void PrintModel(const v1::Model& model, const GlobalOptions& options) {
   if (options.json) {
@@ -45,8 +28,18 @@ void PrintModel(const v1::Model& model, const GlobalOptions& options) {
             << "file:       " << model.filename() << " (" << model.size_bytes() << " bytes)\n"
             << "parameters: " << model.parameter_count() << "\n"
             << "forward:    " << model.forward_schema() << "\n"
-            << "status:     " << (model.already_present() ? "already on the server" : "uploaded")
-            << "\n";
+            << "status:     " << (model.already_present() ? "already on the server" : "uploaded") << "\n";
+}
+
+void PrintJobEnd(const v1::Job& job, const GlobalOptions& options) {
+  if (options.json) {
+    std::cout << ToJson(job) << "\n";
+    return;
+  }
+  std::cout << job.job_id() << " " << StateName(job.state()) << "\n";
+  if (!job.error().empty()) std::cout << "error: " << job.error() << "\n";
+  const std::string table = MetricsTable(job);
+  if (!table.empty()) std::cout << "\n" << table;
 }
 
 }  // namespace
@@ -69,36 +62,158 @@ ExitCode RunUpload(const GlobalOptions& options, const std::string& model_path) 
     std::cerr << "ptq-client: upload: model file '" << model_path << "' does not exist\n";
     return kExitUsage;
   }
-  const int64_t size_bytes = static_cast<int64_t>(std::filesystem::file_size(model_path, error));
-  absl::StatusOr<std::string> sha256 = Sha256OfFile(model_path);
-  if (!sha256.ok() || error) {
-    std::cerr << "ptq-client: upload: cannot read '" << model_path << "'\n";
-    return kExitError;
-  }
-
   QuantClient client(options.server, options.timeout);
-  // Content addressed: if the server has these bytes already, there is nothing to send.
-  absl::StatusOr<v1::Model> existing = client.GetModel(*sha256);
-  if (existing.ok()) {
-    existing->set_already_present(true);
-    PrintModel(*existing, options);
-    return kExitOk;
-  }
-  if (!absl::IsNotFound(existing.status())) {
-    return ReportRpcError("upload", existing.status(), options);
-  }
-
-  const bool show_progress = isatty(STDERR_FILENO) && !options.json;
-  absl::StatusOr<v1::Model> model =
-      client.UploadModel(model_path, size_bytes, *sha256, [&](int64_t sent) {
-        if (show_progress) {
-          std::cerr << absl::StrFormat("\ruploading %s: %3d%%", model_path,
-                                       static_cast<int>(100 * sent / size_bytes));
-        }
-      });
-  if (show_progress) std::cerr << "\n";
+  absl::StatusOr<v1::Model> model = UploadIfMissing(client, model_path, options);
   if (!model.ok()) return ReportRpcError("upload", model.status(), options);
   PrintModel(*model, options);
+  return kExitOk;
+}
+
+ExitCode RunStatus(const GlobalOptions& options, const std::string& job_id) {
+  QuantClient client(options.server, options.timeout);
+  absl::StatusOr<v1::Job> job = client.GetJob(job_id);
+  if (!job.ok()) return ReportRpcError("status", job.status(), options);
+  std::cout << (options.json ? ToJson(*job) + "\n" : JobSummary(*job));
+  return kExitOk;
+}
+
+ExitCode RunWatch(const GlobalOptions& options, const std::string& job_id) {
+  QuantClient client(options.server, options.timeout);
+  absl::StatusOr<v1::Job> job = FollowJob(client, job_id, options);
+  if (absl::IsCancelled(job.status())) {
+    std::cerr << "ptq-client: " << job.status().message() << "\n";
+    return kExitError;
+  }
+  if (!job.ok()) return ReportRpcError("watch", job.status(), options);
+  PrintJobEnd(*job, options);
+  return ExitCodeOf(*job);
+}
+
+ExitCode RunList(const GlobalOptions& options, const std::vector<std::string>& states, int limit) {
+  v1::ListJobsRequest request;
+  for (const std::string& state : states) {
+    v1::JobState parsed;
+    if (!v1::JobState_Parse("JOB_STATE_" + absl::AsciiStrToUpper(state), &parsed)) {
+      std::cerr << "ptq-client: list: --state '" << state
+                << "' is not a job state (queued, awaiting_data, calibrating, exporting, evaluating, succeeded, "
+                   "failed, cancelled)\n";
+      return kExitUsage;
+    }
+    request.add_states(parsed);
+  }
+  request.set_page_size(std::min(limit, 500));
+  QuantClient client(options.server, options.timeout);
+  v1::ListJobsResponse all;
+  do {
+    absl::StatusOr<v1::ListJobsResponse> page = client.ListJobs(request);
+    if (!page.ok()) return ReportRpcError("list", page.status(), options);
+    for (const v1::Job& job : page->jobs()) {
+      if (all.jobs_size() < limit) *all.add_jobs() = job;
+    }
+    request.set_page_token(page->next_page_token());
+  } while (!request.page_token().empty() && all.jobs_size() < limit);
+  if (options.json) {
+    std::cout << ToJson(all) << "\n";
+    return kExitOk;
+  }
+  std::cout << absl::StrFormat("%-20s %-14s %-16s %-24s %s\n", "JOB", "STATE", "PROGRESS", "NAME", "CREATED");
+  for (const v1::Job& job : all.jobs()) {
+    const std::string progress =
+        job.progress().total() > 0 ? absl::StrCat(job.progress().done(), "/", job.progress().total(), " ", job.progress().unit()) : "";
+    std::cout << absl::StrFormat("%-20s %-14s %-16s %-24s %s\n", job.job_id(), StateName(job.state()), progress,
+                                 job.name(), google::protobuf::util::TimeUtil::ToString(job.created_at()));
+  }
+  return kExitOk;
+}
+
+ExitCode RunCancel(const GlobalOptions& options, const std::string& job_id) {
+  QuantClient client(options.server, options.timeout);
+  absl::StatusOr<v1::Job> job = client.CancelJob(job_id);
+  if (!job.ok()) return ReportRpcError("cancel", job.status(), options);
+  if (options.json) {
+    std::cout << ToJson(*job) << "\n";
+  } else if (job->state() == v1::JOB_STATE_CANCELLED) {
+    std::cout << job_id << " CANCELLED\n";
+  } else {
+    std::cout << job_id << " is stopping (was " << StateName(job->state()) << "); ptq-client watch " << job_id
+              << " shows when it has\n";
+  }
+  return kExitOk;
+}
+
+ExitCode RunEvaluate(const GlobalOptions& options, const EvaluateOptions& evaluate) {
+  v1::EvaluateRequest request;
+  request.set_job_id(evaluate.job_id);
+  request.set_dataset(evaluate.data);
+  request.set_format(evaluate.format);
+  if (evaluate.limit > 0) request.set_limit(evaluate.limit);
+  for (const std::string& variant : evaluate.variants) request.add_variants(variant);
+  QuantClient client(options.server, options.timeout);
+  const bool terminal = isatty(STDERR_FILENO) != 0 && !options.json;
+  absl::StatusOr<v1::Metrics> metrics = client.Evaluate(request, [&](const v1::Progress& progress) {
+    if (terminal) std::cerr << "\revaluating: " << progress.done() << "/" << progress.total() << " images" << std::flush;
+  });
+  if (terminal) std::cerr << "\n";
+  if (!metrics.ok()) return ReportRpcError("evaluate", metrics.status(), options);
+  if (options.json) {
+    std::cout << ToJson(*metrics) << "\n";
+    return kExitOk;
+  }
+  absl::StatusOr<v1::Job> job = client.GetJob(evaluate.job_id);
+  v1::Job shown = job.ok() ? *job : v1::Job();
+  *shown.mutable_metrics() = *metrics;
+  std::cout << MetricsTable(shown);
+  return kExitOk;
+}
+
+ExitCode RunDownload(const GlobalOptions& options, const std::string& job_id, const std::string& out_dir) {
+  namespace fs = std::filesystem;
+  QuantClient client(options.server, options.timeout);
+  absl::StatusOr<v1::Job> job = client.GetJob(job_id);
+  if (!job.ok()) return ReportRpcError("download", job.status(), options);
+  if (job->state() != v1::JOB_STATE_SUCCEEDED) {
+    std::cerr << "ptq-client: download: job " << job_id << " is " << StateName(job->state())
+              << "; only SUCCEEDED jobs have files\n";
+    return kExitJobFailed;
+  }
+  nlohmann::json files = nlohmann::json::array();
+  for (const v1::Artifact& listed : job->artifacts()) {
+    const fs::path destination = fs::path(out_dir) / listed.path();
+    std::error_code error;
+    fs::create_directories(destination.parent_path(), error);
+    if (error) {
+      std::cerr << "ptq-client: download: cannot create '" << destination.parent_path().string() << "'\n";
+      return kExitError;
+    }
+    absl::StatusOr<v1::Artifact> header = client.DownloadArtifact(job_id, listed.path(), destination.string());
+    if (!header.ok()) return ReportRpcError("download " + listed.path(), header.status(), options);
+    absl::StatusOr<std::string> digest = Sha256OfFile(destination.string());
+    if (!digest.ok() || *digest != header->sha256() || (!listed.sha256().empty() && *digest != listed.sha256())) {
+      std::cerr << "ptq-client: download: " << listed.path() << ": sha256 mismatch (got "
+                << (digest.ok() ? *digest : "unreadable") << ", server said " << header->sha256() << ")\n";
+      return kExitError;
+    }
+    files.push_back({{"path", listed.path()}, {"sha256", *digest}, {"size_bytes", header->size_bytes()}});
+    if (!options.json) std::cerr << "  " << listed.path() << " (" << header->size_bytes() << " bytes) ok\n";
+  }
+  // MANIFEST was checked like every file; now every file against MANIFEST.
+  std::ifstream manifest(fs::path(out_dir) / "MANIFEST");
+  std::string line;
+  while (std::getline(manifest, line)) {
+    const std::string sha = line.substr(0, line.find(' '));
+    const std::string path = line.substr(line.find("  ") + 2);
+    absl::StatusOr<std::string> digest = Sha256OfFile((fs::path(out_dir) / path).string());
+    if (!digest.ok() || *digest != sha) {
+      std::cerr << "ptq-client: download: " << path << " does not match MANIFEST\n";
+      return kExitError;
+    }
+  }
+  if (options.json) {
+    std::cout << nlohmann::json{{"job_id", job_id}, {"out_dir", out_dir}, {"files", files}}.dump() << "\n";
+  } else {
+    std::cout << "downloaded " << files.size() << " files of " << job_id << " to " << out_dir
+              << " (sha256 verified)\n";
+  }
   return kExitOk;
 }
 

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "exit_codes.h"
 
@@ -15,9 +16,30 @@ struct GlobalOptions {
   bool json = false;  // one JSON document on stdout instead of human-readable text
 };
 
+struct SubmitOptions {
+  std::string config_path;
+  bool wait = false;
+  std::string idempotency_key;
+};
+
+struct EvaluateOptions {
+  std::string job_id;
+  std::string data;  // dataset under the server's data root
+  std::string format;
+  int limit = 0;
+  std::vector<std::string> variants;
+};
+
 // Each command prints its result (stdout) or its error (stderr) and returns the exit code.
 ExitCode RunHealth(const GlobalOptions& options);
 ExitCode RunUpload(const GlobalOptions& options, const std::string& model_path);
+ExitCode RunSubmit(const GlobalOptions& options, const SubmitOptions& submit);
+ExitCode RunStatus(const GlobalOptions& options, const std::string& job_id);
+ExitCode RunWatch(const GlobalOptions& options, const std::string& job_id);
+ExitCode RunList(const GlobalOptions& options, const std::vector<std::string>& states, int limit);
+ExitCode RunCancel(const GlobalOptions& options, const std::string& job_id);
+ExitCode RunEvaluate(const GlobalOptions& options, const EvaluateOptions& evaluate);
+ExitCode RunDownload(const GlobalOptions& options, const std::string& job_id, const std::string& out_dir);
 
 }  // namespace ptq::client
 

@@ -9,15 +9,17 @@ int main(int argc, char** argv) {
   using ptq::client::ExitCode;
   ptq::client::GlobalOptions options;
   double timeout_seconds = 120;
-  std::string model_path;
+  std::string model_path, job_id, out_dir;
+  ptq::client::SubmitOptions submit_options;
+  ptq::client::EvaluateOptions evaluate_options;
+  std::vector<std::string> states;
+  int list_limit = 50;
 
   CLI::App app{"ptq-client: talk to a ptq-server (post-training quantization service)"};
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the subcommand: `upload m.pt --json`
-  app.add_option("--server", options.server, "server host:port")
-      ->envname("PTQ_SERVER")
-      ->capture_default_str();
-  app.add_option("--timeout", timeout_seconds, "seconds each call may take")
+  app.add_option("--server", options.server, "server host:port")->envname("PTQ_SERVER")->capture_default_str();
+  app.add_option("--timeout", timeout_seconds, "seconds each call may take (following a job has no limit)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_flag("--json", options.json, "print one JSON document instead of text");
@@ -25,6 +27,31 @@ int main(int argc, char** argv) {
   CLI::App* health = app.add_subcommand("health", "check that the server is serving");
   CLI::App* upload = app.add_subcommand("upload", "upload a TorchScript model, print its id");
   upload->add_option("model", model_path, "TorchScript file (.pt)")->required();
+  CLI::App* submit = app.add_subcommand("submit", "submit a quantization job from a JSON config");
+  submit->add_option("--config", submit_options.config_path, "job config (JSON), e.g. deploy/examples/mnv3.json")
+      ->required();
+  submit->add_flag("--wait", submit_options.wait,
+                   "follow the job to its end, print the fp32 vs int8 table; exit 0 only if it SUCCEEDED");
+  submit->add_option("--idempotency-key", submit_options.idempotency_key,
+                     "submitting again with the same key returns the same job");
+  CLI::App* status = app.add_subcommand("status", "show a job");
+  status->add_option("job", job_id, "job id")->required();
+  CLI::App* watch = app.add_subcommand("watch", "follow a job until it ends; exit 0 only if it SUCCEEDED");
+  watch->add_option("job", job_id, "job id")->required();
+  CLI::App* list = app.add_subcommand("list", "list jobs, newest first");
+  list->add_option("--state", states, "only jobs in these states (queued, calibrating, succeeded, ...)");
+  list->add_option("--limit", list_limit, "at most this many jobs")->check(CLI::PositiveNumber)->capture_default_str();
+  CLI::App* cancel = app.add_subcommand("cancel", "cancel a job");
+  cancel->add_option("job", job_id, "job id")->required();
+  CLI::App* evaluate = app.add_subcommand("evaluate", "evaluate a finished job's models on a server-side dataset");
+  evaluate->add_option("job", evaluate_options.job_id, "job id")->required();
+  evaluate->add_option("--data", evaluate_options.data, "dataset under the server's --data-root")->required();
+  evaluate->add_option("--limit", evaluate_options.limit, "at most this many images")->check(CLI::NonNegativeNumber);
+  evaluate->add_option("--format", evaluate_options.format, "imagenet or idx (default: detected)");
+  evaluate->add_option("--variants", evaluate_options.variants, "fp32, int8_simulated, int8 (default: all available)");
+  CLI::App* download = app.add_subcommand("download", "download a job's result directory, checking every sha256");
+  download->add_option("job", job_id, "job id")->required();
+  download->add_option("--out", out_dir, "folder to write the files into")->required();
 
   try {
     app.parse(argc, argv);
@@ -36,5 +63,12 @@ int main(int argc, char** argv) {
 
   if (health->parsed()) return ptq::client::RunHealth(options);
   if (upload->parsed()) return ptq::client::RunUpload(options, model_path);
+  if (submit->parsed()) return ptq::client::RunSubmit(options, submit_options);
+  if (status->parsed()) return ptq::client::RunStatus(options, job_id);
+  if (watch->parsed()) return ptq::client::RunWatch(options, job_id);
+  if (list->parsed()) return ptq::client::RunList(options, states, list_limit);
+  if (cancel->parsed()) return ptq::client::RunCancel(options, job_id);
+  if (evaluate->parsed()) return ptq::client::RunEvaluate(options, evaluate_options);
+  if (download->parsed()) return ptq::client::RunDownload(options, job_id, out_dir);
   return ptq::client::kExitUsage;
 }

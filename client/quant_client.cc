@@ -14,10 +14,18 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
+grpc::ChannelArguments ChannelArguments() {
+  grpc::ChannelArguments arguments;
+  // Calibration batches of 32 x 3 x 224 x 224 floats are 19 MB; gRPC's default is 4 MB.
+  arguments.SetMaxSendMessageSize(64 << 20);
+  arguments.SetMaxReceiveMessageSize(64 << 20);
+  return arguments;
+}
+
 }  // namespace
 
 QuantClient::QuantClient(const std::string& server_address, std::chrono::milliseconds timeout)
-    : channel_(grpc::CreateChannel(server_address, grpc::InsecureChannelCredentials())),
+    : channel_(grpc::CreateCustomChannel(server_address, grpc::InsecureChannelCredentials(), ChannelArguments())),
       stub_(v1::QuantService::NewStub(channel_)),
       health_stub_(grpc::health::v1::Health::NewStub(channel_)),
       timeout_(timeout) {}
@@ -78,6 +86,146 @@ absl::StatusOr<v1::Model> QuantClient::UploadModel(
   grpc::Status status = writer->Finish();
   if (!status.ok()) return FromGrpcStatus(status);
   return response;
+}
+
+absl::StatusOr<v1::Job> QuantClient::SubmitQuantJob(const v1::JobConfig& config,
+                                                    const std::string& idempotency_key, bool validate_only) {
+  v1::SubmitQuantJobRequest request;
+  request.set_validate_only(validate_only);
+  *request.mutable_config() = config;
+  request.set_idempotency_key(idempotency_key);
+  v1::Job job;
+  auto context = NewContext();
+  grpc::Status status = stub_->SubmitQuantJob(context.get(), request, &job);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return job;
+}
+
+absl::StatusOr<v1::Job> QuantClient::GetJob(const std::string& job_id) {
+  v1::GetJobRequest request;
+  request.set_job_id(job_id);
+  v1::Job job;
+  auto context = NewContext();
+  grpc::Status status = stub_->GetJob(context.get(), request, &job);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return job;
+}
+
+absl::StatusOr<v1::ListJobsResponse> QuantClient::ListJobs(const v1::ListJobsRequest& request) {
+  v1::ListJobsResponse response;
+  auto context = NewContext();
+  grpc::Status status = stub_->ListJobs(context.get(), request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::StatusOr<v1::Job> QuantClient::CancelJob(const std::string& job_id) {
+  v1::CancelJobRequest request;
+  request.set_job_id(job_id);
+  v1::Job job;
+  auto context = NewContext();
+  grpc::Status status = stub_->CancelJob(context.get(), request, &job);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return job;
+}
+
+absl::StatusOr<v1::CalibrationSummary> QuantClient::StreamCalibration(
+    const std::function<absl::StatusOr<bool>(v1::CalibrationBatch*)>& next_batch,
+    const std::function<void(int64_t batches)>& on_batch) {
+  grpc::ClientContext context;
+  v1::CalibrationSummary summary;
+  std::unique_ptr<grpc::ClientWriter<v1::CalibrationBatch>> writer =
+      stub_->StreamCalibrationBatch(&context, &summary);
+  v1::CalibrationBatch batch;
+  int64_t sent = 0;
+  absl::Status local;
+  while (true) {
+    batch.Clear();
+    absl::StatusOr<bool> more = next_batch(&batch);
+    if (!more.ok()) {
+      local = more.status();
+      context.TryCancel();  // the server must not take a partial stream as complete
+      break;
+    }
+    if (!*more) {
+      writer->WritesDone();
+      break;
+    }
+    if (!writer->Write(batch)) break;  // the server ended the call; Finish says why
+    if (on_batch) on_batch(++sent);
+  }
+  grpc::Status status = writer->Finish();
+  if (!local.ok()) return local;
+  if (!status.ok()) return FromGrpcStatus(status);
+  return summary;
+}
+
+absl::Status QuantClient::WatchJob(const std::string& job_id, const std::function<void(const v1::Job&)>& on_change) {
+  grpc::ClientContext context;
+  {
+    std::lock_guard<std::mutex> lock(streaming_mutex_);
+    streaming_context_ = &context;
+  }
+  v1::WatchJobRequest request;
+  request.set_job_id(job_id);
+  std::unique_ptr<grpc::ClientReader<v1::Job>> reader = stub_->WatchJob(&context, request);
+  v1::Job job;
+  while (reader->Read(&job)) on_change(job);
+  grpc::Status status = reader->Finish();
+  {
+    std::lock_guard<std::mutex> lock(streaming_mutex_);
+    streaming_context_ = nullptr;
+  }
+  return FromGrpcStatus(status);
+}
+
+void QuantClient::CancelStreamingCall() {
+  std::lock_guard<std::mutex> lock(streaming_mutex_);
+  if (streaming_context_ != nullptr) streaming_context_->TryCancel();
+}
+
+absl::StatusOr<v1::Metrics> QuantClient::Evaluate(const v1::EvaluateRequest& request,
+                                                  const std::function<void(const v1::Progress&)>& on_progress) {
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReader<v1::EvaluateUpdate>> reader = stub_->Evaluate(&context, request);
+  v1::EvaluateUpdate update;
+  v1::Metrics metrics;
+  while (reader->Read(&update)) {
+    if (update.has_metrics()) metrics = update.metrics();
+    if (update.has_progress() && on_progress) on_progress(update.progress());
+  }
+  grpc::Status status = reader->Finish();
+  if (!status.ok()) return FromGrpcStatus(status);
+  return metrics;
+}
+
+absl::StatusOr<v1::Artifact> QuantClient::DownloadArtifact(const std::string& job_id, const std::string& path,
+                                                           const std::string& destination) {
+  v1::DownloadArtifactRequest request;
+  request.set_job_id(job_id);
+  request.set_path(path);
+  auto context = NewContext();
+  std::unique_ptr<grpc::ClientReader<v1::ArtifactChunk>> reader = stub_->DownloadArtifact(context.get(), request);
+  std::ofstream out(destination, std::ios::binary | std::ios::trunc);
+  if (!out) {
+    context->TryCancel();
+    reader->Finish();
+    return absl::PermissionDeniedError(absl::StrCat("cannot write '", destination, "'"));
+  }
+  v1::ArtifactChunk chunk;
+  v1::Artifact header;
+  while (reader->Read(&chunk)) {
+    if (chunk.has_header()) {
+      header = chunk.header();
+    } else {
+      out << chunk.data();
+    }
+  }
+  grpc::Status status = reader->Finish();
+  out.close();
+  if (!status.ok()) return FromGrpcStatus(status);
+  if (!out) return absl::DataLossError(absl::StrCat("cannot write '", destination, "'"));
+  return header;
 }
 
 ErrorOrigin OriginOf(const absl::Status& status) {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/status/status.h"
@@ -41,6 +42,32 @@ class QuantClient {
                                         const std::string& sha256,
                                         const std::function<void(int64_t)>& on_progress);
 
+  absl::StatusOr<v1::Job> SubmitQuantJob(const v1::JobConfig& config, const std::string& idempotency_key,
+                                         bool validate_only = false);
+  absl::StatusOr<v1::Job> GetJob(const std::string& job_id);
+  absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request);
+  absl::StatusOr<v1::Job> CancelJob(const std::string& job_id);
+
+  // Sends the batches `next_batch` yields (false: no more) as one StreamCalibrationBatch
+  // call; `on_batch` hears of each batch sent. No deadline beyond the per-call timeout per
+  // batch: the stream lasts as long as the data.
+  absl::StatusOr<v1::CalibrationSummary> StreamCalibration(
+      const std::function<absl::StatusOr<bool>(v1::CalibrationBatch*)>& next_batch,
+      const std::function<void(int64_t batches)>& on_batch);
+
+  // WatchJob: `on_change` gets every message until the job ends. No deadline: jobs take as
+  // long as they take; Cancel() (e.g. from a signal handler thread) ends it.
+  absl::Status WatchJob(const std::string& job_id, const std::function<void(const v1::Job&)>& on_change);
+  // Evaluate: `on_progress` gets progress messages; returns the metrics.
+  absl::StatusOr<v1::Metrics> Evaluate(const v1::EvaluateRequest& request,
+                                       const std::function<void(const v1::Progress&)>& on_progress);
+  // DownloadArtifact into `destination`; returns the header (path, size, sha256).
+  absl::StatusOr<v1::Artifact> DownloadArtifact(const std::string& job_id, const std::string& path,
+                                                const std::string& destination);
+
+  // Cancels the streaming call in flight (WatchJob), if any. Thread-safe.
+  void CancelStreamingCall();
+
  private:
   std::unique_ptr<grpc::ClientContext> NewContext() const;
 
@@ -48,6 +75,8 @@ class QuantClient {
   std::unique_ptr<v1::QuantService::Stub> stub_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_stub_;
   std::chrono::milliseconds timeout_;
+  std::mutex streaming_mutex_;
+  grpc::ClientContext* streaming_context_ = nullptr;
 };
 
 // kUnreachable for UNAVAILABLE and DEADLINE_EXCEEDED, kServer for every other error.

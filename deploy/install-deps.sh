@@ -25,6 +25,7 @@ runtime_and_test_packages=(
   dataset-fashion-mnist
   python3 python3-torch python3-torchvision python3-onnx python3-opencv python3-numpy
   procps
+  bsdutils
 )
 
 if [[ "$(id -u)" -ne 0 ]]; then

@@ -173,10 +173,11 @@ int JobManager::WaitingJobsLocked() const {
   return waiting;
 }
 
-absl::StatusOr<v1::Job> JobManager::Submit(v1::JobConfig config, const std::string& idempotency_key) {
+absl::StatusOr<v1::Job> JobManager::Submit(v1::JobConfig config, const std::string& idempotency_key,
+                                           bool validate_only) {
   absl::StatusOr<ResolvedJob> resolved = ResolveJobConfig(&config, options_.data_root);
   if (!resolved.ok()) return resolved.status();
-  if (!idempotency_key.empty()) {
+  if (!idempotency_key.empty() && !validate_only) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto found = job_by_idempotency_key_.find(idempotency_key);
     if (found != job_by_idempotency_key_.end()) {
@@ -188,7 +189,8 @@ absl::StatusOr<v1::Job> JobManager::Submit(v1::JobConfig config, const std::stri
       return existing;
     }
   }
-  if (absl::StatusOr<v1::Model> model = models_->Get(config.model().model_id()); !model.ok()) {
+  absl::StatusOr<v1::Model> model = models_->Get(config.model().model_id());
+  if (!model.ok() && !(validate_only && absl::IsNotFound(model.status()))) {
     return absl::Status(model.status().code(),
                         absl::StrCat("model.model_id: ", model.status().message(), " (upload it first)"));
   }
@@ -197,6 +199,11 @@ absl::StatusOr<v1::Job> JobManager::Submit(v1::JobConfig config, const std::stri
   }
   if (resolved->evaluation.has_value()) {
     if (absl::Status opens = CheckDatasetOpens(*resolved->evaluation, "evaluate.path"); !opens.ok()) return opens;
+  }
+  if (validate_only) {
+    v1::Job checked;
+    *checked.mutable_config() = std::move(config);
+    return checked;
   }
 
   std::lock_guard<std::mutex> lock(mutex_);

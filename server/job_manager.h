@@ -63,7 +63,8 @@ class JobManager {
   // Validates the config (fills its defaults), checks the model and the datasets, stores the
   // job and queues it (server source) or waits for its data (stream source). Blocking: opens
   // the datasets. The same non-empty idempotency key returns the job it created before.
-  absl::StatusOr<v1::Job> Submit(v1::JobConfig config, const std::string& idempotency_key);
+  // `validate_only` stops after the checks (the model may be absent) and stores nothing.
+  absl::StatusOr<v1::Job> Submit(v1::JobConfig config, const std::string& idempotency_key, bool validate_only = false);
   absl::StatusOr<v1::Job> Get(const std::string& job_id) const;
   absl::StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request) const;
   // Queued or waiting jobs end CANCELLED at once; a running job is told to stop and ends

@@ -44,7 +44,8 @@ absl::StatusOr<JobOutput> RunQuantJob(const JobRun& run) {
   std::error_code error;
   fs::remove_all(staging.path, error);
 
-  run.enter_state(v1::JOB_STATE_CALIBRATING, run.resolved.quant_batch_num, "batches");
+  // Steps: the calibration batches, then (with bias correction) one per corrected layer.
+  run.enter_state(v1::JOB_STATE_CALIBRATING, run.resolved.quant_batch_num, "steps");
   auto step_start = std::chrono::steady_clock::now();
   absl::StatusOr<std::unique_ptr<core::QuantizationSession>> session =
       core::QuantizationSession::Create(run.model_path, run.resolved.ptq, core::RuntimeOptions{run.device, 0});

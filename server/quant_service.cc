@@ -41,7 +41,8 @@ grpc::ServerUnaryReactor* QuantService::SubmitQuantJob(grpc::CallbackServerConte
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   // Validation opens the datasets, which can take a while on a large ImageNet folder.
   blocking_pool_->Post([this, reactor, request, response] {
-    absl::StatusOr<v1::Job> job = jobs_->Submit(request->config(), request->idempotency_key());
+    absl::StatusOr<v1::Job> job =
+        jobs_->Submit(request->config(), request->idempotency_key(), request->validate_only());
     if (job.ok()) *response = *std::move(job);
     reactor->Finish(ToGrpcStatus(job.status()));
   });

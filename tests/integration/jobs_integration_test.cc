@@ -142,7 +142,7 @@ TEST_F(JobsIntegrationTest, ServerSourceJobGoesThroughEveryStateAndSucceeds) {
   EXPECT_TRUE(std::equal(expected.rbegin(), expected.rend(), states.rbegin())) << seen.back().DebugString();
   // Progress was reported in batches while calibrating.
   EXPECT_TRUE(std::any_of(seen.begin(), seen.end(), [](const v1::Job& job) {
-    return job.state() == v1::JOB_STATE_CALIBRATING && job.progress().done() > 0 && job.progress().unit() == "batches";
+    return job.state() == v1::JOB_STATE_CALIBRATING && job.progress().done() > 0 && job.progress().unit() == "steps";
   }));
 
   const v1::Job& done = seen.back();

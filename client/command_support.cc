@@ -1,0 +1,115 @@
+#include "command_support.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "job_display.h"
+#include "ptq/common/sha256.h"
+
+namespace ptq::client {
+namespace {
+
+// Ctrl-C while following a job: the handler writes to a pipe; a thread reading it cancels the
+// WatchJob call (nothing else is safe inside a signal handler).
+int interrupt_pipe[2] = {-1, -1};
+std::atomic<bool> interrupted{false};
+
+void OnInterrupt(int) {
+  interrupted.store(true);
+  const char byte = 1;
+  (void)!write(interrupt_pipe[1], &byte, 1);
+}
+
+}  // namespace
+
+std::string ToJson(const google::protobuf::Message& message) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions print_options;
+  print_options.preserve_proto_field_names = true;
+  print_options.always_print_primitive_fields = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, print_options);
+  return json;
+}
+
+ExitCode ReportRpcError(const std::string& what, const absl::Status& status, const GlobalOptions& options) {
+  if (OriginOf(status) == ErrorOrigin::kUnreachable) {
+    std::cerr << "ptq-client: " << what << ": cannot reach server " << options.server << " (" << status.ToString()
+              << ")\n";
+    return kExitError;
+  }
+  std::cerr << "ptq-client: " << what << ": server said " << status.ToString() << "\n";
+  return kExitServerRefused;
+}
+
+absl::StatusOr<v1::Model> UploadIfMissing(QuantClient& client, const std::string& model_path,
+                                          const GlobalOptions& options) {
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(model_path, error)) {
+    return absl::InvalidArgumentError(absl::StrCat("model file '", model_path, "' does not exist"));
+  }
+  const int64_t size_bytes = static_cast<int64_t>(std::filesystem::file_size(model_path, error));
+  absl::StatusOr<std::string> sha256 = Sha256OfFile(model_path);
+  if (!sha256.ok() || error) return absl::InvalidArgumentError(absl::StrCat("cannot read '", model_path, "'"));
+  // Content addressed: if the server has these bytes already, there is nothing to send.
+  absl::StatusOr<v1::Model> existing = client.GetModel(*sha256);
+  if (existing.ok()) {
+    existing->set_already_present(true);
+    return existing;
+  }
+  if (!absl::IsNotFound(existing.status())) return existing.status();
+  const bool show_progress = isatty(STDERR_FILENO) && !options.json;
+  absl::StatusOr<v1::Model> model = client.UploadModel(model_path, size_bytes, *sha256, [&](int64_t sent) {
+    if (show_progress) {
+      std::cerr << absl::StrFormat("\ruploading %s: %3d%%", model_path, static_cast<int>(100 * sent / size_bytes));
+    }
+  });
+  if (show_progress) std::cerr << "\n";
+  return model;
+}
+
+absl::StatusOr<v1::Job> FollowJob(QuantClient& client, const std::string& job_id, const GlobalOptions& options) {
+  if (interrupt_pipe[0] < 0 && pipe(interrupt_pipe) != 0) return absl::InternalError("cannot create a pipe");
+  struct sigaction action = {};
+  action.sa_handler = OnInterrupt;
+  sigemptyset(&action.sa_mask);
+  struct sigaction previous = {};
+  sigaction(SIGINT, &action, &previous);
+  std::thread canceller([&client] {
+    char byte = 0;
+    while (read(interrupt_pipe[0], &byte, 1) != 1) {
+    }
+    if (byte == 1) client.CancelStreamingCall();
+  });
+
+  ProgressLine progress(std::cerr, isatty(STDERR_FILENO) != 0);
+  v1::Job last;
+  absl::Status watched = client.WatchJob(job_id, [&](const v1::Job& job) {
+    last = job;
+    if (!options.json) progress.Show(job);
+  });
+  progress.Done();
+  const char stop = 0;  // wakes the canceller thread
+  (void)!write(interrupt_pipe[1], &stop, 1);
+  canceller.join();
+  sigaction(SIGINT, &previous, nullptr);
+  if (interrupted.load()) {
+    return absl::CancelledError(absl::StrCat("interrupted; job ", job_id,
+                                             " keeps running on the server. Follow it again with: ptq-client watch ",
+                                             job_id));
+  }
+  if (!watched.ok()) return watched;
+  return last;
+}
+
+ExitCode ExitCodeOf(const v1::Job& job) {
+  return job.state() == v1::JOB_STATE_SUCCEEDED ? kExitOk : kExitJobFailed;
+}
+
+}  // namespace ptq::client

@@ -1,0 +1,36 @@
+#ifndef PTQ_CLIENT_COMMAND_SUPPORT_H_
+#define PTQ_CLIENT_COMMAND_SUPPORT_H_
+
+#include <google/protobuf/message.h>
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "commands.h"
+#include "quant_client.h"
+
+namespace ptq::client {
+
+// A message as JSON with the proto field names (the config's keys) and every field shown.
+std::string ToJson(const google::protobuf::Message& message);
+
+// Reports an RPC's error on stderr and picks the exit code from who said no: the server
+// (3, with its code and message) or nobody (1: unreachable, deadline).
+ExitCode ReportRpcError(const std::string& what, const absl::Status& status, const GlobalOptions& options);
+
+// Uploads a local TorchScript file unless the server already holds its sha256. Progress goes
+// to stderr on a terminal. INVALID_ARGUMENT (a local problem) when the file cannot be read.
+absl::StatusOr<v1::Model> UploadIfMissing(QuantClient& client, const std::string& model_path,
+                                          const GlobalOptions& options);
+
+// Follows a job with WatchJob until it ends, drawing progress on stderr (unless --json), and
+// returns the final job. CANCELLED when interrupted by Ctrl-C (the job keeps running).
+absl::StatusOr<v1::Job> FollowJob(QuantClient& client, const std::string& job_id, const GlobalOptions& options);
+
+// The exit code for a job that ended: 0 SUCCEEDED, 4 FAILED or CANCELLED.
+ExitCode ExitCodeOf(const v1::Job& job);
+
+}  // namespace ptq::client
+
+#endif  // PTQ_CLIENT_COMMAND_SUPPORT_H_

@@ -1,0 +1,28 @@
+#ifndef PTQ_CLIENT_JOB_CONFIG_FILE_H_
+#define PTQ_CLIENT_JOB_CONFIG_FILE_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "ptq/v1/config.pb.h"
+
+namespace ptq::client {
+
+// A job config file as ptq-client reads it (the JSON of ARCHITECTURE.md).
+struct LocalJobConfig {
+  v1::JobConfig config;
+  // model.path resolved against the config file's folder; empty when only model_id is given.
+  std::string model_path;
+  // calibration.path resolved likewise, for the "client" and "stream" sources, which
+  // ptq-client streams from this machine.
+  std::string local_calibration_path;
+};
+
+// Parses and checks a config file before anything is sent: unknown keys, wrong JSON types
+// and missing files are INVALID_ARGUMENT naming the key ("mnv3.json: ptq.hist_percnt:
+// unknown key"). `fuse_list` may be written as the seed writes it, a list of layer-name lists.
+absl::StatusOr<LocalJobConfig> LoadJobConfig(const std::string& path);
+
+}  // namespace ptq::client
+
+#endif  // PTQ_CLIENT_JOB_CONFIG_FILE_H_

@@ -1,0 +1,152 @@
+// ptq-client submit: check the config locally, upload the model if the server lacks it,
+// submit, stream calibration data from this machine for the client/stream sources, and with
+// --wait follow the job to its end, print the fp32 vs int8 table and fetch the result
+// directory into output_dir.
+#include <unistd.h>
+
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "ptq/common/sha256.h"
+#include "command_support.h"
+#include "commands.h"
+#include "job_config_file.h"
+#include "job_display.h"
+#include "local_dataset.h"
+#include "quant_client.h"
+
+namespace ptq::client {
+namespace {
+
+// Streams quant_batch_num batches of quant_batch_size images (fewer if the dataset is
+// smaller) from the local dataset.
+absl::StatusOr<v1::CalibrationSummary> StreamLocalData(QuantClient& client, const v1::Job& job,
+                                                       const LocalDataset& data, const GlobalOptions& options) {
+  const int64_t batch_size = job.config().calibration().quant_batch_size();
+  const int64_t batches = job.config().calibration().quant_batch_num();
+  if (data.size() < batches * batch_size) {
+    return absl::InvalidArgumentError(absl::StrCat("calibration.path has ", data.size(), " images; quant_batch_num x quant_batch_size needs ",
+                                                   batches * batch_size));
+  }
+  int64_t next = 0;
+  const bool terminal = isatty(STDERR_FILENO) != 0 && !options.json;
+  return client.StreamCalibration(
+      [&](v1::CalibrationBatch* batch) -> absl::StatusOr<bool> {
+        if (next == batches) return false;
+        batch->set_job_id(job.job_id());
+        if (absl::Status added = data.AddTo(next * batch_size, batch_size, batch); !added.ok()) return added;
+        ++next;
+        return true;
+      },
+      [&](int64_t sent) {
+        if (terminal) std::cerr << "\rstreaming calibration data: " << sent << "/" << batches << " batches" << std::flush;
+      });
+}
+
+}  // namespace
+
+ExitCode RunSubmit(const GlobalOptions& options, const SubmitOptions& submit) {
+  // Everything local is checked before anything is sent.
+  absl::StatusOr<LocalJobConfig> local = LoadJobConfig(submit.config_path);
+  if (!local.ok()) {
+    std::cerr << "ptq-client: submit: " << local.status().message() << "\n";
+    return kExitUsage;
+  }
+  std::unique_ptr<LocalDataset> data;
+  if (!local->local_calibration_path.empty()) {
+    absl::StatusOr<std::unique_ptr<LocalDataset>> opened =
+        LocalDataset::Open(local->local_calibration_path, local->config.calibration().format());
+    if (!opened.ok()) {
+      std::cerr << "ptq-client: submit: " << submit.config_path << ": calibration.path: " << opened.status().message()
+                << "\n";
+      return kExitUsage;
+    }
+    data = *std::move(opened);
+  }
+
+  v1::JobConfig config = local->config;
+  if (!local->model_path.empty()) {
+    absl::StatusOr<std::string> sha256 = Sha256OfFile(local->model_path);
+    if (!sha256.ok()) {
+      std::cerr << "ptq-client: submit: model.path: " << sha256.status().message() << "\n";
+      return kExitUsage;
+    }
+    config.mutable_model()->set_model_id(*sha256);  // the id the upload will get
+  }
+  if (data != nullptr) {
+    // The server sees a stream job; the local path means nothing to it.
+    config.mutable_calibration()->set_source("stream");
+    config.mutable_calibration()->clear_path();
+  }
+  QuantClient client(options.server, options.timeout);
+  // The server checks the values (ranges, quantizer names, data paths) before any upload.
+  absl::StatusOr<v1::Job> checked = client.SubmitQuantJob(config, "", /*validate_only=*/true);
+  if (!checked.ok()) {
+    if (OriginOf(checked.status()) == ErrorOrigin::kUnreachable) return ReportRpcError("submit", checked.status(), options);
+    std::cerr << "ptq-client: submit: " << submit.config_path << ": " << checked.status().message() << " ("
+              << absl::StatusCodeToString(checked.status().code()) << ")\n";
+    return kExitUsage;
+  }
+  if (!local->model_path.empty()) {
+    absl::StatusOr<v1::Model> model = UploadIfMissing(client, local->model_path, options);
+    if (!model.ok()) return ReportRpcError("upload", model.status(), options);
+  }
+  absl::StatusOr<v1::Job> job = client.SubmitQuantJob(config, submit.idempotency_key);
+  if (!job.ok()) return ReportRpcError("submit", job.status(), options);
+  if (!options.json) std::cerr << "submitted " << job->job_id() << " (" << StateName(job->state()) << ")\n";
+
+  if (data != nullptr && job->state() == v1::JOB_STATE_AWAITING_DATA) {
+    absl::StatusOr<v1::CalibrationSummary> streamed = StreamLocalData(client, *job, *data, options);
+    if (isatty(STDERR_FILENO) && !options.json) std::cerr << "\n";
+    if (!streamed.ok()) {
+      // Nothing would ever complete this job's data: do not leave it waiting.
+      (void)client.CancelJob(job->job_id());
+      if (absl::IsInvalidArgument(streamed.status()) && streamed.status().message().find("calibration.path") == 0) {
+        std::cerr << "ptq-client: submit: " << streamed.status().message() << " (job " << job->job_id()
+                  << " cancelled)\n";
+        return kExitUsage;
+      }
+      return ReportRpcError("streaming calibration data", streamed.status(), options);
+    }
+    if (!options.json) {
+      std::cerr << "streamed " << streamed->batches_received() << " batches (" << streamed->images_received()
+                << " images)\n";
+    }
+  }
+  if (!submit.wait) {
+    if (options.json) {
+      std::cout << ToJson(*job) << "\n";
+    } else {
+      std::cout << job->job_id() << "\n";
+    }
+    return kExitOk;
+  }
+
+  absl::StatusOr<v1::Job> done = FollowJob(client, job->job_id(), options);
+  if (absl::IsCancelled(done.status())) {
+    std::cerr << "ptq-client: " << done.status().message() << "\n";
+    return kExitError;
+  }
+  if (!done.ok()) return ReportRpcError("watch", done.status(), options);
+  if (options.json) {
+    std::cout << ToJson(*done) << "\n";
+  } else {
+    std::cout << done->job_id() << " " << StateName(done->state()) << "\n";
+    if (!done->error().empty()) std::cout << "error: " << done->error() << "\n";
+    const std::string table = MetricsTable(*done);
+    if (!table.empty()) std::cout << "\n" << table;
+  }
+  if (done->state() == v1::JOB_STATE_SUCCEEDED && !config.output_dir().empty()) {
+    const std::string out_dir = absl::StrCat(config.output_dir(), "/", done->job_id());
+    GlobalOptions quiet = options;
+    quiet.json = true;  // the submit's JSON document stays the only one on stdout
+    std::streambuf* saved = std::cout.rdbuf(nullptr);
+    const ExitCode fetched = RunDownload(quiet, done->job_id(), out_dir);
+    std::cout.rdbuf(saved);
+    if (fetched != kExitOk) return fetched;
+    if (!options.json) std::cout << "\nresult directory: " << out_dir << "\n";
+  }
+  return ExitCodeOf(*done);
+}
+
+}  // namespace ptq::client

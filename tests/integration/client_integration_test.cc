@@ -1,0 +1,224 @@
+// The real ptq-client binary against a real ptq-server on loopback, on the bundled Fashion-MNIST
+// model and Debian's Fashion-MNIST images: submit --wait through both calibration sources,
+// download with sha256 checks, cancel, status/list/watch, every exit code, --json documents,
+// and the progress display in a pipe and in a pseudo-terminal.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "nlohmann/json.hpp"
+#include "ptq/common/sha256.h"
+#include "server_process.h"
+#include "subprocess.h"
+#include "test_env.h"
+
+namespace ptq {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::ProcessResult;
+using testing::ServerProcess;
+using testing::TempDir;
+
+class ClientIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::create_directories(root_.path() / "data" / "fashion-mnist");
+    for (const char* file : {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}) {
+      fs::copy_file(testing::FashionMnistDir() / file, root_.path() / "data" / "fashion-mnist" / file);
+    }
+    server_ = std::make_unique<ServerProcess>(
+        root_.path() / "state", std::vector<std::string>{"--data-root", (root_.path() / "data").string(), "--threads", "2"});
+    ASSERT_FALSE(server_->address().empty());
+  }
+
+  // A config for the bundled MobileNetV3-small; `source` "server" reads the data root,
+  // "client" reads Debian's copy on this machine.
+  json Config(const std::string& source, int batches, int evaluate_limit) const {
+    json config = {
+        {"name", "fashion-" + source},
+        {"model", {{"path", (testing::ReferenceModelsDir() / "mobilenet_v3_small.pt").string()}}},
+        {"input", {{"size", 32}, {"resize_short", 0}, {"mean", {72.94, 72.94, 72.94}}, {"std", {90.02, 90.02, 90.02}}}},
+        {"calibration", {{"source", source}, {"quant_batch_num", batches}, {"quant_batch_size", 16}}},
+        {"ptq", {{"activation_quantizer", "HistQuantizer"}, {"hist_percent", 0.999}, {"fuse", true}}},
+    };
+    config["calibration"]["path"] =
+        source == "server" ? "fashion-mnist/t10k" : (testing::FashionMnistDir() / "t10k").string();
+    if (evaluate_limit > 0) config["evaluate"] = {{"path", "fashion-mnist/t10k"}, {"limit", evaluate_limit}};
+    return config;
+  }
+
+  std::string WriteConfig(const json& config, const std::string& name = "job.json") const {
+    const fs::path path = root_.path() / name;
+    std::ofstream(path) << config.dump(2);
+    return path.string();
+  }
+
+  ProcessResult Client(const std::vector<std::string>& args) const { return server_->Client(args); }
+
+  TempDir root_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_F(ClientIntegrationTest, SubmitWaitWithServerSourceDownloadsAVerifiedResultDirectory) {
+  json config = Config("server", 3, 500);
+  config["output_dir"] = (root_.path() / "out").string();
+  const ProcessResult run = Client({"submit", "--config", WriteConfig(config), "--wait", "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.stderr_text;
+  const json job = json::parse(run.stdout_text);  // one JSON document, nothing else on stdout
+  EXPECT_EQ(job["state"], "JOB_STATE_SUCCEEDED");
+  ASSERT_EQ(job["metrics"]["variants"].size(), 3u);
+  for (const json& variant : job["metrics"]["variants"]) {
+    EXPECT_EQ(variant["count"], "500") << variant;  // int64 prints as a JSON string
+    EXPECT_GT(variant["top1"].get<double>(), 80) << variant;
+  }
+  // output_dir received the result directory; every file matches MANIFEST.
+  const fs::path out = root_.path() / "out" / job["job_id"].get<std::string>();
+  std::ifstream manifest(out / "MANIFEST");
+  std::string sha, path;
+  int files = 0;
+  while (manifest >> sha >> path) {
+    EXPECT_EQ(*Sha256OfFile((out / path).string()), sha) << path;
+    ++files;
+  }
+  EXPECT_EQ(files, 7);
+
+  // `download` fetches it again, checking every sha256; `status --json` is the same job.
+  const ProcessResult download =
+      Client({"download", job["job_id"], "--out", (root_.path() / "again").string(), "--json"});
+  ASSERT_EQ(download.exit_code, 0) << download.stderr_text;
+  EXPECT_EQ(json::parse(download.stdout_text)["files"].size(), 8u);
+  EXPECT_EQ(testing::ReadFileBytes(root_.path() / "again" / "int8_infer" / "model.pt"),
+            testing::ReadFileBytes(out / "int8_infer" / "model.pt"));
+  const ProcessResult status = Client({"status", job["job_id"], "--json"});
+  ASSERT_EQ(status.exit_code, 0);
+  EXPECT_EQ(json::parse(status.stdout_text)["job_id"], job["job_id"]);
+}
+
+TEST_F(ClientIntegrationTest, SubmitWaitWithClientSourceStreamsLocalImagesAndPrintsTheTable) {
+  const ProcessResult run = Client({"submit", "--config", WriteConfig(Config("client", 4, 300)), "--wait"});
+  ASSERT_EQ(run.exit_code, 0) << run.stderr_text;
+  // The seed's table: fp32 and int8 top-1/top-5 side by side.
+  EXPECT_NE(run.stdout_text.find("| model | FP32 top-1/top-5 | method | int8 simulated top-1/top-5 | int8 top-1/top-5"),
+            std::string::npos)
+      << run.stdout_text;
+  EXPECT_NE(run.stdout_text.find("| fashion-client |"), std::string::npos) << run.stdout_text;
+  EXPECT_NE(run.stderr_text.find("streamed 4 batches (64 images)"), std::string::npos) << run.stderr_text;
+  // The uploaded model is reused: a second submit sends no model bytes again.
+  const ProcessResult list = Client({"list", "--json"});
+  ASSERT_EQ(list.exit_code, 0);
+  const json jobs = json::parse(list.stdout_text)["jobs"];
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0]["config"]["calibration"]["source"], "stream");
+}
+
+TEST_F(ClientIntegrationTest, ProgressIsPlainLinesInAPipeAndOneRedrawnLineOnATerminal) {
+  const std::string config = WriteConfig(Config("server", 3, 200));
+  const ProcessResult piped = Client({"submit", "--config", config, "--wait"});
+  ASSERT_EQ(piped.exit_code, 0) << piped.stderr_text;
+  EXPECT_EQ(piped.stderr_text.find('\r'), std::string::npos);
+  EXPECT_NE(piped.stderr_text.find(" CALIBRATING "), std::string::npos) << piped.stderr_text;
+  EXPECT_NE(piped.stderr_text.find(" SUCCEEDED "), std::string::npos) << piped.stderr_text;
+
+  // util-linux `script` gives the client a pseudo-terminal and copies what it draws.
+  const std::string command = testing::ClientBinary() + " --server " + server_->address() + " submit --config " +
+                              config + " --wait";
+  const ProcessResult terminal = testing::RunProcess({"/usr/bin/script", "-qec", command, "/dev/null"}, std::chrono::seconds(120));
+  ASSERT_EQ(terminal.exit_code, 0) << terminal.stdout_text;
+  EXPECT_NE(terminal.stdout_text.find("\r\033[K"), std::string::npos) << "redrawn in place";
+  EXPECT_NE(terminal.stdout_text.find("#]"), std::string::npos) << "a full bar at the end";
+  EXPECT_NE(terminal.stdout_text.find("| fashion-server |"), std::string::npos);
+}
+
+TEST_F(ClientIntegrationTest, CancelAndWatchReportACancelledJob) {
+  const ProcessResult submitted = Client({"submit", "--config", WriteConfig(Config("server", 500, 0)), "--json"});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.stderr_text;
+  const std::string job_id = json::parse(submitted.stdout_text)["job_id"];
+  // Wait until it calibrates, then cancel.
+  for (int i = 0; i < 200; ++i) {
+    const ProcessResult status = Client({"status", job_id, "--json"});
+    if (json::parse(status.stdout_text)["state"] == "JOB_STATE_CALIBRATING") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const ProcessResult cancel = Client({"cancel", job_id});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.stderr_text;
+  const ProcessResult watch = Client({"watch", job_id, "--json"});
+  EXPECT_EQ(watch.exit_code, 4) << watch.stderr_text;
+  EXPECT_EQ(json::parse(watch.stdout_text)["state"], "JOB_STATE_CANCELLED");
+  const ProcessResult again = Client({"cancel", job_id});
+  EXPECT_EQ(again.exit_code, 3);
+  EXPECT_NE(again.stderr_text.find("FAILED_PRECONDITION"), std::string::npos) << again.stderr_text;
+  const ProcessResult cancelled = Client({"list", "--state", "cancelled", "--json"});
+  ASSERT_EQ(cancelled.exit_code, 0);
+  EXPECT_EQ(json::parse(cancelled.stdout_text)["jobs"].size(), 1u);
+}
+
+TEST_F(ClientIntegrationTest, ExitCodesSayWhoSaidNo) {
+  // 2: config errors, caught before anything is uploaded, naming the key.
+  json config = Config("server", 2, 0);
+  config["ptq"]["hist_percnt"] = 0.9;
+  ProcessResult run = Client({"submit", "--config", WriteConfig(config)});
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_NE(run.stderr_text.find("ptq.hist_percnt: unknown key"), std::string::npos) << run.stderr_text;
+  config = Config("server", 2, 0);
+  config["ptq"]["hist_percent"] = 7;  // a value only the server's checks know is wrong
+  run = Client({"submit", "--config", WriteConfig(config)});
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_NE(run.stderr_text.find("ptq.hist_percent must be in (0, 1]"), std::string::npos) << run.stderr_text;
+  config = Config("server", 2, 0);
+  config["calibration"]["path"] = "../../etc";
+  run = Client({"submit", "--config", WriteConfig(config)});
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_NE(run.stderr_text.find("PERMISSION_DENIED"), std::string::npos) << run.stderr_text;
+  EXPECT_TRUE(testing::ListFiles(server_->state_dir() / "models").empty()) << "nothing was uploaded";
+  EXPECT_EQ(Client({"submit"}).exit_code, 2);  // --config missing
+  EXPECT_EQ(Client({"submit", "--config", (root_.path() / "missing.json").string()}).exit_code, 2);
+
+  // 3: the server said no.
+  run = Client({"status", "job-0000000000000000"});
+  EXPECT_EQ(run.exit_code, 3);
+  EXPECT_NE(run.stderr_text.find("NOT_FOUND"), std::string::npos) << run.stderr_text;
+
+  // 4: the job failed (the model uses an op the engine does not support); the reason is shown.
+  config = Config("server", 2, 0);
+  config["model"]["path"] = (testing::TestModelsDir() / "unsupported_op.pt").string();
+  run = Client({"submit", "--config", WriteConfig(config), "--wait"});
+  EXPECT_EQ(run.exit_code, 4) << run.stderr_text;
+  EXPECT_NE(run.stdout_text.find("FAILED"), std::string::npos) << run.stdout_text;
+  EXPECT_NE(run.stdout_text.find("sin"), std::string::npos) << run.stdout_text;
+
+  // 1: nobody answered.
+  const ProcessResult unreachable = testing::RunProcess({testing::ClientBinary(), "--server", "127.0.0.1:1",
+                                                         "--timeout", "2", "status", "job-x"});
+  EXPECT_EQ(unreachable.exit_code, 1);
+  EXPECT_NE(unreachable.stderr_text.find("cannot reach server"), std::string::npos) << unreachable.stderr_text;
+}
+
+TEST_F(ClientIntegrationTest, CtrlCDuringWaitLeavesTheJobRunning) {
+  const std::string log = (root_.path() / "client.log").string();
+  testing::ChildProcess client({testing::ClientBinary(), "--server", server_->address(), "submit", "--config",
+                                WriteConfig(Config("server", 400, 0)), "--wait"},
+                               log);
+  // Interrupt once the job is being followed (its progress lines have started).
+  for (int i = 0; i < 200 && testing::ReadFileBytes(log).find("CALIBRATING") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  client.Signal(SIGINT);
+  EXPECT_EQ(client.WaitFor(std::chrono::seconds(10)), 1);
+  const std::string output = testing::ReadFileBytes(log);
+  const size_t at = output.find("keeps running on the server. Follow it again with: ptq-client watch job-");
+  ASSERT_NE(at, std::string::npos) << output;
+  const std::string job_id = output.substr(output.find("job-", at + 60), 20);
+  const ProcessResult status = Client({"status", job_id, "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.stderr_text;
+  const std::string state = json::parse(status.stdout_text)["state"];
+  EXPECT_TRUE(state == "JOB_STATE_CALIBRATING" || state == "JOB_STATE_EXPORTING" || state == "JOB_STATE_SUCCEEDED")
+      << state;
+}
+
+}  // namespace
+}  // namespace ptq

@@ -207,7 +207,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(v1::JobConfig config, const std::stri
   }
 
   std::lock_guard<std::mutex> lock(mutex_);
-  if (stopping_) return absl::UnavailableError("the server is shutting down");
+  if (stopping_ || draining_) return absl::UnavailableError("the server is shutting down");
   if (!idempotency_key.empty() && job_by_idempotency_key_.count(idempotency_key) > 0) {
     return jobs_.at(job_by_idempotency_key_.at(idempotency_key)).job;  // a concurrent twin won
   }
@@ -368,16 +368,22 @@ void JobManager::RunWorker(const std::string& device) {
     WorkItem item;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      work_available_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (stopping_) return;
+      work_available_.wait(lock, [&] { return stopping_ || draining_ || !queue_.empty(); });
+      if (stopping_ || draining_) return;
       item = std::move(queue_.front());
       queue_.pop_front();
+      ++busy_workers_;
     }
     if (item.task) {
       item.task(device);
     } else {
       RunJob(item.job_id, device);
     }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      --busy_workers_;
+    }
+    worker_idle_.notify_all();
   }
 }
 
@@ -507,7 +513,7 @@ absl::Status JobManager::Evaluate(const v1::EvaluateRequest& request, std::share
     return path.status();
   }
   std::lock_guard<std::mutex> lock(mutex_);
-  if (stopping_) return absl::UnavailableError("the server is shutting down");
+  if (stopping_ || draining_) return absl::UnavailableError("the server is shutting down");
   queue_.push_back(WorkItem{"", [this, request, cancelled, progress, done](const std::string& /*device*/) {
                               if (cancelled->load()) return done(absl::CancelledError("evaluation cancelled"));
                               done(EvaluateNow(request, cancelled.get(), progress));
@@ -592,6 +598,18 @@ absl::StatusOr<v1::Metrics> JobManager::EvaluateNow(const v1::EvaluateRequest& r
   spdlog::info("evaluation of {} {} on '{}' done ({} variants)", for_job ? "job" : "model",
                for_job ? request.job_id() : request.model_id(), request.dataset(), kept.size());
   return result;
+}
+
+void JobManager::Drain(std::chrono::milliseconds grace) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (stopping_) return;
+  draining_ = true;
+  work_available_.notify_all();
+  if (busy_workers_ > 0) spdlog::info("draining: waiting up to {} ms for {} running job(s)", grace.count(), busy_workers_);
+  const bool idle = worker_idle_.wait_for(lock, grace, [&] { return busy_workers_ == 0; });
+  if (!idle) spdlog::warn("draining: grace period over; interrupting running jobs (re-queued at the next start)");
+  lock.unlock();
+  Stop();
 }
 
 void JobManager::Stop() {

@@ -2,6 +2,7 @@
 #define PTQ_SERVER_JOB_MANAGER_H_
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -91,6 +92,11 @@ class JobManager {
   absl::Status Evaluate(const v1::EvaluateRequest& request, std::shared_ptr<const std::atomic<bool>> cancelled,
                         EvaluateProgress progress, EvaluateDone done);
 
+  // Graceful drain: no new submissions or evaluations (UNAVAILABLE), workers take nothing more
+  // from the queue, and the jobs being run get up to `grace` to finish. Then Stop(). Queued
+  // jobs stay stored as QUEUED for the next start.
+  void Drain(std::chrono::milliseconds grace);
+
   // Stops the workers. Running jobs are interrupted but keep their stored state, so the next
   // start re-queues them. Idempotent.
   void Stop();
@@ -143,6 +149,9 @@ class JobManager {
   int64_t next_watch_id_ = 1;
   std::list<CachedSession> sessions_;  // most recent first
   bool stopping_ = false;
+  bool draining_ = false;           // no new work is taken or accepted
+  int busy_workers_ = 0;            // workers running an item now
+  std::condition_variable worker_idle_;
   std::vector<std::thread> workers_;
   // Serializes rewrites of report.json by evaluations.
   std::mutex report_mutex_;

@@ -78,7 +78,8 @@ int main(int argc, char** argv) {
       ->envname("PTQ_MAX_UPLOAD_MB")
       ->check(CLI::PositiveNumber);
   app.add_option("--shutdown-grace-seconds", shutdown_grace_seconds,
-                 "on SIGTERM, how long calls in flight may take to finish")
+                 "on SIGTERM, how long running jobs (then calls in flight) may take to finish; "
+                 "jobs still running after it are re-queued at the next start")
       ->envname("PTQ_SHUTDOWN_GRACE_SECONDS")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--ready-file", ready_file,

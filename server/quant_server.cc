@@ -3,6 +3,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <thread>
 
@@ -99,9 +100,12 @@ void QuantServer::Shutdown(std::chrono::milliseconds grace) {
   if (shut_down_) return;
   shut_down_ = true;
   if (grpc_server_ != nullptr) grpc_server_->GetHealthCheckService()->SetServingStatus(false);
-  if (jobs_ != nullptr) jobs_->Stop();
+  // Jobs first, while GetJob and WatchJob still answer, so watchers see them finish.
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  if (jobs_ != nullptr) jobs_->Drain(grace);
   if (grpc_server_ != nullptr) {
-    grpc_server_->Shutdown(std::chrono::system_clock::now() + grace);
+    const auto left = std::max(std::chrono::steady_clock::duration::zero(), deadline - std::chrono::steady_clock::now());
+    grpc_server_->Shutdown(std::chrono::system_clock::now() + left);
     grpc_server_->Wait();
   }
   if (blocking_pool_ != nullptr) blocking_pool_->Stop();

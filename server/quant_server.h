@@ -36,9 +36,10 @@ class QuantServer {
   // The devices the workers run on, one entry per worker.
   const std::vector<std::string>& worker_devices() const { return worker_devices_; }
 
-  // Graceful stop: health turns NOT_SERVING, running jobs are interrupted (their stored state
-  // stays, so the next start re-queues them), new calls are refused, calls in flight get until
-  // `grace` to finish (then they are cancelled), background work is drained. Idempotent.
+  // Graceful stop: health turns NOT_SERVING and submissions are refused; running jobs get
+  // until `grace` to finish, and any still running then are interrupted (their stored state
+  // stays, so the next start re-queues them); then new calls are refused, calls in flight get
+  // what is left of `grace` (then they are cancelled), background work is drained. Idempotent.
   void Shutdown(std::chrono::milliseconds grace);
 
  private:

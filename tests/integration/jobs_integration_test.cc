@@ -343,6 +343,37 @@ TEST_F(JobsIntegrationTest, KilledServerRequeuesTheRunningJobWhichThenSucceeds) 
   }
 }
 
+TEST_F(JobsIntegrationTest, SigtermLetsTheRunningJobFinishWithinTheGracePeriod) {
+  StartServer({"--shutdown-grace-seconds", "120"});
+  const v1::Job job = SubmitOk(FashionConfig(model_id_, "server", 150, 32, 256));
+  client_->PollUntil(job.job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_CALIBRATING; });
+  const std::optional<int> exit_code = server_->Stop(std::chrono::seconds(120));
+  EXPECT_EQ(exit_code, 0);
+  EXPECT_NE(server_->log().find("draining: waiting"), std::string::npos) << server_->log();
+  server_->Restart();
+  Reconnect();
+  v1::Job done;
+  ASSERT_TRUE(client_->Get(job.job_id(), &done).ok());
+  EXPECT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << "finished before the server exited: " << done.error();
+}
+
+TEST_F(JobsIntegrationTest, SigtermAfterTheGracePeriodRequeuesTheRunningJob) {
+  StartServer({"--shutdown-grace-seconds", "1"});
+  const v1::Job job = SubmitOk(FashionConfig(model_id_, "server", 300, 32, 0));
+  client_->PollUntil(job.job_id(), [](const v1::Job& j) {
+    return j.state() == v1::JOB_STATE_CALIBRATING && j.progress().done() >= 2;
+  });
+  const auto asked = std::chrono::steady_clock::now();
+  EXPECT_EQ(server_->Stop(std::chrono::seconds(30)), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds(10));
+  EXPECT_NE(server_->log().find("grace period over"), std::string::npos) << server_->log();
+  EXPECT_TRUE(testing::ListFiles(results_dir()).empty()) << "no partial result directory";
+  server_->Restart();
+  Reconnect();
+  EXPECT_NE(server_->log().find("job " + job.job_id() + " re-queued after a restart"), std::string::npos);
+  EXPECT_EQ(WaitForEnd(job.job_id()).state(), v1::JOB_STATE_SUCCEEDED);
+}
+
 TEST_F(JobsIntegrationTest, FinishedJobsSurviveARestartAndListPagesThroughThem) {
   StartServer();
   std::vector<std::string> ids;

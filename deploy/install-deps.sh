@@ -26,6 +26,7 @@ runtime_and_test_packages=(
   python3 python3-torch python3-torchvision python3-onnx python3-opencv python3-numpy
   procps
   bsdutils
+  yamllint python3-yaml
 )
 
 if [[ "$(id -u)" -ne 0 ]]; then

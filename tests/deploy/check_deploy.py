@@ -1,0 +1,199 @@
+#!/usr/bin/python3
+"""What can be checked of docker/ and deploy/ without a Docker engine or a cluster.
+
+Usage: check_deploy.py REPO_ROOT PTQ_SERVER PTQ_CLIENT
+
+- yamllint --strict on every YAML file under deploy/;
+- `kubectl kustomize deploy/k8s` renders (when kubectl is installed; said when it is not);
+- the manifests: gRPC readiness/liveness probes on the served port, non-root, datasets mounted
+  read-only, state on a claim, GPU requests for the GPU pool, a termination grace period
+  longer than the server's drain, and only environment variables ptq-server knows;
+- deploy/compose.yaml likewise;
+- docker/Dockerfile: the build stage runs the install script, the runtime stage installs
+  docker/runtime-packages.txt, copies both binaries and the bundled models, runs as a non-root
+  user with a health check;
+- docker/runtime-packages.txt against the binaries' NEEDED shared libraries: every library's
+  package is listed, and every listed package provides one (or says why it is there).
+Exits 1 with every problem listed.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import yaml
+
+problems = []
+
+
+def check(condition, message):
+    if not condition:
+        problems.append(message)
+
+
+def server_env_vars(server):
+    help_text = subprocess.run([server, "--help"], capture_output=True, text=True).stdout
+    return set(re.findall(r"\bPTQ_[A-Z_]+\b", help_text))
+
+
+def check_yaml(root):
+    result = subprocess.run(["yamllint", "--strict", "-c", os.path.join(root, ".yamllint"),
+                             os.path.join(root, "deploy")], capture_output=True, text=True)
+    check(result.returncode == 0, "yamllint:\n" + result.stdout + result.stderr)
+    if shutil.which("kubectl") is None:
+        print("kubectl not installed: kustomize rendering not checked")
+        return
+    result = subprocess.run(["kubectl", "kustomize", os.path.join(root, "deploy", "k8s")],
+                            capture_output=True, text=True)
+    check(result.returncode == 0, "kubectl kustomize deploy/k8s: " + result.stderr)
+
+
+def grace_seconds(env):
+    return int(env.get("PTQ_SHUTDOWN_GRACE_SECONDS", "30"))
+
+
+def check_statefulset(document, known_env, path):
+    spec = document["spec"]["template"]["spec"]
+    name = document["metadata"]["name"]
+    check(spec.get("securityContext", {}).get("runAsNonRoot") is True, f"{path}: {name} must run as non-root")
+    claims = {c["metadata"]["name"] for c in document["spec"].get("volumeClaimTemplates", [])}
+    (container,) = spec["containers"]
+    env = {e["name"]: e.get("value", "") for e in container.get("env", [])}
+    for variable in env:
+        if variable.startswith("PTQ_"):
+            check(variable in known_env, f"{path}: {name} sets {variable}, which ptq-server does not read")
+    port = int(env.get("PTQ_LISTEN", "0.0.0.0:50051").rsplit(":", 1)[1])
+    check(any(p["containerPort"] == port for p in container["ports"]), f"{path}: {name} does not expose {port}")
+    for probe in ("readinessProbe", "livenessProbe"):
+        grpc = container.get(probe, {}).get("grpc")
+        check(grpc is not None and grpc.get("port") == port, f"{path}: {name} needs a gRPC {probe} on {port}")
+    check(spec.get("terminationGracePeriodSeconds", 30) > grace_seconds(env),
+          f"{path}: {name}: terminationGracePeriodSeconds must exceed PTQ_SHUTDOWN_GRACE_SECONDS")
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    data = mounts.get(env.get("PTQ_DATA_ROOT", "/data"))
+    check(data is not None and data.get("readOnly") is True, f"{path}: {name}: the data root must be mounted read-only")
+    state = mounts.get(env.get("PTQ_STATE_DIR", ""))
+    check(state is not None and state["name"] in claims, f"{path}: {name}: the state dir must be on a claim")
+    requests = container["resources"]["requests"]
+    check("cpu" in requests and "memory" in requests, f"{path}: {name}: needs cpu and memory requests")
+    if env.get("PTQ_DEVICE") == "cuda":
+        check(str(container["resources"].get("limits", {}).get("nvidia.com/gpu")) == "1",
+              f"{path}: {name}: a cuda server needs an nvidia.com/gpu limit")
+
+
+def check_manifests(root, known_env):
+    k8s = os.path.join(root, "deploy", "k8s")
+    kinds = []
+    for file in sorted(os.listdir(k8s)):
+        if not file.endswith(".yaml") or file == "kustomization.yaml":
+            continue
+        with open(os.path.join(k8s, file)) as f:
+            for document in yaml.safe_load_all(f):
+                kinds.append(document["kind"])
+                if document["kind"] == "StatefulSet":
+                    check_statefulset(document, known_env, file)
+    check(kinds.count("StatefulSet") == 2 and "Service" in kinds and "PersistentVolumeClaim" in kinds,
+          f"deploy/k8s: expected a CPU and a GPU StatefulSet, Services and the datasets claim, got {kinds}")
+
+
+def check_compose(root, known_env):
+    with open(os.path.join(root, "deploy", "compose.yaml")) as f:
+        service = yaml.safe_load(f)["services"]["ptq-server"]
+    env = service["environment"]
+    for variable in env:
+        check(variable in known_env, f"compose.yaml sets {variable}, which ptq-server does not read")
+    check(any(v.endswith(":/data:ro") for v in service["volumes"]), "compose.yaml: datasets must be mounted read-only")
+    check(any(v.startswith("ptq-state:") for v in service["volumes"]), "compose.yaml: state must be on a volume")
+    check(int(service["stop_grace_period"].rstrip("s")) > grace_seconds(env),
+          "compose.yaml: stop_grace_period must exceed PTQ_SHUTDOWN_GRACE_SECONDS")
+
+
+def stages(dockerfile):
+    """{stage name: [instruction lines]} of a Dockerfile, continuation lines joined."""
+    text = re.sub(r"\\\n", " ", dockerfile)
+    result, current = {}, None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = re.match(r"FROM\s+\S+\s+AS\s+(\S+)", line, re.IGNORECASE)
+        if match:
+            current = match.group(1)
+            result[current] = []
+        elif current is not None:
+            result[current].append(line)
+    return result
+
+
+def check_dockerfile(root):
+    with open(os.path.join(root, "docker", "Dockerfile")) as f:
+        parsed = stages(f.read())
+    build, runtime = " ".join(parsed.get("build", [])), parsed.get("runtime", [])
+    check("RUN deploy/install-deps.sh" in build, "Dockerfile: the build stage must run deploy/install-deps.sh")
+    check("-DCMAKE_BUILD_TYPE=Release" in build, "Dockerfile: the build stage must build Release")
+    joined = "\n".join(runtime)
+    check("runtime-packages.txt" in joined, "Dockerfile: the runtime stage must install docker/runtime-packages.txt")
+    for needed in ("/src/build/server/ptq-server", "/src/build/client/ptq-client", "/src/models/fashion_mnist"):
+        check(any(l.startswith("COPY --from=build") and needed in l for l in runtime),
+              f"Dockerfile: the runtime stage must copy {needed} from the build stage")
+    users = [l.split()[1] for l in runtime if l.startswith("USER ")]
+    check(users and users[-1] not in ("root", "0"), "Dockerfile: the runtime stage must run as a non-root user")
+    check(any(l.startswith("HEALTHCHECK") and "ptq-client" in l and "health" in l for l in runtime),
+          "Dockerfile: HEALTHCHECK must run ptq-client health")
+    check(any(l.startswith("EXPOSE 50051") for l in runtime), "Dockerfile: must expose 50051")
+    check(any(l.startswith("VOLUME") and "/var/lib/ptq" in l for l in runtime), "Dockerfile: state must be a volume")
+
+
+def package_of(library):
+    resolved = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+    for line in resolved.splitlines():
+        fields = line.split()
+        if fields and fields[0] == library:
+            # dpkg knows a file by the path its package installed, before or after /usr merging.
+            real = os.path.realpath(fields[-1])
+            for path in (fields[-1], real, real.replace("/usr/lib/", "/lib/", 1)):
+                owner = subprocess.run(["dpkg", "-S", path], capture_output=True, text=True).stdout
+                if owner:
+                    return owner.split(":")[0]
+    return None
+
+
+def check_runtime_packages(root, binaries):
+    with open(os.path.join(root, "docker", "runtime-packages.txt")) as f:
+        lines = f.read().splitlines()
+    listed = [l.strip() for l in lines if l.strip() and not l.startswith("#")]
+    needed = set()
+    for binary in binaries:
+        dump = subprocess.run(["objdump", "-p", binary], capture_output=True, text=True).stdout
+        for library in re.findall(r"NEEDED\s+(\S+)", dump):
+            package = package_of(library)
+            check(package is not None, f"{binary}: no Debian package provides {library}")
+            if package is not None:
+                needed.add(package)
+    for package in sorted(needed - set(listed)):
+        problems.append(f"runtime-packages.txt lacks {package}, which the binaries need")
+    # A package that provides no NEEDED library must say why, in the comment right above it.
+    for index, package in enumerate(lines):
+        if package.strip() in listed and package.strip() not in needed:
+            check(index > 0 and lines[index - 1].startswith("#"),
+                  f"runtime-packages.txt lists {package.strip()}, which no binary needs, without a reason")
+
+
+def main():
+    root, server, client = sys.argv[1:4]
+    known_env = server_env_vars(server)
+    check(len(known_env) >= 8, f"ptq-server --help lists too few PTQ_ variables: {sorted(known_env)}")
+    check_yaml(root)
+    check_manifests(root, known_env)
+    check_compose(root, known_env)
+    check_dockerfile(root)
+    check_runtime_packages(root, [server, client])
+    for problem in problems:
+        print("PROBLEM:", problem)
+    print(f"{len(problems)} problems")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

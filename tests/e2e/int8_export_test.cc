@@ -217,5 +217,55 @@ TEST(Int8ExportTest, RealMobileNetV1AgreesWithTheSimulation) {
   ExpectOnnxCheckerAccepts({dir.path() / "int8_infer" / "model.onnx"});
 }
 
+// The bundled Fashion-MNIST MobileNetV3-small (trained, committed) on Debian's Fashion-MNIST:
+// needs nothing from ../shared.
+TEST(Int8ExportTest, FashionMnistModelAgreesWithTheSimulationAndOnnxRuntime) {
+  testing::TempDir dir;
+  PtqConfig config;
+  config.fuse = true;
+  config.activation_quantizer = "HistQuantizer";
+  config.hist_percent = 0.9999;
+  RuntimeOptions runtime;
+  runtime.threads = 2;
+  auto session = QuantizationSession::Create((testing::ReferenceModelsDir() / "mobilenet_v3_small.pt").string(),
+                                             config, runtime);
+  ASSERT_TRUE(session.ok()) << session.status();
+  DataSpec spec;
+  spec.path = (testing::FashionMnistDir() / "train").string();
+  spec.preprocess.size = 32;
+  spec.preprocess.resize_short = 0;
+  spec.preprocess.mean = {72.94f};
+  spec.preprocess.std = {90.02f};
+  spec.limit = 320;
+  ASSERT_TRUE((*session)->Calibrate(**OpenDataset(spec), nullptr, nullptr).ok());
+  ASSERT_TRUE((*session)->WriteArtifacts(dir.path().string()).ok());
+  const fs::path int8_path = dir.path() / "int8_infer" / "model.pt";
+  spec.path = (testing::FashionMnistDir() / "t10k").string();
+  spec.limit = 2000;
+  auto accuracy = (*session)->Evaluate(**OpenDataset(spec), nullptr, nullptr, int8_path.string());
+  ASSERT_TRUE(accuracy.ok()) << accuracy.status();
+  const VariantAccuracy& simulated = (*accuracy)[1];
+  const VariantAccuracy& real = (*accuracy)[2];
+  std::printf("Fashion-MNIST MobileNetV3-small, 2000 test images: fp32 %.2f | int8 simulated %.2f | int8 real %.2f | "
+              "real vs simulated agreement %.2f%%\n",
+              (*accuracy)[0].top1, simulated.top1, real.top1, real.agreement_with_simulated_top1);
+  EXPECT_GE(real.agreement_with_simulated_top1, 99.0);
+  EXPECT_LE(std::abs(real.top1 - simulated.top1), 0.3);
+
+  spec.limit = 512;
+  std::unique_ptr<BatchSource> images = *OpenDataset(spec);
+  std::vector<at::Tensor> batches;
+  Batch batch;
+  while (*images->Next(&batch)) batches.push_back(at::from_blob(batch.data.data(), batch.shape, at::kFloat).clone());
+  const at::Tensor input = at::cat(batches);
+  torch::NoGradGuard no_grad;
+  torch::jit::Module int8 = torch::jit::load(int8_path.string());
+  const at::Tensor ours = int8.forward({input}).toTensor();
+  const at::Tensor ort = RunOnnxRuntime(dir.path() / "int8_infer" / "model.onnx", input, ours.sizes(), dir.path());
+  const double agreement = TopOneAgreement(ort, ours);
+  std::printf("ONNX Runtime QDQ vs our int8 TorchScript, top-1 agreement on 512 test images: %.2f%%\n", agreement);
+  EXPECT_GE(agreement, 98.0);
+}
+
 }  // namespace
 }  // namespace ptq::core

@@ -1,0 +1,302 @@
+#!/usr/bin/python3
+"""The accuracy and speed tables of issue 8, in one run on this machine.
+
+Usage: /usr/bin/python3 bench/reference_tables.py [--build build] [--out bench/results]
+                                                   [--eval-images N] [--threads 2]
+
+1. Accuracy: each bundled Fashion-MNIST model (and the shared ImageNet MobileNetV1-0.25 when
+   ../shared is present) quantized by a real ptq-server through `ptq-client submit --wait
+   --json`, for each activation quantizer with per-channel weights, per-tensor weights, and the
+   seed's MobileNetV3 recipe: fp32 / simulated int8 / real int8 top-1/top-5 and agreement.
+2. PyTorch's own PTQ (torch.ao FX, onednn default qconfig) on the same calibration images
+   (the first 320 of the calibration set) and the same evaluation images: accuracy and
+   calibration wall time, next to ours (HistQuantizer 0.9999, the product's recommendation).
+3. Speed, batch 32 at each model's input size, the same threads: fp32 (frozen TorchScript), our
+   int8 TorchScript, PyTorch FX int8, ONNX Runtime on our QDQ file; and calibration time.
+Prints Markdown and writes it to OUT/reference_tables.md with the date and the machine.
+"""
+import argparse
+import datetime
+import gzip
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import cv2
+import numpy as np
+import torch
+from torch.ao.quantization import get_default_qconfig_mapping
+from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "models"))
+import train_fashion_mnist  # noqa: E402  (the reference models' definitions and preprocessing)
+
+SHARED = os.environ.get("PTQ_SHARED_DIR", os.path.join(os.path.dirname(ROOT), "shared"))
+CALIBRATION_BATCHES, CALIBRATION_BATCH_SIZE = 10, 32
+
+# Our configurations: (label, ptq section). Per-channel weights unless said.
+CONFIGS = [
+    ("Absmax", {"activation_quantizer": "AbsmaxQuantizer"}),
+    ("KL (seed default)", {"activation_quantizer": "KLQuantizer"}),
+    ("Hist 0.999", {"activation_quantizer": "HistQuantizer", "hist_percent": 0.999}),
+    ("Hist 0.9999", {"activation_quantizer": "HistQuantizer", "hist_percent": 0.9999}),
+    ("MSE", {"activation_quantizer": "MSEQuantizer"}),
+    ("Percentile 99.99", {"activation_quantizer": "PercentileQuantizer"}),
+    ("Hist 0.9999, per-tensor weights", {"activation_quantizer": "HistQuantizer", "hist_percent": 0.9999,
+                                         "weight_quantizer": "AbsmaxQuantizer"}),
+    ("seed MNV3 recipe (Hist 127/0.999, skip_se_quant)", {"activation_quantizer": "HistQuantizer",
+                                                          "upsample_bins": 127, "hist_percent": 0.999,
+                                                          "skip_se_quant": True}),
+]
+OURS_FOR_COMPARISON = "Hist 0.9999"
+
+
+def fashion_models():
+    models = []
+    for name in train_fashion_mnist.MODELS:
+        path = os.path.join(ROOT, "models", "fashion_mnist", name + ".pt")
+        if os.path.exists(path):
+            models.append({
+                "name": f"{name} (Fashion-MNIST)", "arch": name, "path": path, "data_root": "/usr/share/datasets",
+                "calibration": "fashion-mnist/train", "evaluation": "fashion-mnist/t10k",
+                "input": {"size": 32, "resize_short": 0, "mean": [train_fashion_mnist.MEAN] * 3,
+                          "std": [train_fashion_mnist.STD] * 3},
+            })
+    return models
+
+
+def shared_model():
+    path = os.path.join(SHARED, "models", "mobilenet_v1_0.25_224_keras_imagenet.pt")
+    if not os.path.exists(path):
+        print("../shared is absent: the ImageNet MobileNetV1-0.25 rows are skipped", file=sys.stderr)
+        return []
+    return [{"name": "MobileNetV1-0.25 (ImageNet, shared)", "arch": None, "path": path,
+             "data_root": os.path.join(SHARED, "data"), "calibration": "imagenet-sample",
+             "evaluation": "imagenet-sample",
+             "input": {"size": 224, "resize_short": 256, "mean": [127.5] * 3, "std": [127.5] * 3}}]
+
+
+class Server:
+    """A real ptq-server on loopback with a temporary state directory."""
+
+    def __init__(self, build, data_root, threads, scratch):
+        self.state = tempfile.mkdtemp(dir=scratch)
+        ready = os.path.join(self.state, "ready")
+        self.log = open(os.path.join(self.state, "server.log"), "w")
+        self.process = subprocess.Popen(
+            [os.path.join(build, "server", "ptq-server"), "--listen", "127.0.0.1:0", "--state-dir",
+             os.path.join(self.state, "state"), "--data-root", data_root, "--threads", str(threads),
+             "--ready-file", ready], stdout=self.log, stderr=subprocess.STDOUT)
+        for _ in range(300):
+            if os.path.exists(ready):
+                break
+            time.sleep(0.1)
+        with open(ready) as f:
+            self.address = f.read().strip()
+        self.client = os.path.join(build, "client", "ptq-client")
+
+    def submit(self, config):
+        path = os.path.join(self.state, "job.json")
+        with open(path, "w") as f:
+            json.dump(config, f)
+        run = subprocess.run([self.client, "--server", self.address, "submit", "--config", path, "--wait", "--json"],
+                             capture_output=True, text=True)
+        if run.returncode != 0:
+            raise RuntimeError(f"job failed ({run.returncode}): {run.stderr}{run.stdout}")
+        return json.loads(run.stdout)
+
+    def result_dir(self, job):
+        return os.path.join(self.state, "state", "results", job["job_id"])
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait()
+        self.log.close()
+
+
+def variants(job):
+    return {v["variant"]: v for v in job["metrics"]["variants"]}
+
+
+def read_idx(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def imagenet_tensors(folder, count, spec):
+    """The seed's preprocessing with OpenCV, as core's C++ pipeline does it (tests check <= 1e-3)."""
+    images, labels = [], []
+    with open(os.path.join(folder, "val_list.txt")) as f:
+        for line in f:
+            if count is not None and len(images) == count:
+                break
+            file, label = line.split()
+            image = cv2.cvtColor(cv2.imread(os.path.join(folder, file)), cv2.COLOR_BGR2RGB)
+            h, w = image.shape[:2]
+            short = spec["resize_short"]
+            size = (short, int(h * short / w + 0.5)) if w < h else (int(w * short / h + 0.5), short)
+            image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+            top, left = (image.shape[0] - spec["size"]) // 2, (image.shape[1] - spec["size"]) // 2
+            image = image[top:top + spec["size"], left:left + spec["size"]].astype(np.float32)
+            images.append(((image - spec["mean"]) / spec["std"]).transpose(2, 0, 1))
+            labels.append(int(label))
+    return torch.from_numpy(np.stack(images)), torch.tensor(labels)
+
+
+def dataset_tensors(model, which, count):
+    if model["arch"] is None:
+        return imagenet_tensors(os.path.join(model["data_root"], model[which]), count, model["input"])
+    prefix = os.path.join(model["data_root"], model[which])
+    images = read_idx(prefix + "-images-idx3-ubyte.gz")[:count]
+    labels = read_idx(prefix + "-labels-idx1-ubyte.gz")[:count]
+    return train_fashion_mnist.preprocess(images), torch.from_numpy(labels.astype(np.int64))
+
+
+def accuracy(model, x, y):
+    top1 = top5 = 0
+    agree = []
+    with torch.no_grad():
+        for i in range(0, x.shape[0], 250):
+            logits = model(x[i:i + 250])
+            best = logits.topk(5, 1).indices
+            top1 += (best[:, 0] == y[i:i + 250]).sum().item()
+            top5 += (best == y[i:i + 250, None]).any(1).sum().item()
+            agree.append(best[:, 0])
+    return 100.0 * top1 / len(y), 100.0 * top5 / len(y), torch.cat(agree)
+
+
+def images_per_second(model, batch, iterations=20):
+    with torch.no_grad():
+        model(batch)
+        start = time.perf_counter()
+        for _ in range(iterations):
+            model(batch)
+        return batch.shape[0] * iterations / (time.perf_counter() - start)
+
+
+def pytorch_fx(model, calibration, evaluation):
+    """PyTorch's own PTQ of the eager twin of a bundled model: accuracy, calibration time, model."""
+    eager, _ = train_fashion_mnist.build(model["arch"])
+    eager.load_state_dict(torch.jit.load(model["path"]).state_dict())
+    eager.eval()
+    fp32_top1, _, fp32_pred = accuracy(eager, *evaluation)
+    start = time.perf_counter()
+    prepared = prepare_fx(eager, get_default_qconfig_mapping("onednn"), (calibration[0][:1],))
+    with torch.no_grad():
+        for i in range(0, calibration[0].shape[0], CALIBRATION_BATCH_SIZE):
+            prepared(calibration[0][i:i + CALIBRATION_BATCH_SIZE])
+    int8 = convert_fx(prepared)
+    seconds = time.perf_counter() - start
+    top1, top5, pred = accuracy(int8, *evaluation)
+    return {"fp32_top1": fp32_top1, "top1": top1, "top5": top5,
+            "agreement": 100.0 * (pred == fp32_pred).float().mean().item(), "calibration_seconds": seconds,
+            "model": torch.jit.freeze(torch.jit.script(int8))}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build", default=os.path.join(ROOT, "build"))
+    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
+    parser.add_argument("--eval-images", type=int, default=0, help="0: the whole evaluation set")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only", default="", help="only models whose name contains this")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.backends.quantized.engine = "onednn"
+    scratch = tempfile.mkdtemp(prefix="ptq-tables-")
+    accuracy_rows, peer_rows, speed_rows = [], [], []
+    for model in fashion_models() + shared_model():
+        if args.only not in model["name"]:
+            continue
+        print(f"== {model['name']}", file=sys.stderr, flush=True)
+        server = Server(args.build, model["data_root"], args.threads, scratch)
+        jobs = {}
+        try:
+            for label, ptq in CONFIGS:
+                if "skip_se_quant" in ptq and "v3" not in (model["arch"] or ""):
+                    continue
+                config = {"name": label, "model": {"path": model["path"]}, "input": model["input"],
+                          "calibration": {"source": "server", "path": model["calibration"],
+                                          "quant_batch_num": CALIBRATION_BATCHES,
+                                          "quant_batch_size": CALIBRATION_BATCH_SIZE},
+                          "ptq": dict(ptq, fuse=True), "evaluate": {"path": model["evaluation"]}}
+                if args.eval_images:
+                    config["evaluate"]["limit"] = args.eval_images
+                job = server.submit(config)
+                jobs[label] = job
+                v = variants(job)
+                accuracy_rows.append((model["name"], label, v["fp32"], v["int8_simulated"], v["int8"],
+                                      job["metrics"]["timings"]["calibration_seconds"]))
+                print(f"   {label}: int8 top-1 {v['int8']['top1']:.2f}", file=sys.stderr, flush=True)
+            ours = jobs[OURS_FOR_COMPARISON]
+            size = model["input"]["size"]
+            batch = torch.randn(32, 3, size, size)
+            fp32_model = torch.jit.freeze(torch.jit.load(model["path"]).eval())
+            our_int8 = torch.jit.load(os.path.join(server.result_dir(ours), "int8_infer", "model.pt"))
+            fx = None
+            if model["arch"] is not None:
+                evaluation = dataset_tensors(model, "evaluation", args.eval_images or None)
+                calibration = dataset_tensors(model, "calibration", CALIBRATION_BATCHES * CALIBRATION_BATCH_SIZE)
+                fx = pytorch_fx(model, calibration, evaluation)
+                v = variants(ours)
+                peer_rows.append((model["name"], v["fp32"]["top1"], v["int8"]["top1"], v["int8"]["top5"],
+                                  v["int8"]["agreement_top1"], ours["metrics"]["timings"]["calibration_seconds"],
+                                  fx))
+            ort = subprocess.run(["node", os.path.join(ROOT, "bench", "ort_speed.js"),
+                                  os.path.join(server.result_dir(ours), "int8_infer", "model.onnx"), "32", "3",
+                                  str(size), str(size), str(args.threads), "20"], capture_output=True, text=True)
+            speed_rows.append((model["name"], images_per_second(fp32_model, batch), images_per_second(our_int8, batch),
+                               images_per_second(fx["model"], batch) if fx else None,
+                               float(ort.stdout) if ort.returncode == 0 else None,
+                               ours["metrics"]["timings"]["calibration_seconds"],
+                               fx["calibration_seconds"] if fx else None))
+        finally:
+            server.stop()
+
+    lines = [f"Measured {datetime.date.today()} on {platform.node()} ({os.cpu_count()} cores, "
+             f"{args.threads} threads), `/usr/bin/python3 bench/reference_tables.py`. Calibration: the first "
+             f"{CALIBRATION_BATCHES * CALIBRATION_BATCH_SIZE} images of the calibration set "
+             f"({CALIBRATION_BATCHES} x {CALIBRATION_BATCH_SIZE}); Fashion-MNIST calibrates on its training images and "
+             "evaluates on the 10,000 test images; the shared ImageNet model calibrates and evaluates on "
+             "imagenet-sample. Ours: fuse on, bias correction on (the default), onednn.", "",
+             "### 1. Accuracy (ours, through ptq-server)", "",
+             "| model | config | fp32 top-1/top-5 | int8 simulated top-1/top-5 | int8 top-1/top-5 | top-1 drop | agreement |",
+             "|---|---|---|---|---|---|---|"]
+    for name, label, fp32, sim, int8, _ in accuracy_rows:
+        lines.append(f"| {name} | {label} | {fp32['top1']:.2f}/{fp32['top5']:.2f} | {sim['top1']:.2f}/{sim['top5']:.2f} "
+                     f"| {int8['top1']:.2f}/{int8['top5']:.2f} | {fp32['top1'] - int8['top1']:.2f} "
+                     f"| {int8['agreement_top1']:.1f}% |")
+    lines += ["", f"### 2. Against PyTorch's own PTQ (torch.ao FX, onednn default qconfig; ours: {OURS_FOR_COMPARISON})",
+              "", "| model | fp32 top-1 | ours int8 top-1/top-5 | ours drop | ours agreement | FX int8 top-1/top-5 "
+              "| FX drop | FX agreement | calibration s ours / FX |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, fp32_top1, top1, top5, agreement, seconds, fx in peer_rows:
+        lines.append(f"| {name} | {fp32_top1:.2f} | {top1:.2f}/{top5:.2f} | {fp32_top1 - top1:.2f} | {agreement:.1f}% "
+                     f"| {fx['top1']:.2f}/{fx['top5']:.2f} | {fx['fp32_top1'] - fx['top1']:.2f} | {fx['agreement']:.1f}% "
+                     f"| {seconds:.2f} / {fx['calibration_seconds']:.2f} |")
+    lines += ["", "### 3. Speed (images/s, batch 32, random input at the model's size)", "",
+              "| model | fp32 TorchScript | our int8 | int8 / fp32 | PyTorch FX int8 | ours / FX | ORT on our QDQ "
+              "| calibration s ours / FX |", "|---|---|---|---|---|---|---|---|"]
+    for name, fp32, ours, fx, ort, our_seconds, fx_seconds in speed_rows:
+        lines.append(f"| {name} | {fp32:.0f} | {ours:.0f} | {ours / fp32:.2f}x | {f'{fx:.0f}' if fx else '-'} "
+                     f"| {f'{ours / fx:.2f}x' if fx else '-'} | {f'{ort:.0f}' if ort else '-'} "
+                     f"| {our_seconds:.2f} / {f'{fx_seconds:.2f}' if fx_seconds else '-'} |")
+    lines.append("")
+    lines.append("Calibration time of ours is the job's calibration step (model import and passes included), "
+                 "as ptq-server reports it; FX's is prepare_fx + the calibration passes + convert_fx.")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "reference_tables.md"), "w") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -17,7 +17,6 @@ Prints Markdown and writes it to OUT/reference_tables.md with the date and the m
 """
 import argparse
 import datetime
-import gzip
 import json
 import os
 import platform
@@ -35,6 +34,7 @@ from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "models"))
 import train_fashion_mnist  # noqa: E402  (the reference models' definitions and preprocessing)
+from fx_int8_speed import images_per_second  # noqa: E402  (bench/, this script's folder)
 
 SHARED = os.environ.get("PTQ_SHARED_DIR", os.path.join(os.path.dirname(ROOT), "shared"))
 CALIBRATION_BATCHES, CALIBRATION_BATCH_SIZE = 10, 32
@@ -123,14 +123,6 @@ def variants(job):
     return {v["variant"]: v for v in job["metrics"]["variants"]}
 
 
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
 def imagenet_tensors(folder, count, spec):
     """The seed's preprocessing with OpenCV, as core's C++ pipeline does it (tests check <= 1e-3)."""
     images, labels = [], []
@@ -155,8 +147,8 @@ def dataset_tensors(model, which, count):
     if model["arch"] is None:
         return imagenet_tensors(os.path.join(model["data_root"], model[which]), count, model["input"])
     prefix = os.path.join(model["data_root"], model[which])
-    images = read_idx(prefix + "-images-idx3-ubyte.gz")[:count]
-    labels = read_idx(prefix + "-labels-idx1-ubyte.gz")[:count]
+    images = train_fashion_mnist.read_idx(prefix + "-images-idx3-ubyte.gz")[:count]
+    labels = train_fashion_mnist.read_idx(prefix + "-labels-idx1-ubyte.gz")[:count]
     return train_fashion_mnist.preprocess(images), torch.from_numpy(labels.astype(np.int64))
 
 
@@ -171,15 +163,6 @@ def accuracy(model, x, y):
             top5 += (best == y[i:i + 250, None]).any(1).sum().item()
             agree.append(best[:, 0])
     return 100.0 * top1 / len(y), 100.0 * top5 / len(y), torch.cat(agree)
-
-
-def images_per_second(model, batch, iterations=20):
-    with torch.no_grad():
-        model(batch)
-        start = time.perf_counter()
-        for _ in range(iterations):
-            model(batch)
-        return batch.shape[0] * iterations / (time.perf_counter() - start)
 
 
 def pytorch_fx(model, calibration, evaluation):

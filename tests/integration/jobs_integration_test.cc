@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "nlohmann/json.hpp"
@@ -409,6 +410,28 @@ TEST_F(JobsIntegrationTest, FinishedJobsSurviveARestartAndListPagesThroughThem) 
   ASSERT_TRUE(client_->Get(ids[0], &job).ok());
   EXPECT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED);
   ExpectArtifactsDownload(job);
+}
+
+TEST_F(JobsIntegrationTest, JsonLogsHaveOneObjectPerLineWithTheJobId) {
+  StartServer({"--log-format", "json"});
+  const v1::Job job = WaitForEnd(SubmitOk(FashionConfig(model_id_, "server", 2, 8, 0)).job_id());
+  ASSERT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED);
+  std::istringstream lines(server_->log());
+  std::string line;
+  std::vector<std::string> transitions;
+  while (std::getline(lines, line)) {
+    const nlohmann::json entry = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    ASSERT_TRUE(entry.is_object()) << "not a JSON object: " << line;
+    EXPECT_TRUE(entry.contains("time") && entry.contains("level") && entry.contains("message")) << line;
+    const std::string message = entry["message"];
+    if (message.find(" -> ") != std::string::npos) {
+      EXPECT_EQ(entry.value("job_id", ""), job.job_id()) << line;
+      const std::string after = message.substr(message.find(" -> ") + 4);
+      transitions.push_back(after.substr(0, after.find(' ')));
+    }
+  }
+  EXPECT_EQ(transitions, (std::vector<std::string>{"QUEUED", "CALIBRATING", "EXPORTING", "SUCCEEDED"}))
+      << "one line per state change";
 }
 
 TEST_F(JobsIntegrationTest, IdempotencyKeyReturnsTheSameJob) {

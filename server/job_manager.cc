@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "data_paths.h"
 #include "job_runner.h"
+#include "job_states.h"
 #include "ptq/core/result_directory.h"
 #include "ptq/core/torchscript_evaluation.h"
 #include "spdlog/spdlog.h"
@@ -25,20 +26,6 @@ constexpr int kDefaultPageSize = 50;
 constexpr int kMaxPageSize = 500;
 constexpr char kRestartedReason[] =
     "server restarted while the job held streamed calibration data in memory; submit it again";
-
-bool IsFinal(v1::JobState state) {
-  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED || state == v1::JOB_STATE_CANCELLED;
-}
-
-bool IsRunning(v1::JobState state) {
-  return state == v1::JOB_STATE_CALIBRATING || state == v1::JOB_STATE_EXPORTING ||
-         state == v1::JOB_STATE_EVALUATING;
-}
-
-std::string StateName(v1::JobState state) {
-  std::string name = v1::JobState_Name(state);
-  return name.substr(name.rfind('_') + 1);
-}
 
 std::string NewJobId() {
   static std::mutex mutex;
@@ -122,7 +109,7 @@ absl::Status JobManager::Recover() {
     job_by_sequence_[row.sequence] = job_id;
     if (!record.job.idempotency_key().empty()) job_by_idempotency_key_[record.job.idempotency_key()] = job_id;
     const v1::JobState state = record.job.state();
-    if (IsFinal(state) || state == v1::JOB_STATE_AWAITING_DATA) continue;
+    if (IsFinalState(state) || state == v1::JOB_STATE_AWAITING_DATA) continue;
     const std::string& source = record.job.config().calibration().source();
     if (source == "server") {
       ChangeLocked(record, [](v1::Job& job) {
@@ -283,7 +270,7 @@ absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& job_id) {
   if (found == jobs_.end()) return absl::NotFoundError(absl::StrCat("job '", job_id, "' does not exist"));
   JobRecord& record = found->second;
   const v1::JobState state = record.job.state();
-  if (IsFinal(state)) {
+  if (IsFinalState(state)) {
     return absl::FailedPreconditionError(
         absl::StrCat("job ", job_id, " already ended (", StateName(state), "); nothing to cancel"));
   }
@@ -618,7 +605,7 @@ void JobManager::Stop() {
     if (stopping_) return;
     stopping_ = true;
     for (auto& [id, record] : jobs_) {
-      if (IsRunning(record.job.state())) record.cancelled->store(true);
+      if (IsRunningState(record.job.state())) record.cancelled->store(true);
     }
   }
   work_available_.notify_all();

@@ -1,16 +1,9 @@
 #include "watch_job_reactor.h"
 
+#include "job_states.h"
 #include "status_util.h"
 
 namespace ptq::server {
-namespace {
-
-bool IsFinal(v1::JobState state) {
-  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED || state == v1::JOB_STATE_CANCELLED;
-}
-
-}  // namespace
-
 WatchJobReactor::WatchJobReactor(JobManager* jobs, const std::string& job_id) : jobs_(jobs) {
   absl::StatusOr<int64_t> watch_id = jobs_->Watch(job_id, [this](const v1::Job& job) { Enqueue(job); });
   std::lock_guard<std::mutex> lock(mutex_);
@@ -43,7 +36,7 @@ void WatchJobReactor::OnWriteDone(bool ok) {
   write_in_flight_ = false;
   if (!ok) {
     FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the watcher went away"));
-  } else if (IsFinal(writing_.state())) {
+  } else if (IsFinalState(writing_.state())) {
     FinishLocked(grpc::Status::OK);
   } else {
     WriteNextLocked();

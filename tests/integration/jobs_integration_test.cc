@@ -503,6 +503,26 @@ TEST_F(JobsIntegrationTest, EvaluateStreamsProgressAndAddsToTheReport) {
   EXPECT_EQ(FindVariant(after, "int8_simulated"), nullptr);
   EXPECT_DOUBLE_EQ(FindVariant(after, "int8")->top1(), FindVariant(metrics, "int8")->top1());
 
+  // An uploaded fp32 model evaluates too, with the request's preprocessing.
+  {
+    grpc::ClientContext context;
+    v1::EvaluateRequest request;
+    request.set_model_id(model_id_);
+    request.set_dataset(kFashionPath);
+    request.set_limit(300);
+    *request.mutable_input() = job.config().input();
+    auto reader = client_->stub().Evaluate(&context, request);
+    v1::EvaluateUpdate update;
+    v1::Metrics model_metrics;
+    while (reader->Read(&update)) {
+      if (update.has_metrics()) model_metrics = update.metrics();
+    }
+    ASSERT_TRUE(reader->Finish().ok());
+    ASSERT_EQ(model_metrics.variants_size(), 1);
+    EXPECT_EQ(model_metrics.variants(0).variant(), "fp32");
+    EXPECT_DOUBLE_EQ(model_metrics.variants(0).top1(), FindVariant(metrics, "fp32")->top1());
+  }
+
   updates.clear();
   grpc::ClientContext context;
   v1::EvaluateRequest bad;

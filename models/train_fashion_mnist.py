@@ -165,11 +165,15 @@ def main():
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=20261126)
+    parser.add_argument("--train-images", type=int, default=0,
+                        help="train on the first N images only (0: all 60000); for quick checks")
     args = parser.parse_args()
     torch.set_num_threads(2)
     torch.use_deterministic_algorithms(True)
     os.makedirs(args.out, exist_ok=True)
     train_x, train_y = load("train")
+    if args.train_images:
+        train_x, train_y = train_x[:args.train_images], train_y[:args.train_images]
     test_x, test_y = load("t10k")
     for name in args.only:
         model, arch, top1, top5, seconds = train(name, args, train_x, train_y, test_x, test_y)

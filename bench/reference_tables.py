@@ -236,8 +236,8 @@ def main():
             ort = subprocess.run(["node", os.path.join(ROOT, "bench", "ort_speed.js"),
                                   os.path.join(server.result_dir(ours), "int8_infer", "model.onnx"), "32", "3",
                                   str(size), str(size), str(args.threads), "20"], capture_output=True, text=True)
-            speed_rows.append((model["name"], images_per_second(fp32_model, batch), images_per_second(our_int8, batch),
-                               images_per_second(fx["model"], batch) if fx else None,
+            speed_rows.append((model["name"], images_per_second(fp32_model, batch, 20), images_per_second(our_int8, batch, 20),
+                               images_per_second(fx["model"], batch, 20) if fx else None,
                                float(ort.stdout) if ort.returncode == 0 else None,
                                ours["metrics"]["timings"]["calibration_seconds"],
                                fx["calibration_seconds"] if fx else None))

@@ -17,10 +17,10 @@ inline bool IsRunningState(v1::JobState state) {
   return state == v1::JOB_STATE_CALIBRATING || state == v1::JOB_STATE_EXPORTING || state == v1::JOB_STATE_EVALUATING;
 }
 
-// "CALIBRATING" for JOB_STATE_CALIBRATING, as logs and messages write states.
+// "CALIBRATING" for JOB_STATE_CALIBRATING ("AWAITING_DATA" keeps its underscore), as logs and
+// messages write states.
 inline std::string StateName(v1::JobState state) {
-  const std::string name = v1::JobState_Name(state);
-  return name.substr(name.rfind('_') + 1);
+  return v1::JobState_Name(state).substr(std::string("JOB_STATE_").size());
 }
 
 }  // namespace ptq::server

@@ -49,23 +49,19 @@ ExitCode ReportRpcError(const std::string& what, const absl::Status& status, con
 }
 
 absl::StatusOr<v1::Model> UploadIfMissing(QuantClient& client, const std::string& model_path,
-                                          const GlobalOptions& options) {
+                                          const std::string& sha256, const GlobalOptions& options) {
   std::error_code error;
-  if (!std::filesystem::is_regular_file(model_path, error)) {
-    return absl::InvalidArgumentError(absl::StrCat("model file '", model_path, "' does not exist"));
-  }
   const int64_t size_bytes = static_cast<int64_t>(std::filesystem::file_size(model_path, error));
-  absl::StatusOr<std::string> sha256 = Sha256OfFile(model_path);
-  if (!sha256.ok() || error) return absl::InvalidArgumentError(absl::StrCat("cannot read '", model_path, "'"));
+  if (error) return absl::InvalidArgumentError(absl::StrCat("cannot read '", model_path, "'"));
   // Content addressed: if the server has these bytes already, there is nothing to send.
-  absl::StatusOr<v1::Model> existing = client.GetModel(*sha256);
+  absl::StatusOr<v1::Model> existing = client.GetModel(sha256);
   if (existing.ok()) {
     existing->set_already_present(true);
     return existing;
   }
   if (!absl::IsNotFound(existing.status())) return existing.status();
   const bool show_progress = isatty(STDERR_FILENO) && !options.json;
-  absl::StatusOr<v1::Model> model = client.UploadModel(model_path, size_bytes, *sha256, [&](int64_t sent) {
+  absl::StatusOr<v1::Model> model = client.UploadModel(model_path, size_bytes, sha256, [&](int64_t sent) {
     if (show_progress) {
       std::cerr << absl::StrFormat("\ruploading %s: %3d%%", model_path, static_cast<int>(100 * sent / size_bytes));
     }

@@ -19,10 +19,11 @@ std::string ToJson(const google::protobuf::Message& message);
 // (3, with its code and message) or nobody (1: unreachable, deadline).
 ExitCode ReportRpcError(const std::string& what, const absl::Status& status, const GlobalOptions& options);
 
-// Uploads a local TorchScript file unless the server already holds its sha256. Progress goes
-// to stderr on a terminal. INVALID_ARGUMENT (a local problem) when the file cannot be read.
+// Uploads a local TorchScript file, whose sha256 the caller computed, unless the server
+// already holds those bytes. Progress goes to stderr on a terminal. INVALID_ARGUMENT (a local
+// problem) when the file cannot be read.
 absl::StatusOr<v1::Model> UploadIfMissing(QuantClient& client, const std::string& model_path,
-                                          const GlobalOptions& options);
+                                          const std::string& sha256, const GlobalOptions& options);
 
 // Follows a job with WatchJob until it ends, drawing progress on stderr (unless --json), and
 // returns the final job. CANCELLED when interrupted by Ctrl-C (the job keeps running).

@@ -62,8 +62,13 @@ ExitCode RunUpload(const GlobalOptions& options, const std::string& model_path) 
     std::cerr << "ptq-client: upload: model file '" << model_path << "' does not exist\n";
     return kExitUsage;
   }
+  absl::StatusOr<std::string> sha256 = Sha256OfFile(model_path);
+  if (!sha256.ok()) {
+    std::cerr << "ptq-client: upload: cannot read '" << model_path << "'\n";
+    return kExitError;
+  }
   QuantClient client(options.server, options.timeout);
-  absl::StatusOr<v1::Model> model = UploadIfMissing(client, model_path, options);
+  absl::StatusOr<v1::Model> model = UploadIfMissing(client, model_path, *sha256, options);
   if (!model.ok()) return ReportRpcError("upload", model.status(), options);
   PrintModel(*model, options);
   return kExitOk;

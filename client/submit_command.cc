@@ -71,7 +71,7 @@ ExitCode RunSubmit(const GlobalOptions& options, const SubmitOptions& submit) {
       std::cerr << "ptq-client: submit: model.path: " << sha256.status().message() << "\n";
       return kExitUsage;
     }
-    config.mutable_model()->set_model_id(*sha256);  // the id the upload will get
+    config.mutable_model()->set_model_id(*sha256);  // the id the upload will get, hashed once
   }
   if (data != nullptr) {
     // The server sees a stream job; the local path means nothing to it.
@@ -88,7 +88,7 @@ ExitCode RunSubmit(const GlobalOptions& options, const SubmitOptions& submit) {
     return kExitUsage;
   }
   if (!local->model_path.empty()) {
-    absl::StatusOr<v1::Model> model = UploadIfMissing(client, local->model_path, options);
+    absl::StatusOr<v1::Model> model = UploadIfMissing(client, local->model_path, config.model().model_id(), options);
     if (!model.ok()) return ReportRpcError("upload", model.status(), options);
   }
   absl::StatusOr<v1::Job> job = client.SubmitQuantJob(config, submit.idempotency_key);

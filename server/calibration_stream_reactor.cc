@@ -99,13 +99,16 @@ void CalibrationStreamReactor::OnEndOfStream() {
 }
 
 void CalibrationStreamReactor::FinishWith(const absl::Status& status) {
+  // Released before the error goes out, so a client that retries on seeing it never finds the
+  // job still claimed by this stream (OnDone may run later than the client's next call).
+  if (claimed_) {
+    jobs_->AbandonCalibrationStream(job_id_);
+    claimed_ = false;
+  }
   spdlog::warn("calibration stream{}{} rejected: {}", job_id_.empty() ? "" : " for job ", job_id_, std::string(status.message()));
   Finish(ToGrpcStatus(status));
 }
 
-void CalibrationStreamReactor::OnDone() {
-  if (claimed_) jobs_->AbandonCalibrationStream(job_id_);
-  delete this;
-}
+void CalibrationStreamReactor::OnDone() { delete this; }
 
 }  // namespace ptq::server

@@ -194,6 +194,7 @@ absl::Status Calibrate(QuantizedModel& model, BatchStream& batches, const Calibr
     status = CorrectBiases(model, kept, batches.count, total_steps, progress, cancelled);
   }
   if (status.ok()) {
+    PrepareInt8Kernels(model);
     constexpr int64_t kSqnrImages = 8;  // enough for a stable ratio, cheap in memory
     const at::Tensor& first = kept.front();
     model.input_shape = first.sizes().vec();

@@ -42,6 +42,8 @@ struct BatchStream {
 //   3. bias_correction (optional): layer by layer in graph order, the per-channel mean of
 //      (simulated output - fp32 output) of each int8 conv/linear, measured before its fused
 //      activation with every earlier correction already applied, is subtracted from its bias.
+//   4. int8 kernels: weight scales and biases aligned across the int8 runtimes and each int8
+//      conv/linear's requantization recorded (PrepareInt8Kernels).
 // Steps 1-2 stream every batch through one fp32 pass. Step 3 runs node by node over the first
 // `bias_correction_batches` batches at once (fp32 and simulated side by side), which keeps each
 // layer's correction exact at the cost of holding two live activations per kept batch.

@@ -64,7 +64,7 @@ at::Tensor RunNode(const Node& node, const std::vector<at::Tensor>& in) {
   return x;
 }
 
-at::Tensor RunGraph(const Graph& graph, const at::Tensor& input, const ValueHook& hook) {
+at::Tensor RunGraph(const Graph& graph, const at::Tensor& input, const ValueHook& hook, const NodeRunner& runner) {
   const std::vector<int> last_use = LastUses(graph);
   std::vector<at::Tensor> values(static_cast<size_t>(graph.num_values));
   values[static_cast<size_t>(graph.input)] = input;
@@ -75,7 +75,7 @@ at::Tensor RunGraph(const Graph& graph, const at::Tensor& input, const ValueHook
     inputs.clear();
     for (int value : node.inputs) inputs.push_back(values[static_cast<size_t>(value)]);
     at::Tensor& output = values[static_cast<size_t>(node.output)];
-    output = RunNode(node, inputs);
+    output = runner ? runner(i, inputs) : RunNode(node, inputs);
     if (hook) hook(node.output, output);
     for (int value : node.inputs) {
       if (last_use[static_cast<size_t>(value)] == static_cast<int>(i) && value != graph.output) {

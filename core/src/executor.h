@@ -20,8 +20,13 @@ at::Tensor ApplyFusedActivation(at::Tensor x, FusedActivation activation);
 // Runs one node on its input tensors with its own (possibly fake-quantized) parameters.
 at::Tensor RunNode(const Node& node, const std::vector<at::Tensor>& inputs);
 
+// Computes node `index` of the graph from its inputs; RunNode when none is given. The
+// simulator runs int8 conv/linear layers the way their kernels do.
+using NodeRunner = std::function<at::Tensor(size_t index, const std::vector<at::Tensor>& inputs)>;
+
 // Runs the whole graph on `input`, freeing each intermediate value after its last use.
-at::Tensor RunGraph(const Graph& graph, const at::Tensor& input, const ValueHook& hook = {});
+at::Tensor RunGraph(const Graph& graph, const at::Tensor& input, const ValueHook& hook = {},
+                    const NodeRunner& runner = {});
 
 }  // namespace ptq::core
 

@@ -23,7 +23,8 @@ ActivationQParams ActivationQParamsFor(double threshold, ActivationScheme scheme
   ActivationQParams qparams;
   qparams.scheme = scheme;
   qparams.threshold = threshold;
-  qparams.scale = std::max(threshold / LevelsOf(scheme), kMinScale);
+  // A float32 value: ONNX stores scales as float, and every runtime must see the same one.
+  qparams.scale = static_cast<float>(std::max(threshold / LevelsOf(scheme), kMinScale));
   qparams.zero_point = scheme == ActivationScheme::kUnsigned ? 0 : 128;
   return qparams;
 }

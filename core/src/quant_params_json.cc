@@ -1,5 +1,7 @@
 #include "quant_params_json.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 namespace ptq::core {
@@ -112,6 +114,13 @@ std::string QuantParamsJson(const QuantizedModel& model, const PtqConfig& config
       {"weights", std::move(weights)},
       {"float_layers", std::move(float_layers)},
       {"se_blocks", std::move(se_blocks)},
+      // Weight scales and biases of int8 kernel layers are nudged so that onednn, qnnpack and
+      // ONNX Runtime compute the same integers; channels where no nudge was found may differ
+      // by one step in rare ties.
+      {"int8_kernel_alignment",
+       {{"kernel_layers", std::count_if(model.int8_kernels.begin(), model.int8_kernels.end(),
+                                        [](const auto& kernel) { return kernel.has_value(); })},
+        {"unaligned_channels", model.unaligned_channels}}},
   };
   return document.dump(2);
 }

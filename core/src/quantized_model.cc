@@ -17,10 +17,45 @@ void RoundToQuantizedGrid(const QuantizedModel& model, int value_id, at::Tensor&
   }
 }
 
+bool RunsAsInt8Kernel(const QuantizedModel& model, size_t node_index) {
+  const Node& node = model.simulated.nodes[node_index];
+  return model.plan.node_is_int8[node_index] && IsWeightedLayer(node) && model.weights[node_index] &&
+         model.activations[static_cast<size_t>(node.inputs[0])] && model.activations[static_cast<size_t>(node.output)];
+}
+
+void PrepareInt8Kernels(QuantizedModel& model) {
+  model.int8_kernels.assign(model.simulated.nodes.size(), std::nullopt);
+  model.unaligned_channels = 0;
+  for (size_t i = 0; i < model.simulated.nodes.size(); ++i) {
+    if (!RunsAsInt8Kernel(model, i)) continue;
+    Node& node = model.simulated.nodes[i];
+    WeightQParams& weights = *model.weights[i];
+    const double input_scale = model.activations[static_cast<size_t>(node.inputs[0])]->scale;
+    const double output_scale = model.activations[static_cast<size_t>(node.output)]->scale;
+    AlignedLayer aligned = AlignRequantization(input_scale, weights.scales, node.bias, output_scale);
+    weights.scales = aligned.weight_scales;
+    node.weight = FakeQuantizeWeight(model.fp32.nodes[i].weight, weights);
+    node.bias = aligned.bias;
+    model.unaligned_channels += aligned.unaligned_channels;
+    model.int8_kernels[i] = OnednnKernelParams(node.weight, weights, input_scale, node.bias, output_scale);
+  }
+}
+
+// Node runner of the simulation: int8 kernel layers as their kernels compute them.
+NodeRunner SimulatedNodeRunner(const QuantizedModel& model) {
+  return [&model](size_t index, const std::vector<at::Tensor>& inputs) {
+    const Node& node = model.simulated.nodes[index];
+    if (index >= model.int8_kernels.size() || !model.int8_kernels[index]) return RunNode(node, inputs);
+    return RunInt8WeightedLayer(node, inputs[0], *model.activations[static_cast<size_t>(node.inputs[0])],
+                                *model.int8_kernels[index], *model.activations[static_cast<size_t>(node.output)]);
+  };
+}
+
 at::Tensor RunSimulated(const QuantizedModel& model, const at::Tensor& input) {
-  return RunGraph(model.simulated, input, [&model](int value, at::Tensor& tensor) {
-    RoundToQuantizedGrid(model, value, tensor);
-  });
+  return RunGraph(
+      model.simulated, input,
+      [&model](int value, at::Tensor& tensor) { RoundToQuantizedGrid(model, value, tensor); },
+      SimulatedNodeRunner(model));
 }
 
 std::vector<QuantizedModel::LayerSqnr> MeasureLayerSqnr(const QuantizedModel& model, const at::Tensor& input) {
@@ -37,18 +72,21 @@ std::vector<QuantizedModel::LayerSqnr> MeasureLayerSqnr(const QuantizedModel& mo
     if (layer_of_value.count(value) != 0) reference[value] = tensor;
   });
   std::vector<QuantizedModel::LayerSqnr> result;
-  RunGraph(model.simulated, input, [&](int value, at::Tensor& tensor) {
-    RoundToQuantizedGrid(model, value, tensor);
-    auto layer = layer_of_value.find(value);
-    if (layer == layer_of_value.end()) return;
-    const at::Tensor& fp32 = reference.at(value);
-    const double signal = fp32.to(at::kDouble).pow(2).sum().item<double>();
-    const double noise = (tensor - fp32).to(at::kDouble).pow(2).sum().item<double>();
-    const Node& node = model.fp32.nodes[static_cast<size_t>(layer->second)];
-    result.push_back({node.module_path, OpKindName(node.kind),
-                      noise == 0 ? INFINITY : 10.0 * std::log10(signal / noise)});
-    reference.erase(value);
-  });
+  RunGraph(
+      model.simulated, input,
+      [&](int value, at::Tensor& tensor) {
+        RoundToQuantizedGrid(model, value, tensor);
+        auto layer = layer_of_value.find(value);
+        if (layer == layer_of_value.end()) return;
+        const at::Tensor& fp32 = reference.at(value);
+        const double signal = fp32.to(at::kDouble).pow(2).sum().item<double>();
+        const double noise = (tensor - fp32).to(at::kDouble).pow(2).sum().item<double>();
+        const Node& node = model.fp32.nodes[static_cast<size_t>(layer->second)];
+        result.push_back({node.module_path, OpKindName(node.kind),
+                          noise == 0 ? INFINITY : 10.0 * std::log10(signal / noise)});
+        reference.erase(value);
+      },
+      SimulatedNodeRunner(model));
   return result;
 }
 

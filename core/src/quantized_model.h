@@ -9,6 +9,7 @@
 
 #include "graph_ir.h"
 #include "graph_passes.h"
+#include "int8_kernel_math.h"
 #include "quant_math.h"
 #include "quant_plan.h"
 
@@ -25,6 +26,10 @@ struct QuantizedModel {
   std::vector<std::optional<ActivationQParams>> activations;  // by value id
   std::vector<std::optional<WeightQParams>> weights;          // by node index
   std::vector<at::Tensor> bias_corrections;                   // by node index; undefined if none
+  // By node index, for the int8 conv/linear layers that run as int8 kernels (input and output
+  // quantized): the kernel's integer parameters, so the simulation computes what it computes.
+  std::vector<std::optional<Int8KernelParams>> int8_kernels;
+  int64_t unaligned_channels = 0;  // see AlignRequantization
   // Signal-to-quantization-noise ratio of each int8 conv/linear output (simulated vs fp32) on
   // part of the first calibration batch: where precision is lost, layer by layer.
   struct LayerSqnr {
@@ -47,8 +52,19 @@ void RoundToQuantizedGrid(const QuantizedModel& model, int value_id, at::Tensor&
 // fp32 forward of the passed graph.
 at::Tensor RunFp32(const QuantizedModel& model, const at::Tensor& input);
 
-// Simulated int8 forward: fake-quantized weights, every quantized activation rounded to its
-// uint8 grid as soon as it is produced.
+// True for an int8 conv/linear whose input and output are quantized: the exporters give it
+// an int8 kernel.
+bool RunsAsInt8Kernel(const QuantizedModel& model, size_t node_index);
+
+// After calibration: aligns every int8 kernel layer's weight scales and bias across the int8
+// runtimes (AlignRequantization), requantizes its weights into the simulated graph with those
+// scales and records its kernel parameters.
+void PrepareInt8Kernels(QuantizedModel& model);
+
+// Simulated int8 forward: every quantized activation rounded to its uint8 grid as soon as it
+// is produced; int8 kernel layers computed with integer accumulation and their kernel's
+// requantization (bit-exact with onednn's int8 model), other layers in float on
+// fake-quantized weights.
 at::Tensor RunSimulated(const QuantizedModel& model, const at::Tensor& input);
 
 }  // namespace ptq::core

@@ -19,7 +19,7 @@ with torch.no_grad():  # realistic BatchNorm statistics
 model.eval()
 torch.jit.save(torch.jit.script(model), "/tmp/mobilenet_v3_small.pt")
 PY
-sources="graph_ir torchscript_import executor fold_batchnorm se_blocks quant_plan histogram_math activation_observer quant_math calibrator quantized_model"
+sources="graph_ir torchscript_import executor fold_batchnorm se_blocks quant_plan histogram_math activation_observer quant_math int8_kernel_math calibrator quantized_model"
 flags="-std=c++20 -O2 -fopenmp -Icore/src -Icore/include -I.gpu/include -I$torch_dir/include -I$torch_dir/include/torch/csrc/api/include"
 mkdir -p /tmp/cuda_check
 # One compiler per file: LibTorch's headers make each file slow, and the machine has cores.

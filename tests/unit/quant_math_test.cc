@@ -7,10 +7,11 @@ namespace {
 
 TEST(QuantMathTest, ActivationQParamsPerScheme) {
   const ActivationQParams unsigned_q = ActivationQParamsFor(6.0, ActivationScheme::kUnsigned);
-  EXPECT_DOUBLE_EQ(unsigned_q.scale, 6.0 / 255);
+  // Scales are float32 values: ONNX stores them as float and every runtime must see the same one.
+  EXPECT_EQ(unsigned_q.scale, static_cast<float>(6.0 / 255));
   EXPECT_EQ(unsigned_q.zero_point, 0);
   const ActivationQParams signed_q = ActivationQParamsFor(1.27, ActivationScheme::kSigned);
-  EXPECT_DOUBLE_EQ(signed_q.scale, 0.01);
+  EXPECT_EQ(signed_q.scale, 0.01f);
   EXPECT_EQ(signed_q.zero_point, 128);
   EXPECT_GT(ActivationQParamsFor(0.0, ActivationScheme::kSigned).scale, 0.0);
 }

@@ -6,6 +6,7 @@
 //
 //   build/bench/bench_calibration_overhead [--model M.pt] [--data DIR] [--images 320]
 //       [--batch 32] [--threads 2] [--quantizer MSEQuantizer] [--repeat 3]
+//       [--size 224 --resize-short 256 --mean 127.5 --std 127.5]
 //
 // Reports the median of --repeat runs of each and the ratio (the number to drive down).
 #include <ATen/Parallel.h>
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
   std::string data = PTQ_SHARED_DIR "/data/imagenet-sample";
   int images = 320, batch = 32, threads = 2, repeat = 3;
   float mean = 127.5f, std_dev = 127.5f;
+  int size = 224, resize_short = 256;
   std::string quantizer = "MSEQuantizer";
   CLI::App app{"calibration overhead"};
   app.add_option("--model", model);
@@ -52,6 +54,8 @@ int main(int argc, char** argv) {
   app.add_option("--mean", mean);
   app.add_option("--std", std_dev);
   app.add_option("--quantizer", quantizer);
+  app.add_option("--size", size, "input size (the bundled Fashion-MNIST models: 32)");
+  app.add_option("--resize-short", resize_short, "short side before the center crop; 0: resize the whole image");
   CLI11_PARSE(app, argc, argv);
   at::set_num_threads(threads);
 
@@ -62,6 +66,8 @@ int main(int argc, char** argv) {
   spec.batch_size = batch;
   spec.preprocess.mean = {mean};
   spec.preprocess.std = {std_dev};
+  spec.preprocess.size = size;
+  spec.preprocess.resize_short = resize_short;
   auto source = ptq::core::OpenDataset(spec);
   if (!source.ok()) {
     std::fprintf(stderr, "%s\n", source.status().ToString().c_str());

@@ -37,7 +37,7 @@ absl::StatusOr<std::unique_ptr<BatchSource>> OpenDataset(const DataSpec& spec) {
     if (!opened.ok()) return opened.status();
     loader = *std::move(opened);
   } else {
-    auto opened = IdxLoader::Open(spec.path, spec.preprocess, spec.num_classes);
+    auto opened = IdxLoader::Open(spec.path, spec.preprocess, spec.num_classes, spec.limit);
     if (!opened.ok()) return opened.status();
     loader = *std::move(opened);
   }

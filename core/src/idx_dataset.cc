@@ -2,8 +2,9 @@
 
 #include <zlib.h>
 
-#include <array>
+#include <algorithm>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -16,52 +17,62 @@ namespace {
 constexpr uint32_t kImagesMagic = 0x00000803;  // unsigned byte data, 3 dimensions
 constexpr uint32_t kLabelsMagic = 0x00000801;  // unsigned byte data, 1 dimension
 
-// Whole file, inflated when gzip-compressed (zlib reads raw files unchanged).
-absl::StatusOr<std::vector<uint8_t>> ReadMaybeGzipped(const std::string& path) {
-  gzFile file = gzopen(path.c_str(), "rb");
-  if (file == nullptr) return absl::NotFoundError(absl::StrCat("cannot open IDX file '", path, "'"));
-  std::vector<uint8_t> bytes;
-  std::array<uint8_t, 1 << 16> buffer;
-  int read = 0;
-  while ((read = gzread(file, buffer.data(), buffer.size())) > 0) {
-    bytes.insert(bytes.end(), buffer.begin(), buffer.begin() + read);
-  }
-  const bool failed = read < 0;
-  gzclose(file);
-  if (failed) return absl::InvalidArgumentError(absl::StrCat("IDX file '", path, "' is corrupt"));
-  return bytes;
-}
-
 uint32_t BigEndian32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
-// Checks the magic number and that the data after a header of `dims` sizes is complete;
-// returns the sizes.
-absl::StatusOr<std::vector<int64_t>> CheckIdxHeader(const std::vector<uint8_t>& bytes,
-                                                    uint32_t magic, int dims,
-                                                    const std::string& path) {
-  const size_t header_bytes = 4 + 4 * static_cast<size_t>(dims);
-  if (bytes.size() < header_bytes) {
+// Reads up to `size` bytes; how many it got, or -1 on a decompression error.
+int64_t ReadUpTo(gzFile file, uint8_t* out, int64_t size) {
+  int64_t done = 0;
+  while (done < size) {
+    const int chunk = static_cast<int>(std::min<int64_t>(size - done, 1 << 30));
+    const int read = gzread(file, out + done, static_cast<unsigned>(chunk));
+    if (read < 0) return -1;
+    if (read == 0) break;
+    done += read;
+  }
+  return done;
+}
+
+struct IdxContents {
+  std::vector<int64_t> sizes;  // as the header gives them
+  std::vector<uint8_t> data;   // the first items, row-major
+};
+
+// The header of `dims` sizes and the first `limit` items (all when 0) of an IDX file, inflated
+// when gzip-compressed (zlib reads raw files unchanged). Only what is asked for is inflated:
+// calibration takes a few hundred of Fashion-MNIST's 60,000 training images.
+absl::StatusOr<IdxContents> ReadIdx(const std::string& path, uint32_t magic, int dims, int64_t limit) {
+  gzFile file = gzopen(path.c_str(), "rb");
+  if (file == nullptr) return absl::NotFoundError(absl::StrCat("cannot open IDX file '", path, "'"));
+  absl::Cleanup close = [file] { gzclose(file); };
+  std::vector<uint8_t> header(4 + 4 * static_cast<size_t>(dims));
+  const int64_t header_read = ReadUpTo(file, header.data(), static_cast<int64_t>(header.size()));
+  if (header_read < 0) return absl::InvalidArgumentError(absl::StrCat("IDX file '", path, "' is corrupt"));
+  if (header_read < static_cast<int64_t>(header.size())) {
     return absl::InvalidArgumentError(absl::StrCat("IDX file '", path, "' is too short for a header"));
   }
-  if (BigEndian32(bytes.data()) != magic) {
+  if (BigEndian32(header.data()) != magic) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "IDX file '", path, "': magic number 0x", absl::Hex(BigEndian32(bytes.data()), absl::kZeroPad8),
+        "IDX file '", path, "': magic number 0x", absl::Hex(BigEndian32(header.data()), absl::kZeroPad8),
         ", expected 0x", absl::Hex(magic, absl::kZeroPad8)));
   }
-  std::vector<int64_t> sizes;
-  int64_t expected = 1;
+  IdxContents contents;
+  int64_t item_bytes = 1;
   for (int d = 0; d < dims; ++d) {
-    sizes.push_back(BigEndian32(bytes.data() + 4 + 4 * d));
-    expected *= sizes.back();
+    contents.sizes.push_back(BigEndian32(header.data() + 4 + 4 * d));
+    if (d > 0) item_bytes *= contents.sizes.back();
   }
-  if (static_cast<int64_t>(bytes.size() - header_bytes) < expected) {
-    return absl::InvalidArgumentError(absl::StrCat("IDX file '", path, "' is truncated: ",
-                                                   bytes.size() - header_bytes, " data bytes, header says ",
-                                                   expected));
+  const int64_t items = limit > 0 ? std::min(limit, contents.sizes[0]) : contents.sizes[0];
+  contents.data.resize(static_cast<size_t>(items * item_bytes));
+  const int64_t read = ReadUpTo(file, contents.data.data(), static_cast<int64_t>(contents.data.size()));
+  if (read < 0) return absl::InvalidArgumentError(absl::StrCat("IDX file '", path, "' is corrupt"));
+  if (read < static_cast<int64_t>(contents.data.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("IDX file '", path, "' is truncated: ", read,
+                                                   " data bytes where the header promises ",
+                                                   contents.sizes[0] * item_bytes));
   }
-  return sizes;
+  return contents;
 }
 
 fs::path FirstExisting(const std::vector<fs::path>& candidates) {
@@ -74,26 +85,22 @@ fs::path FirstExisting(const std::vector<fs::path>& candidates) {
 
 }  // namespace
 
-absl::StatusOr<IdxImages> ReadIdxImages(const std::string& path) {
-  absl::StatusOr<std::vector<uint8_t>> bytes = ReadMaybeGzipped(path);
-  if (!bytes.ok()) return bytes.status();
-  absl::StatusOr<std::vector<int64_t>> sizes = CheckIdxHeader(*bytes, kImagesMagic, 3, path);
-  if (!sizes.ok()) return sizes.status();
+absl::StatusOr<IdxImages> ReadIdxImages(const std::string& path, int64_t limit) {
+  absl::StatusOr<IdxContents> contents = ReadIdx(path, kImagesMagic, 3, limit);
+  if (!contents.ok()) return contents.status();
   IdxImages images;
-  images.count = (*sizes)[0];
-  images.rows = static_cast<int>((*sizes)[1]);
-  images.cols = static_cast<int>((*sizes)[2]);
-  images.pixels.assign(bytes->begin() + 16,
-                       bytes->begin() + 16 + images.count * images.rows * images.cols);
+  images.in_file = contents->sizes[0];
+  images.rows = static_cast<int>(contents->sizes[1]);
+  images.cols = static_cast<int>(contents->sizes[2]);
+  images.count = static_cast<int64_t>(contents->data.size()) / std::max<int64_t>(1, int64_t{images.rows} * images.cols);
+  images.pixels = std::move(contents->data);
   return images;
 }
 
 absl::StatusOr<std::vector<uint8_t>> ReadIdxLabels(const std::string& path) {
-  absl::StatusOr<std::vector<uint8_t>> bytes = ReadMaybeGzipped(path);
-  if (!bytes.ok()) return bytes.status();
-  absl::StatusOr<std::vector<int64_t>> sizes = CheckIdxHeader(*bytes, kLabelsMagic, 1, path);
-  if (!sizes.ok()) return sizes.status();
-  return std::vector<uint8_t>(bytes->begin() + 8, bytes->begin() + 8 + (*sizes)[0]);
+  absl::StatusOr<IdxContents> contents = ReadIdx(path, kLabelsMagic, 1, 0);
+  if (!contents.ok()) return contents.status();
+  return std::move(contents->data);
 }
 
 absl::StatusOr<IdxFiles> ResolveIdxFiles(const fs::path& path) {
@@ -129,16 +136,16 @@ IdxLoader::IdxLoader(IdxImages images, std::vector<uint8_t> labels, PreprocessSp
 
 absl::StatusOr<std::unique_ptr<IdxLoader>> IdxLoader::Open(const fs::path& path,
                                                            const PreprocessSpec& spec,
-                                                           int num_classes) {
+                                                           int num_classes, int64_t limit) {
   absl::StatusOr<IdxFiles> files = ResolveIdxFiles(path);
   if (!files.ok()) return files.status();
-  absl::StatusOr<IdxImages> images = ReadIdxImages(files->images.string());
+  absl::StatusOr<IdxImages> images = ReadIdxImages(files->images.string(), limit);
   if (!images.ok()) return images.status();
   absl::StatusOr<std::vector<uint8_t>> labels = ReadIdxLabels(files->labels.string());
   if (!labels.ok()) return labels.status();
-  if (static_cast<int64_t>(labels->size()) != images->count) {
+  if (static_cast<int64_t>(labels->size()) != images->in_file) {
     return absl::InvalidArgumentError(absl::StrCat("IDX '", files->labels.string(), "' has ",
-                                                   labels->size(), " labels for ", images->count,
+                                                   labels->size(), " labels for ", images->in_file,
                                                    " images"));
   }
   if (num_classes > 0) {

@@ -15,15 +15,17 @@ namespace ptq::core {
 
 // The contents of an IDX images file (magic 0x00000803: unsigned bytes, 3 dimensions).
 struct IdxImages {
-  int64_t count = 0;
+  int64_t in_file = 0;  // images the file holds
+  int64_t count = 0;    // images read (the first ones)
   int rows = 0;
   int cols = 0;
   std::vector<uint8_t> pixels;  // count * rows * cols, row-major
 };
 
-// Reads an IDX file, gzip-compressed or raw. INVALID_ARGUMENT naming the file for a wrong magic
-// number or a file shorter than its header says; NOT_FOUND when it cannot be opened.
-absl::StatusOr<IdxImages> ReadIdxImages(const std::string& path);
+// Reads an IDX file, gzip-compressed or raw: its first `limit` images, every image when 0.
+// INVALID_ARGUMENT naming the file for a wrong magic number or a file shorter than its header
+// says; NOT_FOUND when it cannot be opened.
+absl::StatusOr<IdxImages> ReadIdxImages(const std::string& path, int64_t limit = 0);
 // Labels file (magic 0x00000801: unsigned bytes, 1 dimension).
 absl::StatusOr<std::vector<uint8_t>> ReadIdxLabels(const std::string& path);
 
@@ -35,12 +37,13 @@ struct IdxFiles {
 };
 absl::StatusOr<IdxFiles> ResolveIdxFiles(const std::filesystem::path& path);
 
-// MNIST-style grayscale images, replicated to the spec's channels and resized to its size.
+// MNIST-style grayscale images, replicated to the spec's channels and resized to its size;
+// with a `limit`, only the first `limit` images are read.
 class IdxLoader : public ImageLoader {
  public:
   static absl::StatusOr<std::unique_ptr<IdxLoader>> Open(const std::filesystem::path& path,
                                                          const PreprocessSpec& spec,
-                                                         int num_classes);
+                                                         int num_classes, int64_t limit = 0);
 
   int64_t size() const override { return images_.count; }
   absl::Status Load(int64_t index, float* out, int32_t* label) const override;

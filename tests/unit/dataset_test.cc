@@ -266,6 +266,12 @@ TEST(IdxDatasetTest, RawFilesWorkAndCorruptOnesAreNamed) {
   absl::StatusOr<IdxImages> images = ReadIdxImages((dir.path() / "x-images-idx3-ubyte").string());
   ASSERT_TRUE(images.ok()) << images.status();
   EXPECT_EQ(images->count, 3);
+  // With a limit only the first images are read (calibration takes the first N).
+  absl::StatusOr<IdxImages> first_two = ReadIdxImages((dir.path() / "x-images-idx3-ubyte").string(), 2);
+  ASSERT_TRUE(first_two.ok()) << first_two.status();
+  EXPECT_EQ(first_two->count, 2);
+  EXPECT_EQ(first_two->in_file, 3);
+  EXPECT_EQ(first_two->pixels.size(), 8u);
 
   WriteIdx(dir.path() / "bad-images-idx3-ubyte", 0x801, {3, 2, 2}, 12);
   absl::Status bad_magic = ReadIdxImages((dir.path() / "bad-images-idx3-ubyte").string()).status();

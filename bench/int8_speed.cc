@@ -2,7 +2,7 @@
 // (frozen TorchScript) against our int8 TorchScript (onednn), and PyTorch's own FX int8
 // (bench/fx_int8_speed.py, Debian's python3-torch) for the torchvision models.
 //
-//   build/bench/bench_int8_speed [--threads 2] [--iterations 5] [--models-dir DIR]
+//   build/bench/bench_int8_speed [--threads 2] [--iterations 2] [--rounds 5] [--models-dir DIR]
 //
 // Models: the shared MobileNetV1-0.25 (when ../shared is present) and torchvision's
 // MobileNetV3-large with random weights (tests/fixtures/make_torchvision_models.py writes it;
@@ -11,6 +11,7 @@
 #include <ATen/Parallel.h>
 #include <torch/script.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -25,13 +26,28 @@ namespace {
 
 namespace fs = std::filesystem;
 
-double ImagesPerSecond(torch::jit::Module& module, const at::Tensor& batch, int iterations) {
+// Median images/s of each module over `rounds` rounds of `iterations` forwards that time the
+// modules in turn: a slow moment of the shared 2-core machine lands on all of them alike
+// (single back-to-back timings moved the int8/fp32 ratio by 30% between runs).
+std::vector<double> ImagesPerSecond(const std::vector<torch::jit::Module*>& modules, const at::Tensor& batch,
+                                    int iterations, int rounds) {
   torch::NoGradGuard no_grad;
-  module.forward({batch});  // warm-up: primitive creation, weight reorders
-  const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < iterations; ++i) module.forward({batch});
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return batch.size(0) * iterations / seconds;
+  for (torch::jit::Module* module : modules) module->forward({batch});  // warm-up: primitives, reorders
+  std::vector<std::vector<double>> rates(modules.size());
+  for (int round = 0; round < rounds; ++round) {
+    for (size_t m = 0; m < modules.size(); ++m) {
+      const auto start = std::chrono::steady_clock::now();
+      for (int i = 0; i < iterations; ++i) modules[m]->forward({batch});
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      rates[m].push_back(batch.size(0) * iterations / seconds);
+    }
+  }
+  std::vector<double> medians;
+  for (std::vector<double>& rate : rates) {
+    std::sort(rate.begin(), rate.end());
+    medians.push_back(rate[rate.size() / 2]);
+  }
+  return medians;
 }
 
 // Our int8 file for `model`, calibrated on `batch` (speed does not depend on the data).
@@ -58,11 +74,12 @@ std::string ExportInt8(const std::string& model, const at::Tensor& batch, const 
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 2, iterations = 5;
+  int threads = 2, iterations = 2, rounds = 5;
   std::string models_dir = PTQ_TEST_MODELS_DIR;
   CLI::App app{"int8 inference speed"};
   app.add_option("--threads", threads);
-  app.add_option("--iterations", iterations);
+  app.add_option("--iterations", iterations, "forwards per timed round");
+  app.add_option("--rounds", rounds, "rounds (each times every model in turn); medians are reported");
   app.add_option("--models-dir", models_dir);
   CLI11_PARSE(app, argc, argv);
   at::set_num_threads(threads);
@@ -87,12 +104,12 @@ int main(int argc, char** argv) {
     source.eval();
     torch::jit::Module fp32 = torch::jit::freeze(source);
     torch::jit::Module ours = torch::jit::load(ExportInt8(c.path, batch, scratch));
-    const double fp32_rate = ImagesPerSecond(fp32, batch, iterations);
-    const double int8_rate = ImagesPerSecond(ours, batch, iterations);
+    const std::vector<double> rates = ImagesPerSecond({&fp32, &ours}, batch, iterations, rounds);
+    const double fp32_rate = rates[0], int8_rate = rates[1];
     std::string fx_fp32 = "-", fx_int8 = "-", ratio = "-";
     if (!c.torchvision_name.empty()) {
       const std::string command = "/usr/bin/python3 " PTQ_BENCH_DIR "/fx_int8_speed.py " + c.torchvision_name +
-                                  " 32 " + std::to_string(threads) + " " + std::to_string(iterations);
+                                  " 32 " + std::to_string(threads) + " " + std::to_string(iterations * rounds);
       if (FILE* pipe = popen(command.c_str(), "r")) {
         double fx_fp32_rate = 0, fx_int8_rate = 0;
         if (std::fscanf(pipe, "%lf %lf", &fx_fp32_rate, &fx_int8_rate) == 2) {

@@ -91,40 +91,31 @@ absl::Status Observe(QuantizedModel& model, BatchStream& batches, const Observer
   return absl::OkStatus();
 }
 
-// Per-batch copies of one value, fp32 and simulated.
-struct BatchedValue {
-  std::vector<at::Tensor> fp32;
-  std::vector<at::Tensor> simulated;
+// One value over the kept images, fp32 and simulated.
+struct PairedValue {
+  at::Tensor fp32;
+  at::Tensor simulated;
 };
 
-// Per-channel mean of (simulated - fp32) over batches and positions (channels are dim 1).
-at::Tensor MeanChannelError(const BatchedValue& output) {
-  at::Tensor error_sum;
-  int64_t positions = 0;
-  for (size_t b = 0; b < output.fp32.size(); ++b) {
-    std::vector<int64_t> reduce = {0};
-    for (int64_t d = 2; d < output.fp32[b].dim(); ++d) reduce.push_back(d);
-    const at::Tensor batch_sum = output.simulated[b].sum(reduce) - output.fp32[b].sum(reduce);
-    error_sum = error_sum.defined() ? error_sum + batch_sum : batch_sum;
-    positions += output.fp32[b].numel() / output.fp32[b].size(1);
-  }
-  return error_sum / static_cast<double>(positions);
+// Per-channel mean of (simulated - fp32) over images and positions (channels are dim 1).
+at::Tensor MeanChannelError(const PairedValue& output) {
+  std::vector<int64_t> reduce = {0};
+  for (int64_t d = 2; d < output.fp32.dim(); ++d) reduce.push_back(d);
+  const int64_t positions = output.fp32.numel() / output.fp32.size(1);
+  return (output.simulated.sum(reduce) - output.fp32.sum(reduce)) / static_cast<double>(positions);
 }
 
-// Pass 2 (bias correction): node by node over the kept batches, fp32 and simulated side by
-// side, so each layer's correction sees every earlier layer already corrected.
-absl::Status CorrectBiases(QuantizedModel& model, const std::vector<at::Tensor>& kept, int64_t steps_before,
-                           int64_t total_steps, const CalibrationProgress& progress,
-                           const std::atomic<bool>* cancelled) {
+// Pass 2 (bias correction): node by node over the kept images, fp32 and simulated side by
+// side, so each layer's correction sees every earlier layer already corrected. The kept
+// batches run as one: at small inputs the per-op cost dominates, and this halves the calls.
+absl::Status CorrectBiases(QuantizedModel& model, const at::Tensor& kept, int64_t steps_before, int64_t total_steps,
+                           const CalibrationProgress& progress, const std::atomic<bool>* cancelled) {
   const Graph& graph = model.fp32;
-  std::vector<BatchedValue> values(static_cast<size_t>(graph.num_values));
-  auto quantize_simulated = [&model](int value, BatchedValue& batched) {
-    for (at::Tensor& tensor : batched.simulated) RoundToQuantizedGrid(model, value, tensor);
-  };
-  BatchedValue& input = values[static_cast<size_t>(graph.input)];
+  std::vector<PairedValue> values(static_cast<size_t>(graph.num_values));
+  PairedValue& input = values[static_cast<size_t>(graph.input)];
   input.fp32 = kept;
   input.simulated = kept;
-  quantize_simulated(graph.input, input);
+  RoundToQuantizedGrid(model, graph.input, input.simulated);
 
   const std::vector<int> last_use = LastUses(graph);
   std::vector<at::Tensor> fp32_inputs, simulated_inputs;
@@ -140,33 +131,28 @@ absl::Status CorrectBiases(QuantizedModel& model, const std::vector<at::Tensor>&
       fp32_part.activation = FusedActivation::kNone;
       simulated_part.activation = FusedActivation::kNone;
     }
-    BatchedValue& output = values[static_cast<size_t>(graph.nodes[i].output)];
-    for (size_t b = 0; b < kept.size(); ++b) {
-      fp32_inputs.clear();
-      simulated_inputs.clear();
-      for (int value : fp32_part.inputs) {
-        fp32_inputs.push_back(values[static_cast<size_t>(value)].fp32[b]);
-        simulated_inputs.push_back(values[static_cast<size_t>(value)].simulated[b]);
-      }
-      output.fp32.push_back(RunNode(fp32_part, fp32_inputs));
-      output.simulated.push_back(RunNode(simulated_part, simulated_inputs));
+    fp32_inputs.clear();
+    simulated_inputs.clear();
+    for (int value : fp32_part.inputs) {
+      fp32_inputs.push_back(values[static_cast<size_t>(value)].fp32);
+      simulated_inputs.push_back(values[static_cast<size_t>(value)].simulated);
     }
+    PairedValue& output = values[static_cast<size_t>(graph.nodes[i].output)];
+    output.fp32 = RunNode(fp32_part, fp32_inputs);
+    output.simulated = RunNode(simulated_part, simulated_inputs);
     if (correct) {
       const at::Tensor correction = MeanChannelError(output);
       simulated_node.bias = simulated_node.bias.defined() ? simulated_node.bias - correction : -correction;
       model.bias_corrections[i] = correction;
-      std::vector<int64_t> per_channel(static_cast<size_t>(output.simulated[0].dim()), 1);
+      std::vector<int64_t> per_channel(static_cast<size_t>(output.simulated.dim()), 1);
       per_channel[1] = -1;
-      const at::Tensor shift = correction.reshape(per_channel);
-      for (size_t b = 0; b < output.simulated.size(); ++b) {
-        output.simulated[b] = ApplyFusedActivation(output.simulated[b] - shift, activation);
-        output.fp32[b] = ApplyFusedActivation(output.fp32[b], activation);
-      }
+      output.simulated = ApplyFusedActivation(output.simulated - correction.reshape(per_channel), activation);
+      output.fp32 = ApplyFusedActivation(output.fp32, activation);
     }
-    quantize_simulated(graph.nodes[i].output, output);
+    RoundToQuantizedGrid(model, graph.nodes[i].output, output.simulated);
     for (int value : graph.nodes[i].inputs) {
       if (last_use[static_cast<size_t>(value)] == static_cast<int>(i) && value != graph.output) {
-        values[static_cast<size_t>(value)] = BatchedValue();
+        values[static_cast<size_t>(value)] = PairedValue();
       }
     }
     if (progress) progress(steps_before + static_cast<int64_t>(i) + 1, total_steps);
@@ -191,7 +177,7 @@ absl::Status Calibrate(QuantizedModel& model, BatchStream& batches, const Calibr
   std::vector<at::Tensor> kept;
   absl::Status status = Observe(model, batches, observers, keep, &kept, total_steps, progress, cancelled);
   if (status.ok() && options.bias_correction) {
-    status = CorrectBiases(model, kept, batches.count, total_steps, progress, cancelled);
+    status = CorrectBiases(model, at::cat(kept), batches.count, total_steps, progress, cancelled);
   }
   if (status.ok()) {
     PrepareInt8Kernels(model);

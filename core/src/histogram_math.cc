@@ -16,10 +16,19 @@ AbsHistogram ResampleToWiderRange(const AbsHistogram& old, double new_max, int u
   AbsHistogram wider;
   wider.range = bins * fine_width * merge;
   wider.counts.assign(bins, 0.0);
-  // Fine bin f holds old.counts[f / upsample_bins] / upsample_bins and lands in new bin f / merge.
-  const size_t fine_bins = bins * static_cast<size_t>(upsample_bins);
-  for (size_t f = 0; f < fine_bins; ++f) {
-    wider.counts[f / merge] += old.counts[f / static_cast<size_t>(upsample_bins)] / upsample_bins;
+  // Fine bin f holds old.counts[f / upsample_bins] / upsample_bins and lands in new bin
+  // f / merge. Summed per (old bin, new bin) overlap rather than per fine bin: this runs for
+  // every observed activation whose range grows, and the per-fine-bin loop (bins x 64
+  // divisions) was 5% of a MobileNetV3-small calibration.
+  const size_t upsample = static_cast<size_t>(upsample_bins);
+  for (size_t i = 0; i < bins; ++i) {
+    if (old.counts[i] == 0) continue;
+    const double per_fine_bin = old.counts[i] / upsample_bins;
+    const size_t first = i * upsample, end = first + upsample;
+    for (size_t j = first / merge; j * merge < end; ++j) {
+      const size_t overlap = std::min(end, (j + 1) * merge) - std::max(first, j * merge);
+      wider.counts[j] += per_fine_bin * static_cast<double>(overlap);
+    }
   }
   return wider;
 }

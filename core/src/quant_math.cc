@@ -1,6 +1,7 @@
 #include "quant_math.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 
@@ -10,22 +11,40 @@ namespace {
 // Below this a scale would make every value saturate; also keeps division safe.
 constexpr double kMinScale = 1e-8;
 constexpr int64_t kWeightLevels = 127;
+constexpr double kHardswishMinimum = 0.375;  // -min over x of x * relu6(x + 3) / 6
 
 }  // namespace
 
 const char* ActivationSchemeName(ActivationScheme scheme) {
-  return scheme == ActivationScheme::kUnsigned ? "uint8_zero_point_0" : "uint8_symmetric_zero_point_128";
+  switch (scheme) {
+    case ActivationScheme::kUnsigned: return "uint8_zero_point_0";
+    case ActivationScheme::kSigned: return "uint8_symmetric_zero_point_128";
+    case ActivationScheme::kHardswishRange: return "uint8_hardswish_range";
+  }
+  return "";
 }
 
-int LevelsOf(ActivationScheme scheme) { return scheme == ActivationScheme::kUnsigned ? 255 : 127; }
+int LevelsOf(ActivationScheme scheme) { return scheme == ActivationScheme::kSigned ? 127 : 255; }
 
 ActivationQParams ActivationQParamsFor(double threshold, ActivationScheme scheme) {
   ActivationQParams qparams;
   qparams.scheme = scheme;
   qparams.threshold = threshold;
-  // A float32 value: ONNX stores scales as float, and every runtime must see the same one.
-  qparams.scale = static_cast<float>(std::max(threshold / LevelsOf(scheme), kMinScale));
-  qparams.zero_point = scheme == ActivationScheme::kUnsigned ? 0 : 128;
+  // Scales are float32 values: ONNX stores them as float, and every runtime must see the same one.
+  switch (scheme) {
+    case ActivationScheme::kUnsigned:
+      qparams.scale = static_cast<float>(std::max(threshold / 255, kMinScale));
+      qparams.zero_point = 0;
+      break;
+    case ActivationScheme::kSigned:
+      qparams.scale = static_cast<float>(std::max(threshold / 127, kMinScale));
+      qparams.zero_point = 128;
+      break;
+    case ActivationScheme::kHardswishRange:
+      qparams.scale = static_cast<float>(std::max((threshold + kHardswishMinimum) / 255, kMinScale));
+      qparams.zero_point = std::clamp<int64_t>(std::llround(kHardswishMinimum / qparams.scale), 0, 255);
+      break;
+  }
   return qparams;
 }
 

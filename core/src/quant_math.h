@@ -12,10 +12,15 @@ namespace ptq::core {
 // How an activation is stored as uint8 (quint8, what onednn's int8 kernels take):
 //   kUnsigned: values known to be >= 0 (after ReLU/ReLU6, sigmoid gates): zero point 0,
 //              scale T / 255, covering [0, T];
-//   kSigned:   symmetric around zero: zero point 128, scale T / 127, covering [-1.008 T, T].
-enum class ActivationScheme { kUnsigned, kSigned };
+//   kSigned:   symmetric around zero: zero point 128, scale T / 127, covering [-1.008 T, T];
+//   kHardswishRange: hardswish outputs, known >= -0.375 (its minimum, at x = -1.5): scale
+//              (T + 0.375) / 255 and the zero point where 0 lands, covering [-0.375, T] with
+//              nearly twice the resolution the symmetric grid gives (MobileNetV3 is mostly
+//              hardswish outputs).
+enum class ActivationScheme { kUnsigned, kSigned, kHardswishRange };
 const char* ActivationSchemeName(ActivationScheme scheme);
-// Quantized steps on [0, T]: 255 or 127.
+// Quantized steps the observers place on [0, T]: 255 (unsigned, and hardswish's grid, most of
+// which lies above zero) or 127.
 int LevelsOf(ActivationScheme scheme);
 
 struct ActivationQParams {

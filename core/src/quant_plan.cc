@@ -28,8 +28,25 @@ OpClass ClassOf(const Node& node) {
   }
 }
 
+// Ops whose output values lie within their input's range (pooling, reshapes).
+bool KeepsInputRange(const Node& node) {
+  switch (node.kind) {
+    case OpKind::kMaxPool2d:
+    case OpKind::kAvgPool2d:
+    case OpKind::kAdaptiveAvgPool2d:
+    case OpKind::kFlatten:
+    case OpKind::kReshape:
+    case OpKind::kIdentity:
+    case OpKind::kMean:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // Whether the op's output is >= 0 whatever its input (or when its input is).
 bool ProducesNonNegative(const Node& node, const std::vector<bool>& non_negative) {
+  if (KeepsInputRange(node)) return non_negative[static_cast<size_t>(node.inputs[0])];
   switch (node.kind) {
     case OpKind::kConv2d:
     case OpKind::kLinear:
@@ -40,19 +57,19 @@ bool ProducesNonNegative(const Node& node, const std::vector<bool>& non_negative
       return true;
     case OpKind::kHardtanh:
       return node.min_value >= 0;
-    case OpKind::kMaxPool2d:
-    case OpKind::kAvgPool2d:
-    case OpKind::kAdaptiveAvgPool2d:
-    case OpKind::kFlatten:
-    case OpKind::kReshape:
-    case OpKind::kIdentity:
-    case OpKind::kMean:
-      return non_negative[static_cast<size_t>(node.inputs[0])];
     case OpKind::kPad:
       return non_negative[static_cast<size_t>(node.inputs[0])] && node.pad_value >= 0;
     default:
       return false;
   }
+}
+
+// Whether the op's output is a hardswish's, >= -0.375 (or its input is and it keeps the range;
+// zero padding stays inside it).
+bool ProducesHardswishRange(const Node& node, const std::vector<bool>& hardswish_range) {
+  if (node.kind == OpKind::kHardswish) return true;
+  if (node.kind == OpKind::kPad) return hardswish_range[static_cast<size_t>(node.inputs[0])] && node.pad_value == 0;
+  return KeepsInputRange(node) && hardswish_range[static_cast<size_t>(node.inputs[0])];
 }
 
 // The logits stay float: the last int8 conv/linear (and the reshapes or pooling after it)
@@ -113,6 +130,13 @@ absl::StatusOr<QuantPlan> PlanQuantization(const Graph& graph, const std::vector
   }
 
   std::vector<bool> non_negative(static_cast<size_t>(graph.num_values), false);
+  std::vector<bool> hardswish_range(static_cast<size_t>(graph.num_values), false);
+  // The narrowest uint8 grid that covers what the value can hold.
+  auto scheme_of = [&](int value) {
+    if (non_negative[static_cast<size_t>(value)]) return ActivationScheme::kUnsigned;
+    if (hardswish_range[static_cast<size_t>(value)]) return ActivationScheme::kHardswishRange;
+    return ActivationScheme::kSigned;
+  };
   std::vector<bool> quantized(static_cast<size_t>(graph.num_values), false);
   const std::vector<int> producers = ProducersOf(graph);
   auto name_of = [&](int value) -> std::string {
@@ -129,8 +153,7 @@ absl::StatusOr<QuantPlan> PlanQuantization(const Graph& graph, const std::vector
       point.source = PointSource::kFixedUnitInterval;
       point.scheme = ActivationScheme::kUnsigned;
     } else {
-      point.scheme = non_negative[static_cast<size_t>(value)] ? ActivationScheme::kUnsigned
-                                                              : ActivationScheme::kSigned;
+      point.scheme = scheme_of(value);
     }
     plan.points[static_cast<size_t>(value)] = point;
     quantized[static_cast<size_t>(value)] = true;
@@ -140,6 +163,7 @@ absl::StatusOr<QuantPlan> PlanQuantization(const Graph& graph, const std::vector
     const Node& node = graph.nodes[i];
     const OpClass op_class = ClassOf(node);
     non_negative[static_cast<size_t>(node.output)] = ProducesNonNegative(node, non_negative);
+    hardswish_range[static_cast<size_t>(node.output)] = ProducesHardswishRange(node, hardswish_range);
 
     std::string reason;
     if (op_class == OpClass::kFloatOnly) {
@@ -162,8 +186,7 @@ absl::StatusOr<QuantPlan> PlanQuantization(const Graph& graph, const std::vector
     ActivationPoint point;
     point.name = node.module_path;
     if (op_class == OpClass::kOwnObserver) {
-      point.scheme = non_negative[static_cast<size_t>(node.output)] ? ActivationScheme::kUnsigned
-                                                                    : ActivationScheme::kSigned;
+      point.scheme = scheme_of(node.output);
     } else if (op_class == OpClass::kFixedUnitInterval) {
       point.source = PointSource::kFixedUnitInterval;
       point.scheme = ActivationScheme::kUnsigned;

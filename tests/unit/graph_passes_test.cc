@@ -145,5 +145,29 @@ TEST(QuantPlanTest, SchemesFollowTheValueRange) {
   }
 }
 
+TEST(QuantPlanTest, HardswishOutputsGetTheirOwnRange) {
+  Graph graph = Import("mobilenet_v3_small");
+  ASSERT_TRUE(FoldBatchNorms(graph, {}).ok());
+  FuseActivations(graph);
+  absl::StatusOr<QuantPlan> plan = PlanQuantization(graph, FindSeBlocks(graph), PlanOptions{});
+  ASSERT_TRUE(plan.ok());
+  int hardswish_outputs = 0;
+  for (const Node& node : graph.nodes) {
+    const std::optional<ActivationPoint>& point = plan->points[static_cast<size_t>(node.output)];
+    if (!point) continue;
+    if (node.kind == OpKind::kHardswish) {
+      ++hardswish_outputs;
+      EXPECT_EQ(point->scheme, ActivationScheme::kHardswishRange) << node.module_path;
+    }
+    // Pooling a hardswish output keeps its range (and shares its parameters).
+    if (node.kind == OpKind::kAdaptiveAvgPool2d &&
+        graph.nodes[static_cast<size_t>(ProducersOf(graph)[static_cast<size_t>(node.inputs[0])])].kind ==
+            OpKind::kHardswish) {
+      EXPECT_EQ(point->scheme, ActivationScheme::kHardswishRange) << node.module_path;
+    }
+  }
+  EXPECT_GT(hardswish_outputs, 10);
+}
+
 }  // namespace
 }  // namespace ptq::core

@@ -14,6 +14,11 @@ TEST(QuantMathTest, ActivationQParamsPerScheme) {
   EXPECT_EQ(signed_q.scale, 0.01f);
   EXPECT_EQ(signed_q.zero_point, 128);
   EXPECT_GT(ActivationQParamsFor(0.0, ActivationScheme::kSigned).scale, 0.0);
+  // Hardswish outputs cover [-0.375, T]: T = 5.625 gives scale 6 / 255 and zero at code
+  // round(0.375 / (6 / 255)) = round(15.94) = 16.
+  const ActivationQParams hardswish = ActivationQParamsFor(5.625, ActivationScheme::kHardswishRange);
+  EXPECT_EQ(hardswish.scale, static_cast<float>(6.0 / 255));
+  EXPECT_EQ(hardswish.zero_point, 16);
 }
 
 TEST(QuantMathTest, PerChannelScalesAreAbsmaxOver127) {

@@ -193,8 +193,9 @@ def pytorch_fx(model, calibration, evaluation):
     fp32_top1, _, fp32_pred = accuracy(eager, *evaluation)
     seconds = []
     for _ in range(TIMING_RUNS):
+        fresh = copy.deepcopy(eager)  # prepare_fx may rewrite the module it is given
         start = time.perf_counter()
-        prepared = prepare_fx(copy.deepcopy(eager), get_default_qconfig_mapping("onednn"), (calibration[0][:1],))
+        prepared = prepare_fx(fresh, get_default_qconfig_mapping("onednn"), (calibration[0][:1],))
         with torch.no_grad():
             for i in range(0, calibration[0].shape[0], CALIBRATION_BATCH_SIZE):
                 prepared(calibration[0][i:i + CALIBRATION_BATCH_SIZE])

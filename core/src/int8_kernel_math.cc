@@ -1,7 +1,10 @@
 #include "int8_kernel_math.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
+#include <utility>
 #include <vector>
 
 namespace ptq::core {
@@ -10,9 +13,10 @@ namespace {
 // The accumulator plus bias is summed in float32 by onednn: integers stay exact below 2^24,
 // so the bias is kept within 2^22 and leaves room for the accumulator.
 constexpr double kMaxBiasInAcc = 4194304.0;  // 2^22
-// How far (in ulps) a weight scale may move to align the multipliers: a relative change of
-// about 4e-6, far below the weight grid's own rounding.
-constexpr int kMaxScaleUlps = 64;
+// How far (in ulps) a weight scale may move to align the multipliers and biases: a relative
+// change under 1.3e-4, far below the weight grid's own rounding (1/127 at the largest weight).
+// (64 ulps left some layers with no scale at which both hold.)
+constexpr int kMaxScaleUlps = 1024;
 constexpr int kMaxBiasUlps = 16;
 constexpr int kMaxBiasSteps = 64;
 
@@ -111,25 +115,42 @@ AlignedLayer AlignRequantization(double input_scale, const at::Tensor& weight_sc
     for (size_t c = first; c < last; ++c) largest_bias = std::max(largest_bias, std::fabs(double{biases[c]}));
     // A channel with (almost) no weights would need a huge integer bias: give it a scale at
     // which the bias fits (its weights round to the same few codes, or stay zero).
-    float scale = std::max(scales[s], static_cast<float>(largest_bias / (input_scale * kMaxBiasInAcc)));
-    bool found = false;
-    for (int step = 0; step <= kMaxScaleUlps && !found; ++step) {
-      if (OnednnMultiplier(input_scale, scale, output_scale) ==
-          IntegerBiasMultiplier(input_scale, scale, output_scale)) {
-        found = true;
-      } else {
-        scale = std::nextafter(scale, std::numeric_limits<float>::infinity());
+    const float lowest = std::max(scales[s], static_cast<float>(largest_bias / (input_scale * kMaxBiasInAcc)));
+    // The first scale at which the multipliers agree and every bias it serves can be snapped;
+    // failing that, the first at which the multipliers agree, with what could be snapped.
+    std::optional<std::pair<float, std::vector<float>>> chosen, fallback;
+    float scale = lowest;
+    for (int step = 0; step <= kMaxScaleUlps && !chosen;
+         ++step, scale = std::nextafter(scale, std::numeric_limits<float>::infinity())) {
+      if (OnednnMultiplier(input_scale, scale, output_scale) != IntegerBiasMultiplier(input_scale, scale, output_scale)) {
+        continue;
+      }
+      std::vector<float> snapped(biases.begin() + static_cast<std::ptrdiff_t>(first),
+                                 biases.begin() + static_cast<std::ptrdiff_t>(last));  // this group's
+      bool all_snapped = true;
+      for (float& value : snapped) {
+        const std::optional<float> aligned_bias = NearestAlignedBias(value, input_scale, scale);
+        if (aligned_bias) value = *aligned_bias;
+        all_snapped = all_snapped && aligned_bias.has_value();
+      }
+      if (all_snapped) {
+        chosen = {scale, std::move(snapped)};
+      } else if (!fallback) {
+        fallback = {scale, std::move(snapped)};
       }
     }
-    if (!found) scale = std::max(scales[s], static_cast<float>(largest_bias / (input_scale * kMaxBiasInAcc)));
-    scales[s] = scale;
-    bool biases_found = true;
-    for (size_t c = first; c < last; ++c) {
-      const std::optional<float> snapped = NearestAlignedBias(biases[c], input_scale, scale);
-      if (snapped) biases[c] = *snapped;
-      biases_found = biases_found && snapped.has_value();
+    const auto group_begin = biases.begin() + static_cast<std::ptrdiff_t>(first);
+    const auto group_end = biases.begin() + static_cast<std::ptrdiff_t>(last);
+    if (!chosen) {
+      aligned.unaligned_channels += static_cast<int64_t>(per_tensor ? last - first : 1);
+      if (fallback) {
+        chosen = std::move(fallback);
+      } else {
+        chosen = {lowest, std::vector<float>(group_begin, group_end)};
+      }
     }
-    if (!found || !biases_found) aligned.unaligned_channels += static_cast<int64_t>(per_tensor ? last - first : 1);
+    scales[s] = chosen->first;
+    std::copy(chosen->second.begin(), chosen->second.end(), group_begin);
   }
   const at::Device device = weight_scales.device();
   aligned.weight_scales = FromFloats(scales, device);
@@ -139,9 +160,10 @@ AlignedLayer AlignRequantization(double input_scale, const at::Tensor& weight_sc
 
 at::Tensor RunInt8WeightedLayer(const Node& node, const at::Tensor& input, const ActivationQParams& input_qparams,
                                 const Int8KernelParams& kernel, const ActivationQParams& output_qparams) {
-  // Integer codes as floats: every product and partial sum is an integer below 2^24 for
-  // these layer sizes, so float accumulation is exact; rounding the sum also repairs
-  // convolution algorithms that are not (Winograd/FFT on GPUs).
+  // Integer codes as floats: products and partial sums are integers, exact in float while
+  // below 2^24 (always for fewer than 518 inputs per output, otherwise unless activations
+  // and weights are extreme together); rounding the sum also repairs convolution algorithms
+  // that are not exact (Winograd/FFT on GPUs).
   const at::Tensor input_codes = at::round(input / input_qparams.scale);
   at::Tensor accumulator =
       node.kind == OpKind::kConv2d

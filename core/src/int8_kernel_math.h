@@ -16,7 +16,7 @@ namespace ptq::core {
 //   onednn:  bias_in_acc = f32(b) * (f32(1/s_in) * f32(1/s_w)), multiplier = f32(1/s_out) / that product;
 //   qnnpack and ONNX Runtime's QLinearConv: bias_in_acc = round(b / (s_in * s_w)) (int32),
 //            multiplier = (s_w * s_in) / s_out.
-// A few-ulp difference is enough to matter: on a small MobileNet one flipped rounding in 10^6
+// A one-ulp difference is enough to matter: on a small MobileNet one flipped rounding in 10^5
 // outputs grows layer by layer into different top-1 answers on 1-2% of the images.
 struct Int8KernelParams {
   at::Tensor weight_codes;  // the int8 weight codes as floats, the weight's shape
@@ -29,12 +29,13 @@ struct Int8KernelParams {
 Int8KernelParams OnednnKernelParams(const at::Tensor& weight, const WeightQParams& weight_qparams,
                                     double input_scale, const at::Tensor& bias, double output_scale);
 
-// Moves each output channel's weight scale up by a few float ulps (and, where a bias would not
-// fit the accumulator's exact range, further) until onednn's multiplier equals the one qnnpack
-// and ONNX Runtime form, then replaces the bias by the nearest value that every runtime turns
-// into the same integer. Weights are not re-rounded here: the caller requantizes them with the
-// returned scales. Returns how many channels could not be aligned (their results may differ by
-// one step between runtimes in rare ties).
+// Raises each weight scale where a bias would not fit the accumulator's exact range, then
+// moves it up float ulp by ulp (at most 1024) to the first value at which onednn's multiplier
+// equals the one qnnpack and ONNX Runtime form and every bias it serves can be replaced by a
+// nearby value (within 64 accumulator units) that every runtime turns into the same integer.
+// Weights are not re-rounded here: the caller requantizes them with the returned scales.
+// Counts the channels that could not be aligned (their results may differ by one step
+// between runtimes in rare ties).
 struct AlignedLayer {
   at::Tensor weight_scales;  // float [C] (or [1] for per-tensor weights)
   at::Tensor bias;           // float [C], undefined if the layer has none

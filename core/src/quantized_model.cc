@@ -41,6 +41,8 @@ void PrepareInt8Kernels(QuantizedModel& model) {
   }
 }
 
+namespace {
+
 // Node runner of the simulation: int8 kernel layers as their kernels compute them.
 NodeRunner SimulatedNodeRunner(const QuantizedModel& model) {
   return [&model](size_t index, const std::vector<at::Tensor>& inputs) {
@@ -51,10 +53,25 @@ NodeRunner SimulatedNodeRunner(const QuantizedModel& model) {
   };
 }
 
+// By value id: whether an int8 kernel layer produces it. RunInt8WeightedLayer returns those
+// on their grid already, so the simulation does not round them a second time.
+std::vector<bool> Int8KernelOutputs(const QuantizedModel& model) {
+  std::vector<bool> kernel_output(static_cast<size_t>(model.simulated.num_values), false);
+  for (size_t i = 0; i < model.int8_kernels.size(); ++i) {
+    if (model.int8_kernels[i]) kernel_output[static_cast<size_t>(model.simulated.nodes[i].output)] = true;
+  }
+  return kernel_output;
+}
+
+}  // namespace
+
 at::Tensor RunSimulated(const QuantizedModel& model, const at::Tensor& input) {
+  const std::vector<bool> kernel_output = Int8KernelOutputs(model);
   return RunGraph(
       model.simulated, input,
-      [&model](int value, at::Tensor& tensor) { RoundToQuantizedGrid(model, value, tensor); },
+      [&](int value, at::Tensor& tensor) {
+        if (!kernel_output[static_cast<size_t>(value)]) RoundToQuantizedGrid(model, value, tensor);
+      },
       SimulatedNodeRunner(model));
 }
 
@@ -72,10 +89,11 @@ std::vector<QuantizedModel::LayerSqnr> MeasureLayerSqnr(const QuantizedModel& mo
     if (layer_of_value.count(value) != 0) reference[value] = tensor;
   });
   std::vector<QuantizedModel::LayerSqnr> result;
+  const std::vector<bool> kernel_output = Int8KernelOutputs(model);
   RunGraph(
       model.simulated, input,
       [&](int value, at::Tensor& tensor) {
-        RoundToQuantizedGrid(model, value, tensor);
+        if (!kernel_output[static_cast<size_t>(value)]) RoundToQuantizedGrid(model, value, tensor);
         auto layer = layer_of_value.find(value);
         if (layer == layer_of_value.end()) return;
         const at::Tensor& fp32 = reference.at(value);

@@ -33,12 +33,9 @@ ActivationQParams ActivationQParamsFor(double threshold, ActivationScheme scheme
   // Scales are float32 values: ONNX stores them as float, and every runtime must see the same one.
   switch (scheme) {
     case ActivationScheme::kUnsigned:
-      qparams.scale = static_cast<float>(std::max(threshold / 255, kMinScale));
-      qparams.zero_point = 0;
-      break;
     case ActivationScheme::kSigned:
-      qparams.scale = static_cast<float>(std::max(threshold / 127, kMinScale));
-      qparams.zero_point = 128;
+      qparams.scale = static_cast<float>(std::max(threshold / LevelsOf(scheme), kMinScale));
+      qparams.zero_point = scheme == ActivationScheme::kUnsigned ? 0 : 128;
       break;
     case ActivationScheme::kHardswishRange:
       qparams.scale = static_cast<float>(std::max((threshold + kHardswishMinimum) / 255, kMinScale));

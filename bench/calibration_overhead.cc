@@ -18,8 +18,10 @@
 #include <cstring>
 
 #include "CLI/CLI.hpp"
+#include "ptq/core/devices.h"
 #include "ptq/core/in_memory_batches.h"
 #include "ptq/core/quantization_session.h"
+#include "steady_allocator.h"
 
 namespace {
 
@@ -38,6 +40,8 @@ double Seconds(Body&& body) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const std::string onednn_isa = ptq::core::CapOnednnBelowAmx();  // as ptq-server runs
+  ptq::bench::UseSteadyStateAllocator();
   std::string model = PTQ_SHARED_DIR "/models/mobilenet_v1_0.25_224_keras_imagenet.pt";
   std::string data = PTQ_SHARED_DIR "/data/imagenet-sample";
   int images = 320, batch = 32, threads = 2, repeat = 3;
@@ -93,7 +97,8 @@ int main(int argc, char** argv) {
     }));
   }
   const double fp32 = Median(baseline);
-  std::printf("%s, %d images in batches of %d, %d threads\n", model.c_str(), images, batch, threads);
+  std::printf("%s, %d images in batches of %d, %d threads, onednn %s\n", model.c_str(), images, batch, threads,
+              onednn_isa.c_str());
   std::printf("| run | seconds (median of %d) | vs fp32 forward |\n|---|---|---|\n", repeat);
   std::printf("| fp32 forward passes (frozen TorchScript) | %.3f | 1.00x |\n", fp32);
   for (bool bias_correction : {false, true}) {

@@ -7,6 +7,8 @@ Prints one line: "<fp32 images/s> <fx int8 images/s>" for a torchvision model wi
 weights at 224 x 224 (FX needs the eager module, not TorchScript). Calibrates on random data:
 speed does not depend on what the weights are.
 """
+import ctypes
+import os
 import statistics
 import sys
 import time
@@ -15,6 +17,26 @@ import torch
 import torchvision
 from torch.ao.quantization import get_default_qconfig_mapping
 from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+
+ONEDNN_ISA_NAMES = {0x1: "sse41", 0x3: "avx", 0x7: "avx2", 0x407: "avx2_vnni", 0x27: "avx512_core",
+                    0x67: "avx512_core_vnni", 0xe7: "avx512_core_bf16", 0x3e7: "avx512_core_amx"}
+
+
+def run_like_ptq_server():
+    """Puts this process in the state ptq-server and the C++ benchmarks time in: onednn below
+    AMX on CPUs with AMX unless ONEDNN_MAX_CPU_ISA says otherwise (core/src/devices.cc), and
+    glibc's allocator thresholds fixed (bench/steady_allocator.h). Call before torch runs a
+    convolution. Returns the instruction set onednn dispatches to."""
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
+    libc.mallopt(-1, 128 << 20)  # M_TRIM_THRESHOLD
+    dnnl = ctypes.CDLL("libdnnl.so.2")  # the onednn LibTorch itself loaded
+    with open("/proc/cpuinfo") as f:
+        has_amx = " amx_int8" in f.read()
+    if has_amx and "ONEDNN_MAX_CPU_ISA" not in os.environ and "DNNL_MAX_CPU_ISA" not in os.environ:
+        dnnl.dnnl_set_max_cpu_isa(0xe7)  # dnnl_cpu_isa_avx512_core_bf16
+    return ONEDNN_ISA_NAMES.get(dnnl.dnnl_get_effective_cpu_isa(), "all")
 
 
 def images_per_second(models, batch, iterations, rounds=9):
@@ -36,6 +58,7 @@ def images_per_second(models, batch, iterations, rounds=9):
 
 def main():
     name, batch_size, threads, iterations = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    run_like_ptq_server()
     torch.set_num_threads(threads)
     torch.backends.quantized.engine = "onednn"
     model = getattr(torchvision.models, name)().eval()

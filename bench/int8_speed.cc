@@ -19,8 +19,11 @@
 #include <unistd.h>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/ascii.h"
+#include "ptq/core/devices.h"
 #include "ptq/core/in_memory_batches.h"
 #include "ptq/core/quantization_session.h"
+#include "steady_allocator.h"
 
 namespace {
 
@@ -74,6 +77,8 @@ std::string ExportInt8(const std::string& model, const at::Tensor& batch, const 
 }  // namespace
 
 int main(int argc, char** argv) {
+  const std::string onednn_isa = ptq::core::CapOnednnBelowAmx();  // as ptq-server runs
+  ptq::bench::UseSteadyStateAllocator();
   int threads = 2, iterations = 2, rounds = 5;
   std::string models_dir = PTQ_TEST_MODELS_DIR;
   CLI::App app{"int8 inference speed"};
@@ -95,7 +100,7 @@ int main(int argc, char** argv) {
   cases.push_back({"MobileNetV3-large (torchvision)", (fs::path(models_dir) / "mobilenet_v3_large.pt").string(),
                    "mobilenet_v3_large"});
 
-  std::printf("batch 32, 224x224, %d threads, images/s\n\n", threads);
+  std::printf("batch 32, 224x224, %d threads, onednn %s, images/s\n\n", threads, onednn_isa.c_str());
   std::printf("| model | fp32 | our int8 | int8 / fp32 | PyTorch FX fp32 | PyTorch FX int8 | ours / FX int8 |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
   for (const Case& c : cases) {
@@ -108,7 +113,9 @@ int main(int argc, char** argv) {
     const double fp32_rate = rates[0], int8_rate = rates[1];
     std::string fx_fp32 = "-", fx_int8 = "-", ratio = "-";
     if (!c.torchvision_name.empty()) {
-      const std::string command = "/usr/bin/python3 " PTQ_BENCH_DIR "/fx_int8_speed.py " + c.torchvision_name +
+      // PyTorch FX's int8 runs on the same onednn instruction set as ours.
+      const std::string command = "ONEDNN_MAX_CPU_ISA=" + absl::AsciiStrToUpper(onednn_isa) +
+                                  " /usr/bin/python3 " PTQ_BENCH_DIR "/fx_int8_speed.py " + c.torchvision_name +
                                   " 32 " + std::to_string(threads) + " " + std::to_string(iterations * rounds);
       if (FILE* pipe = popen(command.c_str(), "r")) {
         double fx_fp32_rate = 0, fx_int8_rate = 0;

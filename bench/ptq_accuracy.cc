@@ -16,6 +16,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_split.h"
+#include "ptq/core/devices.h"
 #include "ptq/core/dataset.h"
 #include "ptq/core/quantization_session.h"
 
@@ -50,6 +51,7 @@ double Seconds(std::chrono::steady_clock::time_point since) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const std::string onednn_isa = ptq::core::CapOnednnBelowAmx();  // as ptq-server runs
   Options options;
   CLI::App app{"PTQ accuracy table"};
   app.add_option("--model", options.model);
@@ -64,8 +66,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   at::set_num_threads(options.threads);
 
-  std::printf("model %s\ndata %s: calibrate on the first %d images (batch %d), evaluate on %s\n\n",
-              options.model.c_str(), options.data.c_str(), options.calibration_images, options.batch,
+  std::printf("model %s (onednn %s)\ndata %s: calibrate on the first %d images (batch %d), evaluate on %s\n\n",
+              options.model.c_str(), onednn_isa.c_str(), options.data.c_str(), options.calibration_images, options.batch,
               options.eval_images > 0 ? std::to_string(options.eval_images).c_str() : "all");
   std::printf("| activation quantizer | bias correction | fp32 top-1 | int8 top-1 | drop | fp32 top-5 | "
               "int8 top-5 | agreement | calibration s | fp32 passes s | ratio |\n");

@@ -38,7 +38,7 @@ from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "models"))
 import train_fashion_mnist  # noqa: E402  (the reference models' definitions and preprocessing)
-from fx_int8_speed import images_per_second  # noqa: E402  (bench/, this script's folder)
+from fx_int8_speed import images_per_second, run_like_ptq_server  # noqa: E402  (bench/, this script's folder)
 
 SHARED = os.environ.get("PTQ_SHARED_DIR", os.path.join(os.path.dirname(ROOT), "shared"))
 CALIBRATION_BATCHES, CALIBRATION_BATCH_SIZE = 10, 32
@@ -215,6 +215,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", default="", help="only models whose name contains this")
     args = parser.parse_args()
+    onednn_isa = run_like_ptq_server()
     torch.set_num_threads(args.threads)
     torch.backends.quantized.engine = "onednn"
     scratch = tempfile.mkdtemp(prefix="ptq-tables-")
@@ -250,6 +251,11 @@ def main():
             batch = torch.randn(32, 3, size, size)
             fp32_model = torch.jit.freeze(torch.jit.load(model["path"]).eval())
             our_int8 = torch.jit.load(os.path.join(server.result_dir(ours), "int8_infer", "model.pt"))
+            with open(os.path.join(server.result_dir(ours), "report.json")) as f:
+                server_isa = json.load(f)["onednn_isa"]
+            if server_isa != onednn_isa:
+                raise RuntimeError(f"ptq-server ran onednn on {server_isa}, this process on {onednn_isa}: "
+                                   "the speeds would not compare")
             fx = None
             if model["arch"] is not None:
                 evaluation = dataset_tensors(model, "evaluation", args.eval_images or None)
@@ -272,7 +278,7 @@ def main():
             server.stop()
 
     lines = [f"Measured {datetime.date.today()} on {platform.node()} ({os.cpu_count()} cores, "
-             f"{args.threads} threads), `/usr/bin/python3 bench/reference_tables.py`. Calibration: the first "
+             f"{args.threads} threads, onednn {onednn_isa}), `/usr/bin/python3 bench/reference_tables.py`. Calibration: the first "
              f"{CALIBRATION_BATCHES * CALIBRATION_BATCH_SIZE} images of the calibration set "
              f"({CALIBRATION_BATCHES} x {CALIBRATION_BATCH_SIZE}); Fashion-MNIST calibrates on its training images and "
              "evaluates on the 10,000 test images; the shared ImageNet model calibrates and evaluates on "
@@ -292,7 +298,8 @@ def main():
                      f"| {fx['top1']:.2f}/{fx['top5']:.2f} | {fx['fp32_top1'] - fx['top1']:.2f} | {fx['agreement']:.1f}% "
                      f"| {seconds:.2f} / {fx['calibration_seconds']:.2f} |")
     lines += ["", f"### 3. Speed (images/s, batch 32, random input at the model's size; median of 9 interleaved "
-              f"rounds of 10 batches, ONNX Runtime's of 9 rounds in its own process; ours: {OURS_FOR_COMPARISON[0]})",
+              f"rounds of 10 batches, ONNX Runtime's of 9 rounds in its own process; glibc's mmap threshold fixed, "
+              f"as a long-running server's settles; ours: {OURS_FOR_COMPARISON[0]})",
               "",
               "| model | fp32 TorchScript | our int8 | int8 / fp32 | PyTorch FX int8 | ours / FX | ORT on our QDQ "
               "| calibration s ours / FX |", "|---|---|---|---|---|---|---|---|"]

@@ -9,6 +9,8 @@ set -euo pipefail
 build_packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libtorch-dev
+  # onednn, under LibTorch's CPU kernels: its C API caps the instruction set (core/src/devices.cc).
+  libdnnl-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libopencv-dev libabsl-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libcli11-dev libsqlite3-dev libssl-dev

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "ptq/core/devices.h"
 
 namespace ptq::server {
 namespace fs = std::filesystem;
@@ -90,6 +91,7 @@ absl::StatusOr<JobOutput> RunQuantJob(const JobRun& run) {
   json_options.preserve_proto_field_names = true;
   (void)google::protobuf::util::MessageToJsonString(run.config, &report.config_json, json_options);
   report.engine = run.resolved.engine;
+  report.onednn_isa = core::OnednnInstructionSet();
   report.metrics = output.metrics;
   report.timings_seconds = {{"calibration", output.timings.calibration_seconds()},
                             {"export", output.timings.export_seconds()},

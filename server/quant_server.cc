@@ -40,6 +40,8 @@ absl::StatusOr<std::vector<std::string>> WorkerDevices(const ServerOptions& opti
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOptions& options) {
+  // Before anything touches LibTorch: onednn fixes its kernels' instruction set at first use.
+  spdlog::info("onednn instruction set: {}", core::CapOnednnBelowAmx());
   if (options.listen_address.rfind(':') == std::string::npos) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--listen must be host:port, got '", options.listen_address, "'"));

@@ -89,6 +89,7 @@ std::string ReportJson(const RunReport& report) {
       {"format", "ptq-service report v1"},
       {"config", config.is_discarded() ? nlohmann::json(report.config_json) : config},
       {"int8_engine", report.engine},
+      {"onednn_isa", report.onednn_isa},
       {"metrics", MetricsJson(report.metrics)},
       {"timings_seconds", std::move(timings)},
       {"layer_sqnr", std::move(layers)},

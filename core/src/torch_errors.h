@@ -3,6 +3,7 @@
 
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <exception>
 #include <string>
 
@@ -12,7 +13,11 @@
 namespace ptq::core {
 
 // LibTorch's messages carry a C++ backtrace after the first line; people need only the reason.
-inline std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
+inline std::string FirstLine(const std::string& text) {
+  // TorchScript's compile errors start with a line break.
+  const size_t start = std::min(text.find_first_not_of("\n "), text.size());
+  return text.substr(start, text.find('\n', start) - start);
+}
 
 // Runs `body` (returning StatusOr<T> or T), turning LibTorch and standard exceptions into an
 // INTERNAL status that says what was being done: the core boundary never lets one escape.

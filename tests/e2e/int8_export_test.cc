@@ -115,6 +115,78 @@ TEST(Int8ExportTest, BeforeCalibrationAndUnknownEngineAreRefused) {
   EXPECT_NE(engine.message().find("ptq.backend"), absl::string_view::npos) << engine;
 }
 
+// The int8 file quantizes float values with vectorized ops of its own (ATen's loop is scalar):
+// the codes must be torch.quantize_per_tensor's, ties (round half to even) and saturation
+// included, and 4-D values come out channels-last for onednn's convolutions.
+TEST(Int8ExportTest, ItsQuantizationEqualsQuantizePerTensor) {
+  testing::TempDir dir;
+  auto session = QuantizationSession::Create((testing::TestModelsDir() / "tiny.pt").string(), {}, {});
+  ASSERT_TRUE(session.ok());
+  InMemoryBatches data = RandomBatches(16, 2, 4);
+  ASSERT_TRUE((*session)->Calibrate(*data.Source(), nullptr, nullptr).ok());
+  const fs::path int8_path = dir.path() / "int8.pt";
+  ASSERT_TRUE((*session)->ExportTorchScript((dir.path() / "fp32.pt").string(), int8_path.string()).ok());
+  torch::jit::Module int8 = torch::jit::load(int8_path.string());
+
+  at::manual_seed(11);
+  struct Case {
+    double scale;
+    int64_t zero_point;
+    at::Tensor values;
+  };
+  // With scale 0.25, k / 8 for odd k lands exactly on k / 2 steps: half-way ties, both parities.
+  const at::Tensor ties = at::arange(-1199, 1201, 2, at::kFloat).div(8).reshape({2, 3, 10, 20});
+  // Saturation. Beyond int64 (|x / scale| > 9.2e18, infinities) ATen's cast overflows and
+  // gives code 0 for either sign; the file saturates there too, so those are left out.
+  const at::Tensor extremes = at::tensor({1e6f, -1e6f, 1e18f, -1e18f, 0.0f, -0.0f, 251.5f, 252.5f, -3.5f, -2.5f});
+  const std::vector<Case> cases = {
+      {0.25, 128, ties},
+      {0.25, 0, ties},
+      {0.015841240063309669, 128, at::randn({4, 3, 17, 9}).mul(3)},
+      {static_cast<double>(0.0371f), 7, at::randn({5, 64})},
+      {1.0, 3, extremes},
+  };
+  for (const Case& c : cases) {
+    const double inverse_scale = 1.0f / static_cast<float>(c.scale);
+    const at::Tensor ours =
+        int8.get_method("quantize")({c.values, inverse_scale, c.scale, c.zero_point}).toTensor();
+    const at::Tensor expected = at::quantize_per_tensor(c.values, c.scale, c.zero_point, at::kQUInt8);
+    EXPECT_TRUE(at::equal(ours.int_repr(), expected.int_repr()))
+        << "scale " << c.scale << " zero point " << c.zero_point << ": "
+        << (ours.int_repr().to(at::kInt) - expected.int_repr().to(at::kInt)).abs().max();
+    EXPECT_EQ(ours.q_scale(), expected.q_scale());
+    EXPECT_EQ(ours.q_zero_point(), expected.q_zero_point());
+    EXPECT_EQ(ours.dim() == 4, ours.is_contiguous(at::MemoryFormat::ChannelsLast) && !ours.is_contiguous());
+  }
+}
+
+// The seed's MobileNetV3 recipe keeps squeeze-excitation in float: its hardsigmoid output is
+// quantized in the file with the fixed scale 1/256 (inverse 256, which TorchScript source must
+// spell as a float), and the file must compile and run.
+TEST(Int8ExportTest, MobileNetV3WithTheSeedRecipeExportsAndRuns) {
+  testing::TempDir dir;
+  PtqConfig config;
+  config.fuse = true;
+  config.skip_se_quant = true;
+  config.activation_quantizer = "HistQuantizer";
+  config.hist_percent = 0.999;
+  auto session = QuantizationSession::Create((testing::TestModelsDir() / "mobilenet_v3_small.pt").string(), config, {});
+  ASSERT_TRUE(session.ok()) << session.status();
+  InMemoryBatches data = RandomBatches(64, 2, 8);
+  ASSERT_TRUE((*session)->Calibrate(*data.Source(), nullptr, nullptr).ok());
+  const fs::path int8_path = dir.path() / "int8.pt";
+  const absl::Status exported = (*session)->ExportTorchScript((dir.path() / "fp32.pt").string(), int8_path.string());
+  ASSERT_TRUE(exported.ok()) << exported;
+  torch::NoGradGuard no_grad;
+  torch::jit::Module int8 = torch::jit::load(int8_path.string());
+  at::manual_seed(3);
+  const at::Tensor input = at::randn({4, 3, 64, 64});
+  const at::Tensor output = int8.forward({input}).toTensor();
+  EXPECT_EQ(output.dim(), 2);
+  EXPECT_EQ(output.size(0), 4);
+  EXPECT_TRUE(output.isfinite().all().item<bool>());
+}
+
 // MobileNetV2 at 64 x 64: fp32 export equals the TorchScript model; the int8 file runs in C++
 // and in Python (Debian's torch) with the same outputs.
 TEST(Int8ExportTest, MobileNetV2FilesRunInCppAndPython) {

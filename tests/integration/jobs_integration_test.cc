@@ -165,6 +165,28 @@ TEST_F(JobsIntegrationTest, ServerSourceJobGoesThroughEveryStateAndSucceeds) {
   EXPECT_TRUE(fs::exists(results_dir() / done.job_id() / "MANIFEST"));
   EXPECT_EQ(testing::ListFiles(results_dir()).size(), paths.size()) << "no staging leftovers";
   EXPECT_NE(server_->log().find("job " + done.job_id() + " EVALUATING -> SUCCEEDED"), std::string::npos);
+
+  // onednn's AMX kernels are slower on these layers: the server runs below them, and says so.
+  const std::string isa =
+      nlohmann::json::parse(testing::ReadFileBytes(results_dir() / done.job_id() / "report.json"))["onednn_isa"];
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("amx-int8")) {
+    EXPECT_EQ(isa, "avx512_core_bf16");
+  }
+  EXPECT_NE(isa, "avx512_core_amx");
+  EXPECT_NE(server_->log().find("onednn instruction set: " + isa), std::string::npos) << server_->log();
+}
+
+TEST_F(JobsIntegrationTest, OperatorsOnednnInstructionSetIsKept) {
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx2")) GTEST_SKIP() << "this CPU has no AVX2 to choose";
+  setenv("ONEDNN_MAX_CPU_ISA", "AVX2", /*overwrite=*/1);  // the server process inherits it
+  StartServer();
+  unsetenv("ONEDNN_MAX_CPU_ISA");
+  const v1::Job done = WaitForEnd(SubmitOk(FashionConfig(model_id_, "server", 1, 8, 32)).job_id());
+  ASSERT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.error();
+  EXPECT_EQ(nlohmann::json::parse(testing::ReadFileBytes(results_dir() / done.job_id() / "report.json"))["onednn_isa"],
+            "avx2");
 }
 
 TEST_F(JobsIntegrationTest, StreamSourceJobWaitsForACompleteWellShapedStream) {

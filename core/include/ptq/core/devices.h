@@ -1,6 +1,8 @@
 #ifndef PTQ_CORE_DEVICES_H_
 #define PTQ_CORE_DEVICES_H_
 
+#include <string>
+
 namespace ptq::core {
 
 // CUDA devices LibTorch sees: 0 with a CPU-only LibTorch such as Debian's, or without a GPU.
@@ -9,6 +11,19 @@ int CudaDeviceCount();
 // Sets LibTorch's intra-op thread count. There is one pool per process, so CPU workers that run
 // at the same time share it; `threads` <= 0 leaves the setting alone.
 void SetIntraOpThreads(int threads);
+
+// On CPUs with AMX (Sapphire Rapids and later) onednn 2.6, under LibTorch's int8 convolutions,
+// picks AMX kernels for dense layers, and on MobileNet layers at batch 32 they are slower than
+// its AVX-512 VNNI kernels (bundled MobileNetV2 at 32x32: int8 14.0k -> 21.2k images/s without
+// AMX; fp32, which AMX does not run, and 224x224 int8 unchanged). This caps onednn's
+// instruction set below AMX on such CPUs, unless the operator chose a cap with
+// ONEDNN_MAX_CPU_ISA or DNNL_MAX_CPU_ISA. onednn fixes its instruction set at its first
+// primitive, so call this before any LibTorch work; later it changes nothing.
+// Returns OnednnInstructionSet().
+std::string CapOnednnBelowAmx();
+
+// The instruction set onednn dispatches to, in its own names ("avx512_core_bf16").
+std::string OnednnInstructionSet();
 
 }  // namespace ptq::core
 

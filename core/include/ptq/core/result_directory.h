@@ -16,6 +16,7 @@ namespace ptq::core {
 struct RunReport {
   std::string config_json;  // the job config as accepted (a JSON document)
   std::string engine;       // int8 engine of int8_infer/model.pt
+  std::string onednn_isa;     // instruction set onednn dispatched to when images/s were measured
   std::vector<VariantAccuracy> metrics;
   std::vector<std::pair<std::string, double>> timings_seconds;  // e.g. {"calibration", 2.1}
   std::vector<LayerReport> layers;

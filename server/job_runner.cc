@@ -51,6 +51,7 @@ absl::StatusOr<JobOutput> RunQuantJob(const JobRun& run) {
   absl::StatusOr<std::unique_ptr<core::QuantizationSession>> session =
       core::QuantizationSession::Create(run.model_path, run.resolved.ptq, core::RuntimeOptions{run.device, 0});
   if (!session.ok()) return InStep("loading the model", session.status());
+  output.timings.set_model_load_seconds(SecondsSince(step_start));
   output.session = *std::move(session);
   absl::StatusOr<std::unique_ptr<core::BatchSource>> calibration = CalibrationData(run);
   if (!calibration.ok()) return InStep("opening the calibration data", calibration.status());
@@ -94,6 +95,7 @@ absl::StatusOr<JobOutput> RunQuantJob(const JobRun& run) {
   report.onednn_isa = core::OnednnInstructionSet();
   report.metrics = output.metrics;
   report.timings_seconds = {{"calibration", output.timings.calibration_seconds()},
+                            {"model_load", output.timings.model_load_seconds()},
                             {"export", output.timings.export_seconds()},
                             {"evaluation", output.timings.evaluation_seconds()},
                             {"total", output.timings.total_seconds()}};

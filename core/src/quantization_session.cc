@@ -17,7 +17,7 @@
 #include "quantized_model.h"
 #include "torch_errors.h"
 #include "torchscript_export.h"
-#include "torchscript_import.h"
+#include "imported_models.h"
 
 namespace ptq::core {
 namespace {
@@ -74,7 +74,7 @@ absl::StatusOr<std::unique_ptr<QuantizationSession>> QuantizationSession::Create
   }
   if (runtime.threads > 0) at::set_num_threads(runtime.threads);
 
-  absl::StatusOr<Graph> graph = ImportTorchScript(model_path);
+  absl::StatusOr<Graph> graph = ImportTorchScriptOnce(model_path);
   if (!graph.ok()) return graph.status();
   QuantizedModel& model = state->model;
   model.fp32 = *std::move(graph);

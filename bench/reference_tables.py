@@ -11,7 +11,7 @@ Usage: /usr/bin/python3 bench/reference_tables.py [--build build] [--out bench/r
 2. PyTorch's own PTQ (torch.ao FX, onednn default qconfig) on the same calibration images
    (the first 320 of the calibration set) and the same evaluation images: accuracy and
    calibration wall time (median of 3 runs each), next to ours with HistQuantizer 0.9999 and
-   with MSEQuantizer.
+   with MSEQuantizer, and which images only one of the two classifies right (McNemar's test).
 3. Speed, batch 32 at each model's input size, the same threads: fp32 (frozen TorchScript), our
    int8 TorchScript, PyTorch FX int8 (medians of interleaved rounds), ONNX Runtime on our QDQ
    file; and calibration time.
@@ -21,6 +21,7 @@ import argparse
 import copy
 import datetime
 import json
+import math
 import os
 import platform
 import statistics
@@ -171,6 +172,18 @@ def accuracy(model, x, y):
     return 100.0 * top1 / len(y), 100.0 * top5 / len(y), torch.cat(agree)
 
 
+def paired_comparison(ours_pred, fx_pred, labels):
+    """Images only ours classifies right, images only FX does, and the exact two-sided McNemar
+    p-value of that split: top-1 drops a few images apart are within what chance gives two
+    int8 models that disagree on a few hundred images."""
+    ours_right, fx_right = ours_pred == labels, fx_pred == labels
+    only_ours = int((ours_right & ~fx_right).sum())
+    only_fx = int((~ours_right & fx_right).sum())
+    n = only_ours + only_fx
+    tail = sum(math.comb(n, k) for k in range(min(only_ours, only_fx) + 1)) / 2 ** n if n else 1.0
+    return only_ours, only_fx, min(1.0, 2 * tail)
+
+
 TIMING_RUNS = 3  # calibration times are the median of this many runs, ours and FX's alike
 
 
@@ -202,7 +215,7 @@ def pytorch_fx(model, calibration, evaluation):
         int8 = convert_fx(prepared)
         seconds.append(time.perf_counter() - start)
     top1, top5, pred = accuracy(int8, *evaluation)
-    return {"fp32_top1": fp32_top1, "top1": top1, "top5": top5,
+    return {"fp32_top1": fp32_top1, "top1": top1, "top5": top5, "pred": pred,
             "agreement": 100.0 * (pred == fp32_pred).float().mean().item(),
             "calibration_seconds": statistics.median(seconds), "model": torch.jit.freeze(torch.jit.script(int8))}
 
@@ -263,8 +276,10 @@ def main():
                 fx = pytorch_fx(model, calibration, evaluation)
                 for label in OURS_FOR_COMPARISON:
                     v = variants(jobs[label])
+                    int8 = torch.jit.load(os.path.join(server.result_dir(jobs[label]), "int8_infer", "model.pt"))
+                    paired = paired_comparison(accuracy(int8, *evaluation)[2], fx["pred"], evaluation[1])
                     peer_rows.append((model["name"], label, v["fp32"]["top1"], v["int8"]["top1"], v["int8"]["top5"],
-                                      v["int8"]["agreement_top1"], our_seconds[label], fx))
+                                      v["int8"]["agreement_top1"], our_seconds[label], fx, paired))
             ort = subprocess.run(["node", os.path.join(ROOT, "bench", "ort_speed.js"),
                                   os.path.join(server.result_dir(ours), "int8_infer", "model.onnx"), "32", "3",
                                   str(size), str(size), str(args.threads), "10"], capture_output=True, text=True)
@@ -293,11 +308,12 @@ def main():
                      f"| {int8['agreement_top1']:.1f}% |")
     lines += ["", "### 2. Against PyTorch's own PTQ (torch.ao FX, onednn default qconfig)",
               "", "| model | ours | fp32 top-1 | ours int8 top-1/top-5 | ours drop | ours agreement | FX int8 top-1/top-5 "
-              "| FX drop | FX agreement | calibration s ours / FX |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for name, label, fp32_top1, top1, top5, agreement, seconds, fx in peer_rows:
+              "| FX drop | FX agreement | images only ours / only FX gets right (McNemar p) | calibration s ours / FX |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, label, fp32_top1, top1, top5, agreement, seconds, fx, (only_ours, only_fx, p_value) in peer_rows:
         lines.append(f"| {name} | {label} | {fp32_top1:.2f} | {top1:.2f}/{top5:.2f} | {fp32_top1 - top1:.2f} | {agreement:.1f}% "
                      f"| {fx['top1']:.2f}/{fx['top5']:.2f} | {fx['fp32_top1'] - fx['top1']:.2f} | {fx['agreement']:.1f}% "
-                     f"| {seconds:.2f} / {fx['calibration_seconds']:.2f} |")
+                     f"| {only_ours} / {only_fx} (p {p_value:.2f}) | {seconds:.2f} / {fx['calibration_seconds']:.2f} |")
     lines += ["", f"### 3. Speed (images/s, batch 32, random input at the model's size; median of 9 interleaved "
               f"rounds of 10 batches, ONNX Runtime's of 9 rounds in its own process; glibc's mmap threshold fixed, "
               f"as a long-running server's settles; ours: {OURS_FOR_COMPARISON[0]})",

@@ -11,13 +11,13 @@
 #include "activation_observer.h"
 #include "calibrator.h"
 #include "graph_passes.h"
+#include "imported_models.h"
 #include "onnx_export.h"
 #include "ptq/core/metrics.h"
 #include "quant_params_json.h"
 #include "quantized_model.h"
 #include "torch_errors.h"
 #include "torchscript_export.h"
-#include "imported_models.h"
 
 namespace ptq::core {
 namespace {

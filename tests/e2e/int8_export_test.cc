@@ -137,7 +137,7 @@ TEST(Int8ExportTest, ItsQuantizationEqualsQuantizePerTensor) {
   // With scale 0.25, k / 8 for odd k lands exactly on k / 2 steps: half-way ties, both parities.
   const at::Tensor ties = at::arange(-1199, 1201, 2, at::kFloat).div(8).reshape({2, 3, 10, 20});
   // Saturation. Beyond int64 (|x / scale| > 9.2e18, infinities) ATen's cast overflows and
-  // gives code 0 for either sign; the file saturates there too, so those are left out.
+  // gives code 0 for either sign where the file saturates, so those are left out.
   const at::Tensor extremes = at::tensor({1e6f, -1e6f, 1e18f, -1e18f, 0.0f, -0.0f, 251.5f, 252.5f, -3.5f, -2.5f});
   const std::vector<Case> cases = {
       {0.25, 128, ties},

@@ -118,6 +118,8 @@ AlignedLayer AlignRequantization(double input_scale, const at::Tensor& weight_sc
     const float lowest = std::max(scales[s], static_cast<float>(largest_bias / (input_scale * kMaxBiasInAcc)));
     // The first scale at which the multipliers agree and every bias it serves can be snapped;
     // failing that, the first at which the multipliers agree, with what could be snapped.
+    const auto group_begin = biases.begin() + static_cast<std::ptrdiff_t>(first);
+    const auto group_end = biases.begin() + static_cast<std::ptrdiff_t>(last);
     std::optional<std::pair<float, std::vector<float>>> chosen, fallback;
     float scale = lowest;
     for (int step = 0; step <= kMaxScaleUlps && !chosen;
@@ -125,8 +127,7 @@ AlignedLayer AlignRequantization(double input_scale, const at::Tensor& weight_sc
       if (OnednnMultiplier(input_scale, scale, output_scale) != IntegerBiasMultiplier(input_scale, scale, output_scale)) {
         continue;
       }
-      std::vector<float> snapped(biases.begin() + static_cast<std::ptrdiff_t>(first),
-                                 biases.begin() + static_cast<std::ptrdiff_t>(last));  // this group's
+      std::vector<float> snapped(group_begin, group_end);
       bool all_snapped = true;
       for (float& value : snapped) {
         const std::optional<float> aligned_bias = NearestAlignedBias(value, input_scale, scale);
@@ -139,8 +140,6 @@ AlignedLayer AlignRequantization(double input_scale, const at::Tensor& weight_sc
         fallback = {scale, std::move(snapped)};
       }
     }
-    const auto group_begin = biases.begin() + static_cast<std::ptrdiff_t>(first);
-    const auto group_end = biases.begin() + static_cast<std::ptrdiff_t>(last);
     if (!chosen) {
       aligned.unaligned_channels += static_cast<int64_t>(per_tensor ? last - first : 1);
       if (fallback) {

@@ -3,14 +3,27 @@
 # benchmarks. Idempotent: packages already present are left alone. Run as root (or via sudo).
 # README, .ci/run and docker/Dockerfile all call this one script, so a fresh machine and CI
 # get exactly the same set.
+#
+#   deploy/install-deps.sh [--build-only]
+#
+# --build-only: just what compiling ptq-server and ptq-client needs (docker/Dockerfile's build
+# stage), without the tests' Python, data, Node.js and image tools.
 set -euo pipefail
+build_only=false
+case "${1:-}" in
+  "") ;;
+  --build-only) build_only=true ;;
+  *) echo "usage: $0 [--build-only]" >&2; exit 2 ;;
+esac
 
 # Build toolchain and the libraries the C++ code links against.
 build_packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libtorch-dev
   # onednn, under LibTorch's CPU kernels: its C API caps the instruction set (core/src/devices.cc).
-  libdnnl-dev
+  # Its dnnl-config.cmake calls find_package(OpenCL), whose headers and library are only a
+  # Recommends of libdnnl-dev, so they are named here.
+  libdnnl-dev ocl-icd-opencl-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libopencv-dev libabsl-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libcli11-dev libsqlite3-dev libssl-dev
@@ -28,7 +41,11 @@ runtime_and_test_packages=(
   python3 python3-torch python3-torchvision python3-onnx python3-opencv python3-numpy
   procps
   bsdutils
+  # deploy_checks: YAML lint (and `kubectl kustomize deploy/k8s`, below).
   yamllint python3-yaml
+  # The image test (docker/build-and-smoke.sh): base images made with mmdebstrap, the
+  # Dockerfile built and run with buildah.
+  mmdebstrap buildah
 )
 
 if [[ "$(id -u)" -ne 0 ]]; then
@@ -36,11 +53,18 @@ if [[ "$(id -u)" -ne 0 ]]; then
   exit 1
 fi
 
-wanted=("${build_packages[@]}" "${runtime_and_test_packages[@]}")
-
-# Node.js runs ONNX Runtime in the tests; machines that already have a node keep theirs.
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  wanted+=(nodejs npm)
+wanted=("${build_packages[@]}")
+if ! $build_only; then
+  wanted+=("${runtime_and_test_packages[@]}")
+  # Node.js runs ONNX Runtime in the tests; machines that already have a node keep theirs.
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    wanted+=(nodejs npm)
+  fi
+  # kubectl renders deploy/k8s in deploy_checks. A machine that has one keeps it: another
+  # vendor's kubectl package owns the same file, and Debian's would fail to unpack over it.
+  if ! command -v kubectl >/dev/null 2>&1; then
+    wanted+=(kubernetes-client)
+  fi
 fi
 
 missing=()
@@ -62,6 +86,6 @@ fi
 # ONNX Runtime (CPU) from the npm registry, for the tests that run exported ONNX files. Its
 # install script would download more and fails offline; the package carries the CPU binaries.
 ort_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/ort"
-if [[ -f "$ort_dir/package.json" ]]; then
+if ! $build_only && [[ -f "$ort_dir/package.json" ]]; then
   npm install --prefix "$ort_dir" --ignore-scripts --no-audit --no-fund --loglevel=error
 fi

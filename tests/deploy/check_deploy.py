@@ -4,7 +4,8 @@
 Usage: check_deploy.py REPO_ROOT PTQ_SERVER PTQ_CLIENT
 
 - yamllint --strict on every YAML file under deploy/;
-- `kubectl kustomize deploy/k8s` renders (when kubectl is installed; said when it is not);
+- `kubectl kustomize deploy/k8s` renders (kubectl comes with deploy/install-deps.sh, so a
+  missing kubectl is a problem, not a skip);
 - the manifests: gRPC readiness/liveness probes on the served port, non-root, datasets mounted
   read-only, state on a claim, GPU requests for the GPU pool, a termination grace period
   longer than the server's drain, and only environment variables ptq-server knows;
@@ -42,7 +43,8 @@ def check_yaml(root):
                              os.path.join(root, "deploy")], capture_output=True, text=True)
     check(result.returncode == 0, "yamllint:\n" + result.stdout + result.stderr)
     if shutil.which("kubectl") is None:
-        print("kubectl not installed: kustomize rendering not checked")
+        problems.append("kubectl is not installed (deploy/install-deps.sh installs kubernetes-client): "
+                        "deploy/k8s cannot be rendered")
         return
     result = subprocess.run(["kubectl", "kustomize", os.path.join(root, "deploy", "k8s")],
                             capture_output=True, text=True)

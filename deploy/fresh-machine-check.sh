@@ -20,9 +20,10 @@
 #   --workdir DIR  where the root is made (default /var/tmp)
 #   --keep         leave the root (unmounted) for inspection instead of deleting it
 #
-# Mounts: the root bound onto itself, then in it proc, sysfs (read-only), a tmpfs on /dev/shm,
-# a devpts of its own and ../shared (read-only); a trap unmounts them (and any a
-# step left) on every exit, and the root is deleted only when nothing under it is mounted. Exit status: that of the first failing step, 0 when all pass.
+# Mounts: the root bound onto itself, then in it sysfs (read-only), a tmpfs on /dev/shm, a devpts
+# of its own and ../shared (read-only); each step gets its own /proc in PID and mount namespaces
+# of its own. A trap unmounts everything (and any mount left) on every exit, and the root is
+# deleted only when nothing under it is mounted. Exit status: that of the first failing step, 0 when all pass.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -120,8 +121,6 @@ cleanup() {
     timing_names+=("$current_step (failed)")
     timing_seconds+=($((SECONDS - step_started)))
   fi
-  signal_processes_rooted_in KILL "$root"
-  sleep 1
   for ((index = ${#mounts[@]} - 1; index >= 0; index--)); do
     umount --recursive "${mounts[index]}"
   done
@@ -191,7 +190,6 @@ provision() {
   # The root is a mount point of its own, as a machine's / is: container tools in it (the
   # image test's buildah) remount / private and fail on a plain directory.
   mount_in_root . --bind "$root"
-  mount_in_root proc -t proc proc
   mount_in_root sys -t sysfs -o ro sysfs
   mount_in_root dev/shm -t tmpfs -o mode=1777,size=4g tmpfs
   # Pseudo-terminals (the client's progress test runs it under util-linux `script`): a devpts
@@ -209,12 +207,15 @@ begin "root at $root, commit ${commit:0:12}"
 provision
 finish
 
-run_step() {  # run_step NAME: the README command, in the root, clean environment, under a timeout
+# run_step NAME: the README command, in the root, clean environment, under a timeout. It runs in
+# PID and mount namespaces of its own (with a /proc of its own): when the step ends, whatever it
+# started and left running is killed with it, and whatever it mounted is gone.
+run_step() {
   local status=0
-  timeout --kill-after=30 "${step_timeout[$1]}" chroot "$root" /usr/bin/env -i \
+  timeout --kill-after=30 "${step_timeout[$1]}" \
+    unshare --pid --fork --kill-child --mount --mount-proc="$root/proc" chroot "$root" /usr/bin/env -i \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
     /bin/bash -c "cd /work/ptq-service && ${step_command[$1]}" < /dev/null 2>&1 | tee "$logs/$1.log" || status=$?
-  signal_processes_rooted_in KILL "$root"
   ((status != 124)) || echo "fresh-machine-check: $1 ran past ${step_timeout[$1]} s" >&2
   return "$status"
 }

@@ -4,9 +4,10 @@
 # mmdebstrap from this host's apt sources and apt Acquire options, the image is built and run
 # with buildah (chroot isolation, vfs storage, all of it in a private temporary storage that is
 # deleted at the end). The server in the image listens on loopback with the host's datasets
-# mounted read-only as /data and a host folder as its state volume; then, from the host,
-# `ptq-client health` and a `submit --wait` of the bundled MobileNetV3 demo must succeed, and
-# the image's own HEALTHCHECK command must pass inside it. Prints the image's size.
+# mounted read-only as /data and a host folder as its state volume. Then every library the
+# binaries load must be in the image, `ptq-client health` and a `submit --wait` of the bundled
+# MobileNetV3 demo from the host must succeed, the image's own HEALTHCHECK command must pass
+# inside it, and SIGTERM must drain and stop the server with exit 0. Prints the image's size.
 #
 #   docker/build-and-smoke.sh PTQ_CLIENT [--data-root DIR] [--workdir DIR]
 #
@@ -42,18 +43,27 @@ export TMPDIR="$work/tmp"  # buildah's and mmdebstrap's temporary files go with 
 bh() { buildah --root "$work/storage" --runroot "$work/run" --storage-driver vfs "$@"; }
 
 server_pid=""
-stop_server() {  # stop_server SECONDS: SIGTERM to `buildah run`, which passes it on to ptq-server
-  local deadline=$((SECONDS + $1))
-  kill -TERM "$server_pid" 2> /dev/null || return 0
+descendants() {  # descendants PID: its children, theirs, and so on
+  local child
+  for child in $(pgrep -P "$1"); do
+    echo "$child"
+    descendants "$child"
+  done
+}
+stop_server() {  # stop_server SECONDS: SIGTERM to ptq-server itself (a signalled `buildah run`
+  # ends at once with 143 instead of passing on the server's exit status), then wait for it.
+  local deadline=$((SECONDS + $1)) pid
+  for pid in $(descendants "$server_pid"); do
+    if [[ "$(cat "/proc/$pid/comm" 2> /dev/null)" == ptq-server ]]; then kill -TERM "$pid"; fi
+  done
   while kill -0 "$server_pid" 2> /dev/null && ((SECONDS < deadline)); do sleep 0.2; done
   ! kill -0 "$server_pid" 2> /dev/null
 }
 cleanup() {
   local status=$? left
   set +e
-  if [[ -n "$server_pid" ]]; then
-    stop_server 40
-    signal_processes_rooted_in KILL "$work"
+  if [[ -n "$server_pid" ]] && ! stop_server 40; then
+    kill -KILL $(descendants "$server_pid") "$server_pid" 2> /dev/null
   fi
   bh rm --all > /dev/null 2>&1
   left=$(awk -v w="$work/" 'index($5 "/", w) == 1 {print $5}' /proc/self/mountinfo)
@@ -106,10 +116,15 @@ echo "build-and-smoke: image size $size"
 
 # --- the server from the image, as `docker run -v state:/var/lib/ptq -v data:/data:ro` runs it ---
 container=$(bh from --pull=never localhost/ptq-service:smoke)
+# The host folder takes the place of the image's anonymous /var/lib/ptq volume, as a named volume
+# does under `docker run`; buildah run would otherwise mount both there, in no fixed order.
+bh config --volume /var/lib/ptq- "$container"
 mkdir -p "$work/state"
 chown 10001:10001 "$work/state"
-echo "build-and-smoke: largest packages in the runtime image (KiB):"
+echo "build-and-smoke: largest packages in the runtime image (KiB, as dpkg counts them):"
 bh run --isolation chroot "$container" -- dpkg-query -W -f '${Installed-Size}\t${Package}\n' | sort -n | tail -n 8
+missing=$(bh run --isolation chroot "$container" -- ldd /usr/local/bin/ptq-server /usr/local/bin/ptq-client | grep 'not found' || true)
+[[ -z "$missing" ]] || fail "libraries the binaries load are missing from the image: $missing"
 bh run --isolation chroot -v "$work/state:/var/lib/ptq" -v "$data_root:/data:ro" "$container" -- \
   ptq-server --listen 127.0.0.1:0 --ready-file /var/lib/ptq/ready --threads "$(nproc)" > "$work/server.log" 2>&1 &
 server_pid=$!
@@ -136,5 +151,6 @@ server_status=0
 wait "$server_pid" || server_status=$?
 server_pid=""
 ((server_status == 0)) || { tail -n 20 "$work/server.log"; fail "ptq-server exited $server_status on SIGTERM"; }
-step "ptq-server stopped on SIGTERM, exit 0"
+grep -q 'ptq-server stopped' "$work/server.log" || { tail -n 20 "$work/server.log"; fail "ptq-server did not log its stop"; }
+step "ptq-server drained and stopped on SIGTERM, exit 0"
 echo "build-and-smoke: PASSED (image size $size)"

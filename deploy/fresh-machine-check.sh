@@ -22,8 +22,8 @@
 #
 # Mounts: the root bound onto itself, then in it sysfs (read-only), a tmpfs on /dev/shm, a devpts
 # of its own and ../shared (read-only); each step gets its own /proc in PID and mount namespaces
-# of its own. A trap unmounts everything (and any mount left) on every exit, and the root is
-# deleted only when nothing under it is mounted. Exit status: that of the first failing step, 0 when all pass.
+# of its own, so what a step mounts never reaches this host. A trap unmounts everything on every
+# exit, and the root is deleted only when nothing under it is mounted. Exit status: that of the first failing step, 0 when all pass.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -89,8 +89,7 @@ base="$cache/base-bookworm-minbase-$base_key.tar"
 make_base() {
   local made
   made=$(mktemp "$cache/making.XXXXXX")
-  mmdebstrap --quiet --mode=root --format=tar --variant=minbase "${host_apt_options[@]}" bookworm "$made" \
-    "${host_apt_sources[@]}"
+  make_host_root "$made"
   find "$cache" -maxdepth 1 -name 'base-bookworm-minbase-*.tar' -delete
   mv "$made" "$base"
 }
@@ -111,11 +110,11 @@ share_debs() {  # share_debs FROM TO: hard links where both are on one filesyste
   find "$1" -maxdepth 1 -name '*.deb' -exec cp --link --no-clobber -t "$2" {} + 2> /dev/null ||
     find "$1" -maxdepth 1 -name '*.deb' -exec cp --no-clobber -t "$2" {} +
 }
-mounted_under_root() {  # deepest first
-  awk -v r="$root/" 'index($5 "/", r) == 1 {print $5}' /proc/self/mountinfo | sort -r
+mounted_under_root() {
+  awk -v r="$root/" 'index($5 "/", r) == 1 {print $5}' /proc/self/mountinfo
 }
 cleanup() {
-  local status=$? index target left
+  local status=$? index left
   set +e
   if [[ -n "$current_step" ]]; then
     timing_names+=("$current_step (failed)")
@@ -126,8 +125,6 @@ cleanup() {
   done
   # The .debs this run downloaded join the cache (linking is atomic: side-by-side runs agree).
   share_debs "$root/var/cache/apt/archives" "$cache/archives"
-  # Mounts a step left behind (a test's own chroot, say) go too.
-  for target in $(mounted_under_root); do umount "$target"; done
   left=$(mounted_under_root)
   if [[ -n "$left" ]]; then
     echo "fresh-machine-check: still mounted under $root, NOT deleting it:" >&2
@@ -197,8 +194,9 @@ provision() {
   mount_in_root dev/pts -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts
   mount_in_root dev/ptmx --bind "$root/dev/pts/ptmx"
   if [[ -n "$shared" && -d "$shared" ]]; then
-    bind_readonly "$(cd "$shared" && pwd)" work/shared
-    echo "shared data: $(cd "$shared" && pwd) read-only at /work/shared"
+    shared=$(cd "$shared" && pwd)
+    bind_readonly "$shared" work/shared
+    echo "shared data: $shared read-only at /work/shared"
   else
     echo "shared data: none (the tests that use ../shared will say they are skipped)"
   fi

@@ -93,8 +93,7 @@ slim_options=(
 import_base() {  # import_base TAG MMDEBSTRAP-OPTIONS...
   local tag=$1 container
   shift
-  mmdebstrap --quiet --mode=root --format=tar --variant=minbase --skip=output/dev "${host_apt_options[@]}" "$@" \
-    bookworm "$work/base.tar" "${host_apt_sources[@]}"
+  make_host_root "$work/base.tar" --skip=output/dev "$@"
   container=$(bh from scratch)
   bh add --quiet "$container" "$work/base.tar" / > /dev/null
   bh config --cmd /bin/bash "$container"

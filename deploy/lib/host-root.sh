@@ -1,5 +1,5 @@
-# Sourced by deploy/fresh-machine-check.sh and docker/build-and-smoke.sh: what a Debian 12 root
-# made with mmdebstrap takes from this host's apt configuration, so that it reaches the same
+# Sourced by deploy/fresh-machine-check.sh and docker/build-and-smoke.sh: a minimal Debian 12
+# root made with mmdebstrap from this host's apt configuration, so that it reaches the same
 # package mirrors as a new machine on this network would.
 
 # host_apt_sources: this host's enabled apt source files, each one an mmdebstrap MIRROR argument.
@@ -14,3 +14,12 @@ host_apt_options=()
 for file in /etc/apt/apt.conf.d/*; do
   if grep -q '^[[:space:]]*Acquire::' "$file"; then host_apt_options+=("--aptopt=$file"); fi
 done
+
+# make_host_root TARBALL [MMDEBSTRAP-OPTIONS...]: a minbase bookworm root as a tarball, from this
+# host's apt sources and Acquire options.
+make_host_root() {
+  local tarball=$1
+  shift
+  mmdebstrap --quiet --mode=root --format=tar --variant=minbase "${host_apt_options[@]}" "$@" \
+    bookworm "$tarball" "${host_apt_sources[@]}"
+}

@@ -3,6 +3,7 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -114,12 +115,60 @@ std::string ResolveAgainst(const fs::path& folder, const std::string& path) {
   return (relative.is_absolute() ? relative : folder / relative).lexically_normal().string();
 }
 
+// The whole file, refused before reading when it is not a regular file or is larger than any
+// job config could be.
+absl::StatusOr<std::string> ReadConfigText(const std::string& path) {
+  std::error_code error;
+  const fs::file_status status = fs::status(path, error);
+  if (error || !fs::exists(status)) return absl::InvalidArgumentError(absl::StrCat(path, ": no such config file"));
+  if (!fs::is_regular_file(status)) return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
+  const uintmax_t size = fs::file_size(path, error);
+  if (error) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot read the config file: ", error.message()));
+  if (size > kMaxConfigBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", size, " bytes; a job config may have at most ", kMaxConfigBytes));
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string text(static_cast<size_t>(size), '\0');
+  if (!in.read(text.data(), static_cast<std::streamsize>(size))) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": cannot read the config file"));
+  }
+  return text;
+}
+
 }  // namespace
 
+size_t JsonNestingDepth(absl::string_view text) {
+  size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 absl::StatusOr<LocalJobConfig> LoadJobConfig(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot read the config file"));
-  nlohmann::json document = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  absl::StatusOr<std::string> text = ReadConfigText(path);
+  if (!text.ok()) return text.status();
+  if (const size_t depth = JsonNestingDepth(*text); depth > kMaxConfigDepth) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": nested ", depth, " levels deep; a job config needs at most ", kMaxConfigDepth));
+  }
+  nlohmann::json document = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (document.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(path, ": not valid JSON"));
   if (!document.is_object()) return absl::InvalidArgumentError(absl::StrCat(path, ": must be a JSON object"));
   NormalizeFuseList(document);

@@ -23,10 +23,17 @@ stop_server() {
   rm -rf "$work"
 }
 trap stop_server EXIT
-for _ in $(seq 100); do
-  [[ -s "$work/ready" ]] && break
-  kill -0 "$server" 2> /dev/null || { cat "$work/server.log"; exit 1; }
-  sleep 0.1
+# A cold start (LibTorch's libraries not yet in the page cache, a busy CI machine) has taken more
+# than 10 s; a server that is alive gets minutes, one that exited is reported at once.
+started=$SECONDS
+until [[ -s "$work/ready" ]]; do
+  kill -0 "$server" 2> /dev/null || { cat "$work/server.log"; echo "demo: ptq-server exited" >&2; exit 1; }
+  if ((SECONDS - started >= 300)); then
+    cat "$work/server.log"
+    echo "demo: ptq-server was not ready after 300 s" >&2
+    exit 1
+  fi
+  sleep 0.2
 done
 address=$(cat "$work/ready")
 echo "ptq-server is serving on $address (state in $work)"

@@ -1,5 +1,7 @@
 #include "job_config.h"
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "data_paths.h"
 #include "ptq/common/sha256.h"
@@ -11,7 +13,8 @@ constexpr int kDefaultBatchNum = 10;   // the seed's quant_batch_num
 constexpr int kDefaultBatchSize = 10;  // the seed's quant_batch_size
 constexpr int kMaxBatchNum = 100000;
 constexpr int kMaxBatchSize = 4096;
-constexpr int kMaxNameLength = 256;
+constexpr size_t kMaxNameLength = 256;
+constexpr size_t kMaxPathLength = 4096;  // PATH_MAX
 
 absl::Status OutOfRange(absl::string_view key, int64_t value, int64_t low, int64_t high) {
   return absl::InvalidArgumentError(absl::StrCat(key, " must be in [", low, ", ", high, "], got ", value));
@@ -97,8 +100,30 @@ absl::StatusOr<core::DataSpec> ResolveDataset(const std::string& data_root, cons
 
 absl::StatusOr<ResolvedJob> ResolveJobConfig(v1::JobConfig* config, const std::string& data_root) {
   ResolvedJob job;
-  if (config->name().size() > kMaxNameLength) {
-    return absl::InvalidArgumentError(absl::StrCat("name must be at most ", kMaxNameLength, " characters"));
+  if (config->ByteSizeLong() > kMaxJobConfigBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("the job config is ", config->ByteSizeLong(),
+                                                   " bytes encoded; at most ", kMaxJobConfigBytes, " are accepted"));
+  }
+  const std::pair<absl::string_view, const std::string*> strings[] = {
+      {"name", &config->name()},
+      {"model.path", &config->model().path()},
+      {"output_dir", &config->output_dir()},
+      {"input.color_order", &config->input().color_order()},
+      {"calibration.source", &config->calibration().source()},
+      {"calibration.path", &config->calibration().path()},
+      {"calibration.format", &config->calibration().format()},
+      {"evaluate.path", &config->evaluate().path()},
+      {"evaluate.format", &config->evaluate().format()},
+      {"ptq.activation_quantizer", &config->ptq().activation_quantizer()},
+      {"ptq.weight_quantizer", &config->ptq().weight_quantizer()},
+      {"ptq.backend", &config->ptq().backend()},
+  };
+  for (const auto& [key, value] : strings) {
+    const size_t most = key == "name" ? kMaxNameLength : kMaxPathLength;
+    if (value->size() > most) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(key, " is ", value->size(), " characters long; at most ", most, " are accepted"));
+    }
   }
   const std::string& model_id = config->model().model_id();
   if (model_id.empty()) {

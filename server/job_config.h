@@ -1,6 +1,7 @@
 #ifndef PTQ_SERVER_JOB_CONFIG_H_
 #define PTQ_SERVER_JOB_CONFIG_H_
 
+#include <cstddef>
 #include <optional>
 #include <string>
 
@@ -25,8 +26,13 @@ struct ResolvedJob {
   std::optional<core::DataSpec> evaluation;
 };
 
+// A config within every list and string bound is far below this; the cap keeps a stored job,
+// and so a ListJobs page, small.
+inline constexpr size_t kMaxJobConfigBytes = size_t{512} << 10;
+
 // Fills the defaults into `config` (so a stored job says what it ran with) and checks every
-// field: INVALID_ARGUMENT naming the key for bad values; for server-side dataset paths the
+// field: INVALID_ARGUMENT naming the key for bad values, strings longer than their bound, and
+// configs over kMaxJobConfigBytes; for server-side dataset paths the
 // statuses of ResolveDataPath (PERMISSION_DENIED for escapes, NOT_FOUND, ...). Pure: the
 // same config and data root always resolve the same way, also after a restart.
 absl::StatusOr<ResolvedJob> ResolveJobConfig(v1::JobConfig* config, const std::string& data_root);

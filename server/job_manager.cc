@@ -24,6 +24,10 @@ namespace {
 
 constexpr int kDefaultPageSize = 50;
 constexpr int kMaxPageSize = 500;
+constexpr size_t kMaxListResponseBytes = size_t{1} << 20;
+constexpr size_t kMaxIdempotencyKeyLength = 256;
+constexpr size_t kMaxErrorLength = 4096;
+constexpr int kMaxAttempts = 3;
 constexpr char kRestartedReason[] =
     "server restarted while the job held streamed calibration data in memory; submit it again";
 
@@ -98,6 +102,11 @@ absl::Status JobManager::Recover() {
   for (const fs::directory_entry& entry : fs::directory_iterator(options_.results_dir, error)) {
     if (entry.path().filename().string().rfind(kStagingPrefix, 0) == 0) fs::remove_all(entry.path(), error);
   }
+  absl::StatusOr<std::vector<int64_t>> quarantined = store_->QuarantineUnreadableRows();
+  if (!quarantined.ok()) return quarantined.status();
+  for (int64_t sequence : *quarantined) {
+    spdlog::error("job row {} of the job database does not parse: moved to its quarantined_jobs table", sequence);
+  }
   absl::StatusOr<std::vector<JobStore::Row>> rows = store_->LoadAll();
   if (!rows.ok()) return rows.status();
   std::lock_guard<std::mutex> lock(mutex_);
@@ -111,7 +120,16 @@ absl::Status JobManager::Recover() {
     const v1::JobState state = record.job.state();
     if (IsFinalState(state) || state == v1::JOB_STATE_AWAITING_DATA) continue;
     const std::string& source = record.job.config().calibration().source();
-    if (source == "server") {
+    if (source == "server" && record.job.attempts() >= kMaxAttempts) {
+      const std::string reason = absl::StrCat("the server stopped while running this job ", record.job.attempts(),
+                                              " times; it is not run again (see the server's log for the cause)");
+      ChangeLocked(record, [&reason](v1::Job& job) {
+        job.set_state(v1::JOB_STATE_FAILED);
+        job.set_error(reason);
+        *job.mutable_finished_at() = TimeUtil::GetCurrentTime();
+      });
+      spdlog::error("job {} failed: {}", job_id, reason);
+    } else if (source == "server") {
       ChangeLocked(record, [](v1::Job& job) {
         job.set_state(v1::JOB_STATE_QUEUED);
         job.clear_progress();
@@ -162,6 +180,11 @@ int JobManager::WaitingJobsLocked() const {
 
 absl::StatusOr<v1::Job> JobManager::Submit(v1::JobConfig config, const std::string& idempotency_key,
                                            bool validate_only) {
+  if (idempotency_key.size() > kMaxIdempotencyKeyLength) {
+    return absl::InvalidArgumentError(absl::StrCat("idempotency_key is ", idempotency_key.size(),
+                                                   " characters long; at most ", kMaxIdempotencyKeyLength,
+                                                   " are accepted"));
+  }
   absl::StatusOr<ResolvedJob> resolved = ResolveJobConfig(&config, options_.data_root);
   if (!resolved.ok()) return resolved.status();
   if (!idempotency_key.empty() && !validate_only) {
@@ -255,7 +278,9 @@ absl::StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest&
         std::find(request.states().begin(), request.states().end(), job.state()) == request.states().end()) {
       continue;
     }
-    if (response.jobs_size() == page_size) {
+    // Full by count, or by bytes: a page stays far below gRPC's default 4 MiB receive limit.
+    if (response.jobs_size() == page_size ||
+        (response.jobs_size() > 0 && response.ByteSizeLong() + job.ByteSizeLong() > kMaxListResponseBytes)) {
       response.set_next_page_token(absl::StrCat(jobs_.at(response.jobs().rbegin()->job_id()).sequence));
       break;
     }
@@ -361,10 +386,17 @@ void JobManager::RunWorker(const std::string& device) {
       queue_.pop_front();
       ++busy_workers_;
     }
-    if (item.task) {
-      item.task(device);
-    } else {
-      RunJob(item.job_id, device);
+    // Core turns what LibTorch and OpenCV throw into statuses; this is the last line, so that
+    // nothing a job does can end the process.
+    try {
+      if (item.task) {
+        item.task(device);
+      } else {
+        RunJob(item.job_id, device);
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("worker {}: unexpected exception: {}", device, e.what());
+      if (!item.task) FinishJob(item.job_id, absl::InternalError(absl::StrCat("unexpected error: ", e.what())), device);
     }
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -384,7 +416,10 @@ void JobManager::RunJob(const std::string& job_id, const std::string& device) {
     run.config = record.job.config();
     run.streamed = record.streamed;
     run.cancelled = record.cancelled.get();
-    ChangeLocked(record, [](v1::Job& job) { *job.mutable_started_at() = TimeUtil::GetCurrentTime(); });
+    ChangeLocked(record, [](v1::Job& job) {
+      *job.mutable_started_at() = TimeUtil::GetCurrentTime();
+      job.set_attempts(job.attempts() + 1);
+    });
   }
   absl::StatusOr<ResolvedJob> resolved = ResolveJobConfig(&run.config, options_.data_root);
   if (!resolved.ok()) {
@@ -437,7 +472,9 @@ void JobManager::FinishJob(const std::string& job_id, const absl::Status& status
   JobRecord& record = jobs_.at(job_id);
   const v1::JobState before = record.job.state();
   if (absl::IsCancelled(status) && stopping_) {
-    // Interrupted by a stop, not by its user: the stored state stays, so a restart re-queues it.
+    // Interrupted by a stop, not by its user: the stored state stays, so a restart re-queues it,
+    // and the run is not counted against the job's attempts.
+    ChangeLocked(record, [](v1::Job& job) { job.set_attempts(std::max(0, job.attempts() - 1)); });
     spdlog::info("job {} interrupted while {} by the server stopping", job_id, StateName(before));
     return;
   }
@@ -445,7 +482,7 @@ void JobManager::FinishJob(const std::string& job_id, const absl::Status& status
   const bool cancelled = absl::IsCancelled(status) && record.cancelled->load();
   ChangeLocked(record, [&](v1::Job& job) {
     job.set_state(cancelled ? v1::JOB_STATE_CANCELLED : v1::JOB_STATE_FAILED);
-    if (!cancelled) job.set_error(std::string(status.message()));
+    if (!cancelled) job.set_error(std::string(status.message().substr(0, kMaxErrorLength)));
     *job.mutable_finished_at() = TimeUtil::GetCurrentTime();
   });
   if (cancelled) {

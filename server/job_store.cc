@@ -19,7 +19,12 @@ constexpr char kSchema[] =
     "CREATE TABLE IF NOT EXISTS jobs ("
     "  sequence INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  job_id TEXT NOT NULL UNIQUE,"
-    "  job BLOB NOT NULL);";
+    "  job BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS quarantined_jobs ("
+    "  sequence INTEGER PRIMARY KEY,"
+    "  job_id TEXT NOT NULL,"
+    "  job BLOB,"
+    "  quarantined_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);";
 
 }  // namespace
 
@@ -96,6 +101,44 @@ absl::StatusOr<std::vector<JobStore::Row>> JobStore::LoadAll() {
   }
   if (step != SQLITE_DONE) return Error("cannot read jobs");
   return rows;
+}
+
+absl::StatusOr<std::vector<int64_t>> JobStore::QuarantineUnreadableRows() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<int64_t> unreadable;
+  {
+    Statement statement;
+    if (sqlite3_prepare_v2(db_, "SELECT sequence, job FROM jobs", -1, &statement.handle, nullptr) != SQLITE_OK) {
+      return Error("cannot read jobs");
+    }
+    int step;
+    v1::Job job;
+    while ((step = sqlite3_step(statement.handle)) == SQLITE_ROW) {
+      const void* blob = sqlite3_column_blob(statement.handle, 1);
+      const int size = sqlite3_column_bytes(statement.handle, 1);
+      if (!job.ParseFromArray(blob, size)) unreadable.push_back(sqlite3_column_int64(statement.handle, 0));
+    }
+    if (step != SQLITE_DONE) return Error("cannot read jobs");
+  }
+  for (int64_t sequence : unreadable) {
+    if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) return Error("cannot quarantine job");
+    bool moved = true;
+    for (const char* sql : {"INSERT OR REPLACE INTO quarantined_jobs (sequence, job_id, job) "
+                            "SELECT sequence, job_id, job FROM jobs WHERE sequence = ?",
+                            "DELETE FROM jobs WHERE sequence = ?"}) {
+      Statement statement;
+      moved = moved && sqlite3_prepare_v2(db_, sql, -1, &statement.handle, nullptr) == SQLITE_OK &&
+              sqlite3_bind_int64(statement.handle, 1, sequence) == SQLITE_OK &&
+              sqlite3_step(statement.handle) == SQLITE_DONE;
+    }
+    if (!moved) {
+      const absl::Status error = Error("cannot quarantine job");
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      return error;
+    }
+    if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) return Error("cannot quarantine job");
+  }
+  return unreadable;
 }
 
 }  // namespace ptq::server

@@ -36,8 +36,11 @@ class JobStore {
   absl::StatusOr<int64_t> Insert(const v1::Job& job);
   // Replaces the stored record of an existing job.
   absl::Status Update(const v1::Job& job);
-  // Every job, in submission order.
+  // Every job, in submission order. DATA_LOSS when a row does not parse.
   absl::StatusOr<std::vector<Row>> LoadAll();
+  // Moves every row that does not parse as a v1::Job into the quarantined_jobs table (kept for
+  // a person to inspect) and returns their sequence numbers; the rest load as before.
+  absl::StatusOr<std::vector<int64_t>> QuarantineUnreadableRows();
 
  private:
   explicit JobStore(sqlite3* db) : db_(db) {}

@@ -37,6 +37,25 @@ absl::StatusOr<std::vector<std::string>> WorkerDevices(const ServerOptions& opti
   return devices;
 }
 
+// A state directory whose results folder holds jobs' result directories had a job database:
+// starting empty without it would orphan them silently, so a lost or emptied database stops
+// the start instead.
+absl::Status CheckJobDatabasePresent(const std::filesystem::path& state_dir) {
+  const std::filesystem::path database = state_dir / "jobs.sqlite";
+  std::error_code error;
+  const bool missing = !std::filesystem::exists(database, error);
+  if (!missing && std::filesystem::file_size(database, error) > 0) return absl::OkStatus();
+  int64_t result_directories = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(state_dir / "results", error)) {
+    if (entry.is_directory(error)) ++result_directories;
+  }
+  if (result_directories == 0) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "the job database '", database.string(), "' is ", missing ? "missing" : "empty", ", but '",
+      (state_dir / "results").string(), "' holds ", result_directories,
+      " result directories: restore the database, or move the results folder away to start without those jobs"));
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOptions& options) {
@@ -61,6 +80,7 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   core::SetIntraOpThreads(options.threads > 0 ? options.threads
                                               : static_cast<int>(std::thread::hardware_concurrency()));
   const std::filesystem::path state_dir(options.state_dir);
+  if (absl::Status present = CheckJobDatabasePresent(state_dir); !present.ok()) return present;
   absl::StatusOr<std::unique_ptr<JobStore>> job_store = JobStore::Open((state_dir / "jobs.sqlite").string());
   if (!job_store.ok()) return job_store.status();
   server->job_store_ = *std::move(job_store);

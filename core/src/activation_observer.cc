@@ -10,6 +10,10 @@ namespace ptq::core {
 namespace {
 
 constexpr int kMinBins = 128;
+// KL's threshold search is quadratic in bins and a widening resample is linear in
+// bins x upsample_bins: these caps keep one observer to seconds and megabytes.
+constexpr int kMaxBins = 8192;
+constexpr int kMaxUpsampleBins = 1024;
 
 absl::Status NotObserved() {
   return absl::FailedPreconditionError("no calibration batch reached this activation");
@@ -106,13 +110,13 @@ absl::Status ValidateActivationQuantizer(const ActivationQuantizerSpec& spec) {
         "ptq.activation_quantizer: unknown quantizer '", name,
         "', expected AbsmaxQuantizer, HistQuantizer, KLQuantizer, MSEQuantizer or PercentileQuantizer"));
   }
-  if (spec.bins < kMinBins) {
+  if (spec.bins < kMinBins || spec.bins > kMaxBins) {
     return absl::InvalidArgumentError(
-        absl::StrCat("ptq.bins must be at least ", kMinBins, ", got ", spec.bins));
+        absl::StrCat("ptq.bins must be in [", kMinBins, ", ", kMaxBins, "], got ", spec.bins));
   }
-  if (spec.upsample_bins < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ptq.upsample_bins must be at least 1, got ", spec.upsample_bins));
+  if (spec.upsample_bins < 1 || spec.upsample_bins > kMaxUpsampleBins) {
+    return absl::InvalidArgumentError(absl::StrCat("ptq.upsample_bins must be in [1, ", kMaxUpsampleBins,
+                                                   "], got ", spec.upsample_bins));
   }
   if (!(spec.hist_percent > 0 && spec.hist_percent <= 1)) {
     return absl::InvalidArgumentError(

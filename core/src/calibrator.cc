@@ -64,6 +64,26 @@ absl::Status SettlePoint(QuantizedModel& model, int value, const Observers& obse
   return absl::OkStatus();
 }
 
+// FAILED_PRECONDITION naming the first value of the fp32 graph that is NaN or Inf on `batch`:
+// thresholds computed from such values mean nothing, so calibration stops at the first batch
+// whose output is not finite. Runs the batch again, checking every value, only then.
+absl::Status NonFiniteActivation(const Graph& graph, const at::Tensor& batch, int64_t batch_index) {
+  const std::string where = absl::StrCat("calibration batch ", batch_index + 1);
+  if (!at::isfinite(batch).all().item<bool>()) {
+    return absl::FailedPreconditionError(absl::StrCat(where, " holds NaN or Inf values after preprocessing"));
+  }
+  int first = -1;
+  RunGraph(graph, batch, [&first](int value, at::Tensor& tensor) {
+    if (first < 0 && !at::isfinite(tensor).all().item<bool>()) first = value;
+  });
+  const std::vector<int> producers = ProducersOf(graph);
+  const int producer = first < 0 ? -1 : producers[static_cast<size_t>(first)];
+  const std::string layer = producer < 0 ? "the model" : Describe(graph.nodes[static_cast<size_t>(producer)]);
+  return absl::FailedPreconditionError(absl::StrCat(
+      where, ": ", layer, " produced NaN or Inf values in fp32, so no range can be calibrated (check the "
+      "model's weights and input.mean / input.std); calibration stopped"));
+}
+
 // Pass 1: every batch streams through the fp32 graph once, feeding the observers; the first
 // `keep` batches are kept for bias correction.
 absl::Status Observe(QuantizedModel& model, BatchStream& batches, const Observers& observers, int64_t keep,
@@ -79,7 +99,8 @@ absl::Status Observe(QuantizedModel& model, BatchStream& batches, const Observer
     absl::StatusOr<std::optional<at::Tensor>> batch = batches.next();
     if (!batch.ok()) return batch.status();
     if (!batch->has_value()) break;
-    RunGraph(model.fp32, **batch, observe);
+    const at::Tensor output = RunGraph(model.fp32, **batch, observe);
+    if (!at::isfinite(output).all().item<bool>()) return NonFiniteActivation(model.fp32, **batch, done);
     if (static_cast<int64_t>(kept->size()) < keep) kept->push_back(**batch);
     ++done;
     if (progress) progress(done, total_steps);

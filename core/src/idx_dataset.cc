@@ -164,7 +164,9 @@ absl::Status IdxLoader::Load(int64_t index, float* out, int32_t* label) const {
   const int64_t plane = int64_t{images_.rows} * images_.cols;
   const cv::Mat image(images_.rows, images_.cols, CV_8UC1,
                       const_cast<uint8_t*>(images_.pixels.data() + index * plane));
-  PreprocessDecoded(image, spec_, out);
+  if (absl::Status status = PreprocessDecoded(image, spec_, absl::StrCat("IDX image ", index), out); !status.ok()) {
+    return status;
+  }
   *label = labels_[static_cast<size_t>(index)];
   return absl::OkStatus();
 }

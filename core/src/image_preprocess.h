@@ -3,6 +3,8 @@
 
 #include <opencv2/core.hpp>
 
+#include <string>
+
 #include "absl/status/status.h"
 #include "ptq/core/preprocess.h"
 
@@ -10,7 +12,10 @@ namespace ptq::core {
 
 // Preprocesses a decoded 8-bit image (1 channel, or 3 in OpenCV's BGR order) into `out`
 // (spec.sample_numel() floats, CHW). The spec must have passed ValidatePreprocessSpec.
-void PreprocessDecoded(const cv::Mat& image, const PreprocessSpec& spec, float* out);
+// INVALID_ARGUMENT naming `what` when the resized image would exceed kMaxResizedPixels or OpenCV
+// refuses it; RESOURCE_EXHAUSTED when memory runs out. Nothing OpenCV throws escapes.
+absl::Status PreprocessDecoded(const cv::Mat& image, const PreprocessSpec& spec, const std::string& what,
+                               float* out);
 
 }  // namespace ptq::core
 

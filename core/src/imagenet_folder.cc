@@ -3,6 +3,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include <fstream>
+#include <new>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
@@ -95,12 +96,12 @@ absl::Status ImageNetFolderLoader::Load(int64_t index, float* out, int32_t* labe
     decoded = cv::imread(path.string(), spec_.channels == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
   } catch (const cv::Exception&) {
     decoded.release();  // reported below like any undecodable file
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(absl::StrCat("out of memory decoding '", path.string(), "'"));
   }
-  if (decoded.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("'", path.string(), "' (", kListFile, " line ",
-                                                   image.line, ") is not an image OpenCV can decode"));
-  }
-  PreprocessDecoded(decoded, spec_, out);
+  const std::string what = absl::StrCat("'", path.string(), "' (", kListFile, " line ", image.line, ")");
+  if (decoded.empty()) return absl::InvalidArgumentError(absl::StrCat(what, " is not an image OpenCV can decode"));
+  if (absl::Status status = PreprocessDecoded(decoded, spec_, what, out); !status.ok()) return status;
   *label = image.label;
   return absl::OkStatus();
 }

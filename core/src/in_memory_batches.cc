@@ -1,6 +1,7 @@
 #include "ptq/core/in_memory_batches.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -76,10 +77,12 @@ void InMemoryBatches::Append(Batch batch) {
 absl::Status InMemoryBatches::AddTensor(const std::vector<int64_t>& shape,
                                         absl::string_view float32_le, std::vector<int32_t> labels) {
   const std::vector<int64_t> expected = {spec_.channels, spec_.size, spec_.size};
-  if (shape.size() != 4 || shape[0] < 1 || !std::equal(expected.begin(), expected.end(), shape.begin() + 1)) {
+  if (shape.size() != 4 || shape[0] < 1 || shape[0] > kMaxImagesPerBatch ||
+      !std::equal(expected.begin(), expected.end(), shape.begin() + 1)) {
     return absl::InvalidArgumentError(absl::StrCat("tensor shape [", absl::StrJoin(shape, ", "),
                                                    "] does not match the model input [N, ",
-                                                   absl::StrJoin(expected, ", "), "]"));
+                                                   absl::StrJoin(expected, ", "), "] with N in [1, ",
+                                                   kMaxImagesPerBatch, "]"));
   }
   const int64_t values = shape[0] * spec_.sample_numel();
   if (static_cast<int64_t>(float32_le.size()) != values * 4) {
@@ -92,6 +95,11 @@ absl::Status InMemoryBatches::AddTensor(const std::vector<int64_t>& shape,
   batch.shape = shape;
   batch.data.resize(static_cast<size_t>(values));
   std::memcpy(batch.data.data(), float32_le.data(), float32_le.size());  // x86: little-endian
+  const auto non_finite = std::find_if(batch.data.begin(), batch.data.end(), [](float v) { return !std::isfinite(v); });
+  if (non_finite != batch.data.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor value ", non_finite - batch.data.begin(), " is ",
+                                                   *non_finite, ": calibration data must be finite"));
+  }
   batch.labels = std::move(labels);
   Append(std::move(batch));
   return absl::OkStatus();

@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
+#include <limits>
+#include <new>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -13,17 +16,17 @@
 namespace ptq::core {
 namespace {
 
-// Bilinear resize so that the short side becomes `short_side`; the long side is rounded half
+// The resized image's size: the short side becomes `short_side`, the long side is rounded half
 // up, as the seed's reader and the shared model's sidecar do.
-cv::Mat ResizeShortSide(const cv::Mat& image, int short_side) {
+cv::Size ShortSideTarget(const cv::Mat& image, int short_side) {
   const int height = image.rows;
   const int width = image.cols;
   const double scale = static_cast<double>(short_side) / std::min(height, width);
-  const int new_height = height <= width ? short_side : static_cast<int>(height * scale + 0.5);
-  const int new_width = width < height ? short_side : static_cast<int>(width * scale + 0.5);
-  cv::Mat resized;
-  cv::resize(image, resized, cv::Size(new_width, new_height), 0, 0, cv::INTER_LINEAR);
-  return resized;
+  const double new_height = height <= width ? short_side : std::floor(height * scale + 0.5);
+  const double new_width = width < height ? short_side : std::floor(width * scale + 0.5);
+  // Clamped so that the pixel-count check below sees an extreme aspect ratio, not an overflow.
+  const double most = std::numeric_limits<int>::max();
+  return cv::Size(static_cast<int>(std::min(new_width, most)), static_cast<int>(std::min(new_height, most)));
 }
 
 cv::Mat ToChannels(const cv::Mat& image, int channels) {
@@ -36,13 +39,13 @@ cv::Mat ToChannels(const cv::Mat& image, int channels) {
 }  // namespace
 
 absl::Status ValidatePreprocessSpec(const PreprocessSpec& spec) {
-  if (spec.size <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("input.size must be positive, got ", spec.size));
-  }
-  if (spec.resize_short != 0 && spec.resize_short < spec.size) {
+  if (spec.size < 1 || spec.size > kMaxInputSize) {
     return absl::InvalidArgumentError(
-        absl::StrCat("input.resize_short (", spec.resize_short, ") must be 0 or at least input.size (",
-                     spec.size, ")"));
+        absl::StrCat("input.size must be in [1, ", kMaxInputSize, "], got ", spec.size));
+  }
+  if (spec.resize_short != 0 && (spec.resize_short < spec.size || spec.resize_short > kMaxResizeShort)) {
+    return absl::InvalidArgumentError(absl::StrCat("input.resize_short must be 0 or in [input.size (", spec.size,
+                                                   "), ", kMaxResizeShort, "], got ", spec.resize_short));
   }
   if (spec.channels != 1 && spec.channels != 3) {
     return absl::InvalidArgumentError(
@@ -57,9 +60,17 @@ absl::Status ValidatePreprocessSpec(const PreprocessSpec& spec) {
   };
   if (absl::Status status = check_count("mean", spec.mean); !status.ok()) return status;
   if (absl::Status status = check_count("std", spec.std); !status.ok()) return status;
+  // Negated comparisons so that NaN fails them too.
+  for (float value : spec.mean) {
+    if (!(std::fabs(value) <= kMaxAbsMean)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("input.mean values must be finite and in [-", kMaxAbsMean, ", ", kMaxAbsMean, "], got ", value));
+    }
+  }
   for (float value : spec.std) {
-    if (!(value > 0)) {
-      return absl::InvalidArgumentError(absl::StrCat("input.std values must be positive, got ", value));
+    if (!(value >= kMinStd && value <= kMaxStd)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("input.std values must be in [", kMinStd, ", ", kMaxStd, "], got ", value));
     }
   }
   return absl::OkStatus();
@@ -73,16 +84,27 @@ absl::StatusOr<ColorOrder> ParseColorOrder(absl::string_view text) {
       absl::StrCat("input.color_order must be \"RGB\" or \"BGR\", got \"", text, "\""));
 }
 
-void PreprocessDecoded(const cv::Mat& image, const PreprocessSpec& spec, float* out) {
-  cv::Mat sized;
-  if (spec.resize_short == 0) {
-    cv::resize(image, sized, cv::Size(spec.size, spec.size), 0, 0, cv::INTER_LINEAR);
-  } else {
-    sized = ResizeShortSide(image, spec.resize_short);
+absl::Status PreprocessDecoded(const cv::Mat& image, const PreprocessSpec& spec, const std::string& what,
+                               float* out) {
+  const cv::Size target =
+      spec.resize_short == 0 ? cv::Size(spec.size, spec.size) : ShortSideTarget(image, spec.resize_short);
+  if (int64_t{target.width} * target.height > kMaxResizedPixels) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " is ", image.cols, "x", image.rows,
+                                                   " pixels: resized to a short side of ", spec.resize_short,
+                                                   " it would exceed ", kMaxResizedPixels, " pixels"));
   }
-  const int top = (sized.rows - spec.size) / 2;
-  const int left = (sized.cols - spec.size) / 2;
-  const cv::Mat crop = ToChannels(sized(cv::Rect(left, top, spec.size, spec.size)), spec.channels);
+  cv::Mat crop;
+  try {
+    cv::Mat sized;
+    cv::resize(image, sized, target, 0, 0, cv::INTER_LINEAR);
+    const int top = (sized.rows - spec.size) / 2;
+    const int left = (sized.cols - spec.size) / 2;
+    crop = ToChannels(sized(cv::Rect(left, top, spec.size, spec.size)), spec.channels);
+  } catch (const cv::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot preprocess ", what, ": ", e.what()));
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(absl::StrCat("out of memory preprocessing ", what));
+  }
 
   // Output channel c reads source channel source_of[c]: OpenCV holds color pixels as BGR.
   const int channels = spec.channels;
@@ -107,6 +129,7 @@ void PreprocessDecoded(const cv::Mat& image, const PreprocessSpec& spec, float* 
       }
     }
   }
+  return absl::OkStatus();
 }
 
 absl::Status DecodeAndPreprocess(absl::string_view encoded, const PreprocessSpec& spec,
@@ -118,12 +141,13 @@ absl::Status DecodeAndPreprocess(absl::string_view encoded, const PreprocessSpec
     image = cv::imdecode(buffer, spec.channels == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
   } catch (const cv::Exception& e) {
     return absl::InvalidArgumentError(absl::StrCat(what, " is not an image OpenCV can decode: ", e.what()));
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(absl::StrCat("out of memory decoding ", what));
   }
   if (image.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(what, " is not an image OpenCV can decode"));
   }
-  PreprocessDecoded(image, spec, out);
-  return absl::OkStatus();
+  return PreprocessDecoded(image, spec, what, out);
 }
 
 }  // namespace ptq::core

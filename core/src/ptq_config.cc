@@ -1,9 +1,21 @@
 #include "ptq/core/ptq_config.h"
 
+#include "absl/strings/str_cat.h"
 #include "activation_observer.h"
 #include "quant_math.h"
 
 namespace ptq::core {
+namespace {
+
+absl::Status CheckLayerName(const std::string& name, const std::string& key) {
+  if (name.size() > kMaxLayerNameLength) {
+    return absl::InvalidArgumentError(absl::StrCat(key, " is ", name.size(), " characters long; layer names may have at most ",
+                                                   kMaxLayerNameLength));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 ActivationQuantizerSpec ActivationSpecOf(const PtqConfig& config) {
   ActivationQuantizerSpec spec;
@@ -22,6 +34,33 @@ absl::Status ValidatePtqConfig(const PtqConfig& config) {
   WeightGranularity granularity;
   if (absl::Status status = ParseWeightQuantizer(config.weight_quantizer, &granularity); !status.ok()) {
     return status;
+  }
+  if (config.skip_layers.size() > kMaxLayerNames) {
+    return absl::InvalidArgumentError(absl::StrCat("ptq.skip_layers may name at most ", kMaxLayerNames,
+                                                   " layers, got ", config.skip_layers.size()));
+  }
+  if (config.fuse_list.size() > kMaxLayerNames) {
+    return absl::InvalidArgumentError(absl::StrCat("ptq.fuse_list may hold at most ", kMaxLayerNames,
+                                                   " groups, got ", config.fuse_list.size()));
+  }
+  for (size_t i = 0; i < config.skip_layers.size(); ++i) {
+    if (absl::Status status = CheckLayerName(config.skip_layers[i], absl::StrCat("ptq.skip_layers[", i, "]"));
+        !status.ok()) {
+      return status;
+    }
+  }
+  for (size_t i = 0; i < config.fuse_list.size(); ++i) {
+    if (config.fuse_list[i].size() > kMaxFuseGroupLayers) {
+      return absl::InvalidArgumentError(absl::StrCat("ptq.fuse_list[", i, "] may name at most ", kMaxFuseGroupLayers,
+                                                     " layers, got ", config.fuse_list[i].size()));
+    }
+    for (size_t j = 0; j < config.fuse_list[i].size(); ++j) {
+      if (absl::Status status =
+              CheckLayerName(config.fuse_list[i][j], absl::StrCat("ptq.fuse_list[", i, "][", j, "]"));
+          !status.ok()) {
+        return status;
+      }
+    }
   }
   if (!config.fuse_list.empty() && !config.fuse) {
     return absl::InvalidArgumentError("ptq.fuse_list only applies with ptq.fuse = true");

@@ -4,8 +4,9 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <optional>
+#include <sstream>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "activation_observer.h"
@@ -13,6 +14,7 @@
 #include "graph_passes.h"
 #include "imported_models.h"
 #include "onnx_export.h"
+#include "ptq/common/file_write.h"
 #include "ptq/core/metrics.h"
 #include "quant_params_json.h"
 #include "quantized_model.h"
@@ -148,12 +150,18 @@ absl::Status QuantizationSession::ExportTorchScript(const std::string& fp32_path
   absl::StatusOr<torch::jit::Module> int8 =
       BuildInt8Module(state_->model, engine == "onednn" ? Int8Engine::kOnednn : Int8Engine::kQnnpack);
   if (!int8.ok()) return int8.status();
-  return GuardTorch<bool>("saving TorchScript", [&]() -> absl::StatusOr<bool> {
-           fp32->save(fp32_path);
-           int8->save(int8_path);
-           return true;
-         })
-      .status();
+  // Serialized in memory, then written with checked writes: LibTorch's file writer reports a
+  // full disk from its destructor, where an exception ends the process.
+  for (const auto& [module, path] : {std::pair{&*fp32, &fp32_path}, std::pair{&*int8, &int8_path}}) {
+    absl::StatusOr<std::string> bytes = GuardTorch<std::string>("serializing TorchScript", [&]() -> absl::StatusOr<std::string> {
+      std::ostringstream out;
+      module->save(out);
+      return out.str();
+    });
+    if (!bytes.ok()) return bytes.status();
+    if (absl::Status written = WriteFileContents(*path, *bytes); !written.ok()) return written;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<VariantAccuracy>> QuantizationSession::Evaluate(BatchSource& data,
@@ -200,6 +208,10 @@ absl::StatusOr<std::vector<VariantAccuracy>> QuantizationSession::Evaluate(Batch
       fp32_accuracy.Add(fp32.data_ptr<float>(), n, classes, labels.data());
       simulated_accuracy.Add(simulated.data_ptr<float>(), n, classes, labels.data());
       simulated_agreement.Add(fp32.data_ptr<float>(), simulated.data_ptr<float>(), n, classes);
+      if (absl::Status finite = RequireFiniteLogits(fp32_accuracy, "fp32"); !finite.ok()) return finite;
+      if (absl::Status finite = RequireFiniteLogits(simulated_accuracy, "int8 simulated"); !finite.ok()) {
+        return finite;
+      }
       if (int8_model) {
         start = std::chrono::steady_clock::now();
         const at::Tensor int8 = to_host(int8_model->forward({input.to(at::kCPU)}).toTensor());
@@ -207,6 +219,7 @@ absl::StatusOr<std::vector<VariantAccuracy>> QuantizationSession::Evaluate(Batch
         int8_accuracy.Add(int8.data_ptr<float>(), n, classes, labels.data());
         int8_agreement.Add(fp32.data_ptr<float>(), int8.data_ptr<float>(), n, classes);
         int8_simulated_agreement.Add(simulated.data_ptr<float>(), int8.data_ptr<float>(), n, classes);
+        if (absl::Status finite = RequireFiniteLogits(int8_accuracy, "int8"); !finite.ok()) return finite;
       }
       images += n;
       if (progress) progress(images, total);
@@ -252,10 +265,7 @@ absl::Status QuantizationSession::WriteArtifacts(const std::string& directory, c
       {root / "calibration.cache", TensorRtCalibrationCache(state_->model)},
   };
   for (const auto& [path, contents] : files) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << contents;
-    out.close();
-    if (!out) return absl::InternalError(absl::StrCat("cannot write '", path.string(), "'"));
+    if (absl::Status written = WriteFileContents(path, contents); !written.ok()) return written;
   }
   return absl::OkStatus();
 }

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "ptq/common/file_write.h"
 #include "ptq/common/sha256.h"
 
 namespace ptq::core {
@@ -16,14 +17,6 @@ namespace {
 
 constexpr char kManifest[] = "MANIFEST";
 constexpr char kReport[] = "report.json";
-
-absl::Status WriteText(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) return absl::InternalError(absl::StrCat("cannot write '", path.string(), "'"));
-  return absl::OkStatus();
-}
 
 nlohmann::json FiniteOrNull(double value) { return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(); }
 
@@ -47,7 +40,7 @@ nlohmann::json MetricsJson(const std::vector<VariantAccuracy>& variants) {
 // Writes `text` next to `path` and renames it into place.
 absl::Status ReplaceText(const fs::path& path, const std::string& text) {
   const fs::path temporary = path.string() + ".tmp";
-  if (absl::Status written = WriteText(temporary, text); !written.ok()) return written;
+  if (absl::Status written = WriteFileContents(temporary, text); !written.ok()) return written;
   std::error_code error;
   fs::rename(temporary, path, error);
   if (error) return absl::InternalError(absl::StrCat("cannot replace '", path.string(), "': ", error.message()));
@@ -103,12 +96,12 @@ absl::Status PublishResultDirectory(const std::string& staging, const std::strin
   if (fs::exists(destination, error)) {
     return absl::AlreadyExistsError(absl::StrCat("result directory '", destination, "' already exists"));
   }
-  if (absl::Status written = WriteText(fs::path(staging) / kReport, ReportJson(report) + "\n"); !written.ok()) {
+  if (absl::Status written = WriteFileContents(fs::path(staging) / kReport, ReportJson(report) + "\n"); !written.ok()) {
     return written;
   }
   absl::StatusOr<std::string> manifest = ManifestText(staging);
   if (!manifest.ok()) return manifest.status();
-  if (absl::Status written = WriteText(fs::path(staging) / kManifest, *manifest); !written.ok()) return written;
+  if (absl::Status written = WriteFileContents(fs::path(staging) / kManifest, *manifest); !written.ok()) return written;
   fs::rename(staging, destination, error);
   if (error) {
     return absl::InternalError(absl::StrCat("cannot move '", staging, "' to '", destination, "': ", error.message()));

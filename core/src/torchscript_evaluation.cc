@@ -55,6 +55,7 @@ absl::StatusOr<std::vector<VariantAccuracy>> EvaluateTorchScriptFiles(const std:
         }
         if (i == 0) reference = logits;
         accuracy[i].Add(logits.data_ptr<float>(), n, logits.size(1), batch.labels.data());
+        if (absl::Status finite = RequireFiniteLogits(accuracy[i], variants[i].variant); !finite.ok()) return finite;
         agreement[i].Add(reference.data_ptr<float>(), logits.data_ptr<float>(), n, logits.size(1));
       }
       images += n;

@@ -41,9 +41,27 @@ std::string SourceLine(const Node* node) {
   return "";
 }
 
-// A shape assertion: an If with no outputs that can only raise.
+// Whether `value` is computed from constants and tensor shapes only (dim(), size(), len()),
+// never from a tensor's contents: then a check on it holds for every input of one shape.
+bool DependsOnlyOnShapes(const Value* value, int depth = 0) {
+  constexpr int kMaxDepth = 64;  // shape checks are a few ops deep; deeper ones are kept
+  if (depth > kMaxDepth) return false;
+  const Node* producer = value->node();
+  const c10::Symbol kind = producer->kind();
+  if (kind == prim::Constant || kind == aten::dim || kind == aten::size || kind == aten::len) return true;
+  if (kind == prim::Param || value->type()->kind() == c10::TypeKind::TensorType) return false;
+  for (const Value* input : producer->inputs()) {
+    if (!DependsOnlyOnShapes(input, depth + 1)) return false;
+  }
+  return true;
+}
+
+// A shape assertion: an If with no outputs that can only raise, on a condition computed from
+// shapes. A raise that depends on tensor values stays, and the import refuses it: the int8
+// graph would not do what the model does.
 bool IsAssertion(const Node* node) {
   if (node->kind() != prim::If || node->outputs().size() != 0) return false;
+  if (!DependsOnlyOnShapes(node->input())) return false;
   for (const torch::jit::Block* block : node->blocks()) {
     for (const Node* inner : block->nodes()) {
       if (inner->kind() == prim::RaiseException) return true;
@@ -78,6 +96,15 @@ class GraphBuilder {
     graph_.input = 0;
     graph_.num_values = 1;
     ids_[inputs[1]] = 0;
+    // Control flow is named before any op it reads is refused for being unsupported.
+    for (const Node* node : source.nodes()) {
+      const c10::Symbol kind = node->kind();
+      if (kind == prim::If || kind == prim::Loop || kind == prim::RaiseException) {
+        current_ = node;
+        Fail("control flow (a branch, a loop, or a raise that depends on tensor values) is not supported: "
+             "the quantized graph would not do what the model does");
+      }
+    }
     for (const Node* node : source.nodes()) Import(node);
     const Value* output = source.outputs()[0];
     if (source.outputs().size() != 1 || ids_.count(output) == 0) {

@@ -14,6 +14,7 @@
 #include "nlohmann/json.hpp"
 #include "ptq/common/sha256.h"
 #include "server_process.h"
+#include "subprocess.h"
 #include "service_client.h"
 #include "test_env.h"
 
@@ -366,6 +367,50 @@ TEST_F(JobsIntegrationTest, KilledServerRequeuesTheRunningJobWhichThenSucceeds) 
   }
 }
 
+// Regression: a job whose run ended the process was re-queued at every start, a crash loop.
+TEST_F(JobsIntegrationTest, AJobTheServerDiedRunningThreeTimesFailsInsteadOfRunningAgain) {
+  StartServer();
+  const v1::Job job = SubmitOk(FashionConfig(model_id_, "server", 300, 32, 0));
+  for (int run = 1; run <= 3; ++run) {
+    const v1::Job running = client_->PollUntil(
+        job.job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_CALIBRATING; });
+    EXPECT_EQ(running.attempts(), run);
+    server_->Kill();
+    server_->Restart();
+    Reconnect();
+  }
+  v1::Job failed;
+  ASSERT_TRUE(client_->Get(job.job_id(), &failed).ok());
+  EXPECT_EQ(failed.state(), v1::JOB_STATE_FAILED);
+  EXPECT_NE(failed.error().find("the server stopped while running this job 3 times"), std::string::npos)
+      << failed.error();
+  // The server itself keeps serving: another job runs to the end.
+  EXPECT_EQ(WaitForEnd(SubmitOk(FashionConfig(model_id_, "server", 2, 8, 0)).job_id()).state(),
+            v1::JOB_STATE_SUCCEEDED);
+}
+
+// Regression: with its database gone the server started empty, orphaning every result.
+TEST_F(JobsIntegrationTest, AMissingOrEmptyDatabaseBesideResultsStopsTheStart) {
+  StartServer();
+  ASSERT_EQ(WaitForEnd(SubmitOk(FashionConfig(model_id_, "server", 2, 8, 0)).job_id()).state(),
+            v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(server_->Stop(std::chrono::seconds(30)), 0);
+  const fs::path database = server_->state_dir() / "jobs.sqlite";
+  for (const bool empty : {true, false}) {
+    fs::remove(database);
+    fs::remove(database.string() + "-wal");
+    fs::remove(database.string() + "-shm");
+    if (empty) std::ofstream(database).close();
+    const testing::ProcessResult start = testing::RunProcess(
+        {testing::ServerBinary(), "--listen", "127.0.0.1:0", "--state-dir", server_->state_dir().string()},
+        std::chrono::seconds(60));
+    EXPECT_EQ(start.exit_code, 1);
+    const std::string said = start.stdout_text + start.stderr_text;
+    EXPECT_NE(said.find(empty ? "is empty" : "is missing"), std::string::npos) << said;
+    EXPECT_NE(said.find("holds 1 result directories"), std::string::npos) << said;
+  }
+}
+
 TEST_F(JobsIntegrationTest, SigtermLetsTheRunningJobFinishWithinTheGracePeriod) {
   StartServer({"--shutdown-grace-seconds", "120"});
   const v1::Job job = SubmitOk(FashionConfig(model_id_, "server", 150, 32, 256));
@@ -394,7 +439,9 @@ TEST_F(JobsIntegrationTest, SigtermAfterTheGracePeriodRequeuesTheRunningJob) {
   server_->Restart();
   Reconnect();
   EXPECT_NE(server_->log().find("job " + job.job_id() + " re-queued after a restart"), std::string::npos);
-  EXPECT_EQ(WaitForEnd(job.job_id()).state(), v1::JOB_STATE_SUCCEEDED);
+  const v1::Job done = WaitForEnd(job.job_id());
+  EXPECT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(done.attempts(), 1) << "a run a stop interrupted is not counted";
 }
 
 TEST_F(JobsIntegrationTest, FinishedJobsSurviveARestartAndListPagesThroughThem) {

@@ -76,6 +76,20 @@ TEST(GraphImportTest, UnsupportedOpNamesOpModuleAndSource) {
   EXPECT_NE(message.find("(code/__torch__.py:"), std::string::npos) << message;
 }
 
+// Regression: the import used to drop every conditional raise, so a model that refuses every
+// input was quantized and its job SUCCEEDED.
+TEST(GraphImportTest, RaiseOnTensorValuesIsRefusedNotDropped) {
+  absl::StatusOr<Graph> graph = ImportTorchScript((testing::TestModelsDir() / "raises_on_values.pt").string());
+  ASSERT_TRUE(absl::IsInvalidArgument(graph.status())) << graph.status();
+  const std::string message(graph.status().message());
+  EXPECT_NE(message.find("prim::If"), std::string::npos) << message;
+  EXPECT_NE(message.find("control flow"), std::string::npos) << message;
+}
+
+TEST(GraphImportTest, ShapeAssertionsAreDroppedAndTheRestMatches) {
+  EXPECT_LT(ImportedVersusTorchScript(testing::TestModelsDir() / "shape_assertion.pt", 16), 1e-5);
+}
+
 TEST(GraphImportTest, MissingAndNonTorchScriptFiles) {
   EXPECT_TRUE(absl::IsNotFound(ImportTorchScript("/no/such/model.pt").status()));
   absl::Status junk =

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "test_env.h"
@@ -70,6 +71,22 @@ TEST(InMemoryBatchesTest, WrongShapesAndSizesAreNamed) {
   EXPECT_NE(bytes.message().find("10 bytes"), absl::string_view::npos) << bytes;
   absl::Status labels = batches.AddTensor({1, 3, 4, 4}, FloatBytes(std::vector<float>(48)), {1, 2});
   EXPECT_NE(labels.message().find("2 labels for 1 images"), absl::string_view::npos) << labels;
+  EXPECT_EQ(batches.num_images(), 0);
+}
+
+// Regressions: NaN/Inf tensors were calibrated into a "succeeded" job, and the image count
+// was not bounded before the byte count was computed from it.
+TEST(InMemoryBatchesTest, NonFiniteValuesAndHugeCountsAreRefused) {
+  InMemoryBatches batches(TinyInput());
+  std::vector<float> values(48, 0.5f);
+  values[17] = std::numeric_limits<float>::quiet_NaN();
+  absl::Status nan = batches.AddTensor({1, 3, 4, 4}, FloatBytes(values), {});
+  EXPECT_TRUE(absl::IsInvalidArgument(nan));
+  EXPECT_NE(nan.message().find("tensor value 17 is nan"), absl::string_view::npos) << nan;
+  values[17] = -std::numeric_limits<float>::infinity();
+  EXPECT_NE(batches.AddTensor({1, 3, 4, 4}, FloatBytes(values), {}).message().find("is -inf"), absl::string_view::npos);
+  absl::Status huge = batches.AddTensor({int64_t{1} << 60, 3, 4, 4}, FloatBytes(values), {});
+  EXPECT_NE(huge.message().find("with N in [1, 4096]"), absl::string_view::npos) << huge;
   EXPECT_EQ(batches.num_images(), 0);
 }
 

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+#include <string>
+
 #include "test_env.h"
 
 namespace ptq::server {
@@ -94,6 +97,41 @@ TEST(JobConfigTest, ErrorsNameTheKey) {
   config.mutable_calibration()->set_source("server");
   config.mutable_calibration()->set_path("imagenet");
   EXPECT_NE(ErrorOf(config).find("--data-root"), std::string::npos);
+}
+
+// Regressions: each of these was accepted, and the first two grew the server by gigabytes
+// or broke every ListJobs page.
+TEST(JobConfigTest, EveryNumberStringAndListHasABound) {
+  v1::JobConfig config = StreamConfig();
+  config.mutable_ptq()->set_bins(1 << 28);
+  EXPECT_NE(ErrorOf(config).find("ptq.bins must be in [128, 8192]"), std::string::npos) << ErrorOf(config);
+  config = StreamConfig();
+  config.mutable_ptq()->set_upsample_bins(1 << 20);
+  EXPECT_NE(ErrorOf(config).find("ptq.upsample_bins"), std::string::npos);
+  config = StreamConfig();
+  for (int i = 0; i < 1025; ++i) config.mutable_ptq()->add_skip_layers("features.0");
+  EXPECT_NE(ErrorOf(config).find("ptq.skip_layers may name at most 1024"), std::string::npos);
+  config = StreamConfig();
+  config.mutable_ptq()->add_skip_layers("features.0");
+  config.mutable_ptq()->add_skip_layers(std::string(30 << 20, 'x'));
+  EXPECT_NE(ErrorOf(config).find("the job config is"), std::string::npos) << ErrorOf(config).substr(0, 200);
+  config = StreamConfig();
+  config.mutable_ptq()->add_skip_layers(std::string(300, 'x'));
+  EXPECT_NE(ErrorOf(config).find("ptq.skip_layers[0] is 300 characters"), std::string::npos);
+  config = StreamConfig();
+  config.mutable_ptq()->set_fuse(true);
+  v1::FuseGroup* group = config.mutable_ptq()->add_fuse_list();
+  for (int i = 0; i < 9; ++i) group->add_layers("conv");
+  EXPECT_NE(ErrorOf(config).find("ptq.fuse_list[0] may name at most 8"), std::string::npos);
+  config = StreamConfig();
+  config.set_output_dir(std::string(5000, 'd'));
+  EXPECT_NE(ErrorOf(config).find("output_dir is 5000 characters"), std::string::npos);
+  config = StreamConfig();
+  config.mutable_input()->set_resize_short(2147483647);
+  EXPECT_NE(ErrorOf(config).find("input.resize_short"), std::string::npos);
+  config = StreamConfig();
+  config.mutable_input()->add_std(std::numeric_limits<float>::infinity());
+  EXPECT_NE(ErrorOf(config).find("input.std"), std::string::npos);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "job_store.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "test_env.h"
 
@@ -40,6 +41,40 @@ TEST(JobStoreTest, KeepsJobsInSubmissionOrderAcrossReopening) {
   EXPECT_EQ((*rows)[0].job.state(), v1::JOB_STATE_SUCCEEDED);
   EXPECT_EQ((*rows)[0].job.progress().done(), 7);
   EXPECT_EQ((*rows)[1].job.job_id(), "job-a");
+}
+
+// Regression: one row that did not parse stopped the whole service at start.
+TEST(JobStoreTest, RowsThatDoNotParseAreQuarantinedAndTheRestLoad) {
+  testing::TempDir dir;
+  const std::string path = (dir.path() / "jobs.sqlite").string();
+  absl::StatusOr<std::unique_ptr<JobStore>> store = JobStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->Insert(JobNamed("job-a", v1::JOB_STATE_SUCCEEDED)).ok());
+  absl::StatusOr<int64_t> broken = (*store)->Insert(JobNamed("job-b", v1::JOB_STATE_QUEUED));
+  ASSERT_TRUE((*store)->Insert(JobNamed("job-c", v1::JOB_STATE_FAILED)).ok());
+  ASSERT_TRUE(broken.ok());
+  store->reset();
+  {
+    // Field 1 as a length-delimited string claiming 100 bytes, with 1 present: not a v1::Job.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db, "UPDATE jobs SET job = x'0a64ff' WHERE job_id = 'job-b'", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+
+  store = JobStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_TRUE(absl::IsDataLoss((*store)->LoadAll().status()));
+  absl::StatusOr<std::vector<int64_t>> quarantined = (*store)->QuarantineUnreadableRows();
+  ASSERT_TRUE(quarantined.ok()) << quarantined.status();
+  EXPECT_EQ(*quarantined, std::vector<int64_t>{*broken});
+  absl::StatusOr<std::vector<JobStore::Row>> rows = (*store)->LoadAll();
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].job.job_id(), "job-a");
+  EXPECT_EQ((*rows)[1].job.job_id(), "job-c");
+  EXPECT_TRUE((*store)->QuarantineUnreadableRows()->empty());
 }
 
 TEST(JobStoreTest, SaysWhyItCannotOpen) {

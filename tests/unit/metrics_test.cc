@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <vector>
 
 #include "ptq/core/batch.h"
@@ -43,6 +44,31 @@ TEST(MetricsTest, AccuracyByHand) {
   EXPECT_EQ(meter.count(), 3);
   EXPECT_DOUBLE_EQ(meter.top1(), 100.0 / 3);
   EXPECT_DOUBLE_EQ(meter.top5(), 200.0 / 3);
+}
+
+// Regression: NaN compares false with everything, so a NaN row used to rank its label first
+// and an all-NaN model scored top-1 100.
+TEST(MetricsTest, NonFiniteLogitsAreNeverRightAndAreCounted) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> all_nan = {nan, nan, nan};
+  const std::vector<float> one_nan = {0, 5, nan};
+  EXPECT_FALSE(InTopK(all_nan.data(), 3, 0, 1));
+  EXPECT_FALSE(InTopK(all_nan.data(), 3, 2, 3));
+  EXPECT_FALSE(InTopK(one_nan.data(), 3, 1, 1));
+  const std::vector<float> logits = {nan, nan, nan, /**/ 0, inf, 1, /**/ 3, 1, 2};
+  const std::vector<int32_t> labels = {0, 1, 0};
+  AccuracyMeter meter;
+  meter.Add(logits.data(), 3, 3, labels.data());
+  EXPECT_EQ(meter.non_finite_rows(), 2);
+  EXPECT_DOUBLE_EQ(meter.top1(), 200.0 / 3);  // +Inf still ranks highest; the NaN row is wrong
+  const absl::Status status = RequireFiniteLogits(meter, "fp32");
+  EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
+  EXPECT_NE(status.message().find("fp32 model produced NaN or Inf logits for 2 images"), absl::string_view::npos)
+      << status;
+  AccuracyMeter finite;
+  finite.Add(logits.data() + 6, 1, 3, labels.data());
+  EXPECT_TRUE(RequireFiniteLogits(finite, "int8").ok());
 }
 
 TEST(MetricsTest, EmptyMetersReportZero) {

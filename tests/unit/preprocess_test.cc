@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "subprocess.h"
@@ -79,6 +80,13 @@ TEST(PreprocessSpecTest, ErrorsNameTheField) {
       {[](PreprocessSpec& s) { s.mean = {1, 2}; }, "input.mean"},
       {[](PreprocessSpec& s) { s.std = {1, 0, 1}; }, "input.std"},
       {[](PreprocessSpec& s) { s.channels = 2; }, "channels"},
+      // Regressions: each of these used to be accepted.
+      {[](PreprocessSpec& s) { s.resize_short = 2147483647; }, "input.resize_short"},
+      {[](PreprocessSpec& s) { s.size = 100000; }, "input.size"},
+      {[](PreprocessSpec& s) { s.mean = {std::nanf("")}; }, "input.mean"},
+      {[](PreprocessSpec& s) { s.std = {1e-45f}; }, "input.std"},
+      {[](PreprocessSpec& s) { s.std = {std::numeric_limits<float>::infinity()}; }, "input.std"},
+      {[](PreprocessSpec& s) { s.std = {std::nanf("")}; }, "input.std"},
   };
   for (const auto& c : cases) {
     PreprocessSpec spec;
@@ -87,6 +95,19 @@ TEST(PreprocessSpecTest, ErrorsNameTheField) {
     EXPECT_TRUE(absl::IsInvalidArgument(status)) << c.field;
     EXPECT_NE(status.message().find(c.field), absl::string_view::npos) << status;
   }
+}
+
+// Regression: a resize OpenCV cannot allocate threw cv::Exception out of a decode thread and
+// aborted the server. A long thin image resized to a large short side is refused by its size
+// before any allocation.
+TEST(PreprocessTest, ResizeBeyondThePixelCapIsAnErrorNamingTheImage) {
+  PreprocessSpec spec;
+  spec.resize_short = kMaxResizeShort;
+  const cv::Mat strip(2, 4000, CV_8UC3, cv::Scalar(10, 20, 30));
+  std::vector<float> out(static_cast<size_t>(spec.sample_numel()));
+  const absl::Status status = DecodeAndPreprocess(EncodePng(strip), spec, "stream image 3", out.data());
+  EXPECT_TRUE(absl::IsInvalidArgument(status)) << status;
+  EXPECT_NE(status.message().find("stream image 3 is 4000x2 pixels"), absl::string_view::npos) << status;
 }
 
 TEST(PreprocessSpecTest, ParsesColorOrder) {

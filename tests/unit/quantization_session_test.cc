@@ -145,5 +145,26 @@ TEST_F(QuantizationSessionTest, CancelledCalibrationStops) {
   }
 }
 
+// Regression: NaN weights calibrated for over a minute and the job reported top-1 100.
+TEST_F(QuantizationSessionTest, NonFiniteActivationsStopCalibrationNamingTheLayer) {
+  auto session = QuantizationSession::Create((testing::TestModelsDir() / "nan_weights.pt").string(), PtqConfig(), {});
+  ASSERT_TRUE(session.ok()) << session.status();
+  const absl::Status status = (*session)->Calibrate(*Data(), nullptr, nullptr);
+  EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
+  EXPECT_NE(status.message().find("calibration batch 1: conv2d 'stem' produced NaN or Inf"), absl::string_view::npos)
+      << status;
+}
+
+// Regression: a full state volume made LibTorch's file writer throw from its destructor,
+// which aborted the server.
+TEST_F(QuantizationSessionTest, ExportToAFullDiskIsAnErrorNotACrash) {
+  auto session = QuantizationSession::Create(TinyModel(), PtqConfig(), {});
+  ASSERT_TRUE(session.ok()) << session.status();
+  ASSERT_TRUE((*session)->Calibrate(*Data(), nullptr, nullptr).ok());
+  const absl::Status full = (*session)->ExportTorchScript("/dev/full", "/dev/full", "onednn");
+  EXPECT_TRUE(absl::IsResourceExhausted(full)) << full;
+  EXPECT_NE(full.message().find("No space left on device"), absl::string_view::npos) << full;
+}
+
 }  // namespace
 }  // namespace ptq::core

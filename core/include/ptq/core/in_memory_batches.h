@@ -24,9 +24,12 @@ class InMemoryBatches {
   // encoded images. It must pass ValidatePreprocessSpec.
   explicit InMemoryBatches(PreprocessSpec spec);
 
+  // Images one streamed tensor may hold: a calibration batch is at most 4096 images too.
+  static constexpr int64_t kMaxImagesPerBatch = 4096;
+
   // `float32_le` holds prod(shape) little-endian floats. INVALID_ARGUMENT when the shape is not
-  // {N >= 1, C, H, W} of the model input, the byte count does not match, or labels are given
-  // but not one per image.
+  // {N in [1, kMaxImagesPerBatch], C, H, W} of the model input, the byte count does not match,
+  // a value is NaN or Inf, or labels are given but not one per image.
   absl::Status AddTensor(const std::vector<int64_t>& shape, absl::string_view float32_le,
                          std::vector<int32_t> labels);
   // INVALID_ARGUMENT naming the image's position in the stream when one does not decode.

@@ -29,8 +29,19 @@ struct PreprocessSpec {
   int64_t sample_numel() const { return int64_t{channels} * size * size; }
 };
 
+// Bounds on what a client may ask for. A crop beyond 1024 is no classifier we serve; the
+// resize and pixel caps keep one image's buffers to a few hundred MB; mean and std are in
+// 0..255 pixel units, where a std below 0.01 amplifies one grey level past 25,000.
+inline constexpr int kMaxInputSize = 1024;
+inline constexpr int kMaxResizeShort = 4096;
+inline constexpr int64_t kMaxResizedPixels = int64_t{64} << 20;
+inline constexpr float kMaxAbsMean = 1000.0f;
+inline constexpr float kMinStd = 0.01f;
+inline constexpr float kMaxStd = 1000.0f;
+
 // INVALID_ARGUMENT naming the field (size, resize_short, mean, std, channels) when the spec
-// cannot work: non-positive sizes, resize_short < size, wrong mean/std counts, std == 0.
+// cannot work: sizes outside their bounds, resize_short < size, wrong mean/std counts,
+// mean or std not finite or outside [kMinStd, kMaxStd] / [-kMaxAbsMean, kMaxAbsMean].
 absl::Status ValidatePreprocessSpec(const PreprocessSpec& spec);
 
 // "RGB" / "BGR" (any case); INVALID_ARGUMENT otherwise.

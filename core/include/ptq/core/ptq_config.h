@@ -1,6 +1,7 @@
 #ifndef PTQ_CORE_PTQ_CONFIG_H_
 #define PTQ_CORE_PTQ_CONFIG_H_
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -28,7 +29,14 @@ struct PtqConfig {
   bool bias_correction = true;
 };
 
-// INVALID_ARGUMENT naming the key ("ptq.hist_percent must be in (0, 1], got 2").
+// Bounds on the layer lists: a MobileNet has a few hundred named modules; module paths are
+// dotted names of a few dozen characters.
+inline constexpr size_t kMaxLayerNames = 1024;
+inline constexpr size_t kMaxLayerNameLength = 256;
+inline constexpr size_t kMaxFuseGroupLayers = 8;
+
+// INVALID_ARGUMENT naming the key ("ptq.hist_percent must be in (0, 1], got 2"), including
+// numbers out of range and layer lists or names beyond the bounds above.
 absl::Status ValidatePtqConfig(const PtqConfig& config);
 
 }  // namespace ptq::core

@@ -6,9 +6,9 @@
 
 namespace ptq::server {
 
-CalibrationStreamReactor::CalibrationStreamReactor(JobManager* jobs, TaskPool* decode_pool,
-                                                   v1::CalibrationSummary* response)
-    : jobs_(jobs), decode_pool_(decode_pool), response_(response) {
+CalibrationStreamReactor::CalibrationStreamReactor(grpc::CallbackServerContext* context, JobManager* jobs,
+                                                   TaskPool* decode_pool, v1::CalibrationSummary* response)
+    : context_(context), jobs_(jobs), decode_pool_(decode_pool), response_(response) {
   StartRead(&batch_);
 }
 
@@ -29,7 +29,7 @@ void CalibrationStreamReactor::OnReadDone(bool ok) {
 absl::Status CalibrationStreamReactor::AddBatch() {
   if (!claimed_) {
     if (batch_.job_id().empty()) return absl::InvalidArgumentError("job_id is required in the first message");
-    absl::StatusOr<StreamExpectation> expected = jobs_->BeginCalibrationStream(batch_.job_id());
+    absl::StatusOr<StreamExpectation> expected = jobs_->BeginCalibrationStream(batch_.job_id(), context_);
     if (!expected.ok()) return expected.status();
     claimed_ = true;
     job_id_ = batch_.job_id();
@@ -39,6 +39,8 @@ absl::Status CalibrationStreamReactor::AddBatch() {
   } else if (!batch_.job_id().empty() && batch_.job_id() != job_id_) {
     return absl::InvalidArgumentError(
         absl::StrCat("job_id '", batch_.job_id(), "' differs from the stream's first message ('", job_id_, "')"));
+  } else {
+    jobs_->NoteStreamActivity(job_id_);
   }
   const int64_t number = data_->num_batches() + 1;
   if (number > expected_.batches) {

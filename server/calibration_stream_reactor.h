@@ -16,11 +16,13 @@ namespace ptq::server {
 // One StreamCalibrationBatch call: claims the job's stream on the first message, checks and
 // decodes each batch on `decode_pool` (never on a gRPC callback thread), and when the client
 // closes its side with all quant_batch_num batches hands them to the job, which is queued.
-// Any error, or a stream that stops short, leaves the job waiting for a complete stream.
+// Any error, or a stream that stops short, leaves the job waiting for a complete stream; so
+// does a stream the job manager cancels for sending nothing for --stream-idle-timeout.
 // Deletes itself in OnDone.
 class CalibrationStreamReactor : public grpc::ServerReadReactor<v1::CalibrationBatch> {
  public:
-  CalibrationStreamReactor(JobManager* jobs, TaskPool* decode_pool, v1::CalibrationSummary* response);
+  CalibrationStreamReactor(grpc::CallbackServerContext* context, JobManager* jobs, TaskPool* decode_pool,
+                           v1::CalibrationSummary* response);
 
   void OnReadDone(bool ok) override;
   void OnDone() override;
@@ -30,6 +32,7 @@ class CalibrationStreamReactor : public grpc::ServerReadReactor<v1::CalibrationB
   void OnEndOfStream();
   void FinishWith(const absl::Status& status);
 
+  grpc::CallbackServerContext* context_;
   JobManager* jobs_;
   TaskPool* decode_pool_;
   v1::CalibrationSummary* response_;

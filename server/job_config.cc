@@ -91,6 +91,7 @@ absl::StatusOr<core::DataSpec> ResolveDataset(const std::string& data_root, cons
   absl::StatusOr<core::DatasetFormat> parsed = core::ParseDatasetFormat(format, absl::StrCat(key, ".format"));
   if (!parsed.ok()) return parsed.status();
   spec.path = resolved->string();
+  spec.confine_to = data_root;
   spec.format = *parsed;
   spec.preprocess = preprocess;
   return spec;

@@ -91,6 +91,7 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions 
   for (const std::string& device : manager->options_.worker_devices) {
     manager->workers_.emplace_back([m = manager.get(), device] { m->RunWorker(device); });
   }
+  manager->reaper_ = std::thread([m = manager.get()] { m->RunReaper(); });
   return manager;
 }
 
@@ -335,7 +336,8 @@ void JobManager::Unwatch(int64_t watch_id) {
   }
 }
 
-absl::StatusOr<StreamExpectation> JobManager::BeginCalibrationStream(const std::string& job_id) {
+absl::StatusOr<StreamExpectation> JobManager::BeginCalibrationStream(const std::string& job_id,
+                                                                     grpc::CallbackServerContext* context) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto found = jobs_.find(job_id);
   if (found == jobs_.end()) return absl::NotFoundError(absl::StrCat("job '", job_id, "' does not exist"));
@@ -351,6 +353,8 @@ absl::StatusOr<StreamExpectation> JobManager::BeginCalibrationStream(const std::
   absl::StatusOr<ResolvedJob> resolved = ResolveJobConfig(&config, options_.data_root);
   if (!resolved.ok()) return resolved.status();
   record.stream_claimed = true;
+  record.stream_context = context;
+  record.stream_active_at = std::chrono::steady_clock::now();
   return StreamExpectation{resolved->preprocess, resolved->quant_batch_num, resolved->quant_batch_size};
 }
 
@@ -359,6 +363,7 @@ absl::Status JobManager::CompleteCalibrationStream(const std::string& job_id,
   std::lock_guard<std::mutex> lock(mutex_);
   JobRecord& record = jobs_.at(job_id);
   record.stream_claimed = false;
+  record.stream_context = nullptr;
   if (record.job.state() != v1::JOB_STATE_AWAITING_DATA) {
     return absl::FailedPreconditionError(
         absl::StrCat("job ", job_id, " became ", StateName(record.job.state()), " while its data was streaming"));
@@ -372,7 +377,14 @@ absl::Status JobManager::CompleteCalibrationStream(const std::string& job_id,
 
 void JobManager::AbandonCalibrationStream(const std::string& job_id) {
   std::lock_guard<std::mutex> lock(mutex_);
-  jobs_.at(job_id).stream_claimed = false;
+  JobRecord& record = jobs_.at(job_id);
+  record.stream_claimed = false;
+  record.stream_context = nullptr;
+}
+
+void JobManager::NoteStreamActivity(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  jobs_.at(job_id).stream_active_at = std::chrono::steady_clock::now();
 }
 
 void JobManager::RunWorker(const std::string& device) {
@@ -646,7 +658,44 @@ void JobManager::Stop() {
     }
   }
   work_available_.notify_all();
+  reaper_wake_.notify_all();
   for (std::thread& worker : workers_) worker.join();
+  if (reaper_.joinable()) reaper_.join();
+}
+
+void JobManager::RunReaper() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stopping_) {
+    ReapLocked();
+    reaper_wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
+  }
+}
+
+void JobManager::ReapLocked() {
+  const auto now = std::chrono::steady_clock::now();
+  const google::protobuf::Timestamp expired_before =
+      TimeUtil::GetCurrentTime() - TimeUtil::SecondsToDuration(options_.awaiting_data_ttl.count());
+  for (auto& [job_id, record] : jobs_) {
+    if (record.job.state() != v1::JOB_STATE_AWAITING_DATA) continue;
+    if (record.stream_context != nullptr && now - record.stream_active_at > options_.stream_idle_timeout) {
+      spdlog::warn("job {}: its calibration stream sent nothing for {} s (--stream-idle-timeout): cancelled",
+                   job_id, options_.stream_idle_timeout.count());
+      // The pending read then ends, and the reactor releases the claim as for any short stream.
+      record.stream_context->TryCancel();
+      record.stream_context = nullptr;
+    }
+    if (!record.stream_claimed && record.job.created_at() < expired_before) {
+      const std::string reason =
+          absl::StrCat("no complete calibration stream arrived within ", options_.awaiting_data_ttl.count(),
+                       " s of submission (--awaiting-data-ttl)");
+      ChangeLocked(record, [&reason](v1::Job& job) {
+        job.set_state(v1::JOB_STATE_FAILED);
+        job.set_error(reason);
+        *job.mutable_finished_at() = TimeUtil::GetCurrentTime();
+      });
+      spdlog::warn("job {} AWAITING_DATA -> FAILED: {}", job_id, reason);
+    }
+  }
 }
 
 }  // namespace ptq::server

@@ -1,6 +1,8 @@
 #ifndef PTQ_SERVER_JOB_MANAGER_H_
 #define PTQ_SERVER_JOB_MANAGER_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -36,6 +38,8 @@ struct JobManagerOptions {
   // Calibrated sessions kept in memory so Evaluate can run the simulated int8 model of recent
   // jobs; older jobs offer fp32 and int8 (from their files) only.
   int cached_sessions = 4;
+  std::chrono::seconds awaiting_data_ttl{3600};
+  std::chrono::seconds stream_idle_timeout{120};
 };
 
 // What a StreamCalibrationBatch call must deliver for one job.
@@ -78,8 +82,13 @@ class JobManager {
   void Unwatch(int64_t watch_id);
 
   // Claims the job's calibration stream. NOT_FOUND, FAILED_PRECONDITION when the job is not
-  // in AWAITING_DATA, ABORTED when another stream for it is in progress.
-  absl::StatusOr<StreamExpectation> BeginCalibrationStream(const std::string& job_id);
+  // in AWAITING_DATA, ABORTED when another stream for it is in progress. `context` is the
+  // stream's call: cancelled when the stream sends nothing for stream_idle_timeout (see
+  // NoteStreamActivity); it must outlive the claim.
+  absl::StatusOr<StreamExpectation> BeginCalibrationStream(const std::string& job_id,
+                                                           grpc::CallbackServerContext* context);
+  // A batch arrived on the job's claimed stream: its idle clock starts again.
+  void NoteStreamActivity(const std::string& job_id);
   // Hands over a complete stream: the job moves to QUEUED. FAILED_PRECONDITION when it was
   // cancelled meanwhile.
   absl::Status CompleteCalibrationStream(const std::string& job_id, std::unique_ptr<core::InMemoryBatches> data);
@@ -108,6 +117,9 @@ class JobManager {
     std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
     std::shared_ptr<const core::InMemoryBatches> streamed;
     bool stream_claimed = false;
+    // The claiming stream's call and when it last delivered a batch; null once cancelled.
+    grpc::CallbackServerContext* stream_context = nullptr;
+    std::chrono::steady_clock::time_point stream_active_at;
   };
   // A unit of work for a worker: a job, or an evaluation task.
   struct WorkItem {
@@ -123,6 +135,10 @@ class JobManager {
   JobManager(JobManagerOptions options, JobStore* store, const ModelStore* models);
   absl::Status Recover();
   void RunWorker(const std::string& device);
+  // Once a second: fails jobs AWAITING_DATA past awaiting_data_ttl and cancels claimed
+  // streams idle past stream_idle_timeout, so neither holds a queue slot or memory forever.
+  void RunReaper();
+  void ReapLocked();
   void RunJob(const std::string& job_id, const std::string& device);
   // Applies `change` to the job, stores it, stamps updated_at and tells the watchers.
   // Requires mutex_.
@@ -153,6 +169,8 @@ class JobManager {
   int busy_workers_ = 0;            // workers running an item now
   std::condition_variable worker_idle_;
   std::vector<std::thread> workers_;
+  std::condition_variable reaper_wake_;
+  std::thread reaper_;
   // Serializes rewrites of report.json by evaluations.
   std::mutex report_mutex_;
 };

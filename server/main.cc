@@ -98,6 +98,14 @@ int main(int argc, char** argv) {
   app.add_option("--max-queue", options.max_queue, "jobs waiting to run beyond which submissions are refused")
       ->envname("PTQ_MAX_QUEUE")
       ->check(CLI::PositiveNumber);
+  app.add_option("--awaiting-data-ttl", options.awaiting_data_ttl_seconds,
+                 "seconds a stream job may wait for its calibration data before it fails")
+      ->envname("PTQ_AWAITING_DATA_TTL")
+      ->check(CLI::Range(1, 30 * 24 * 3600));
+  app.add_option("--stream-idle-timeout", options.stream_idle_timeout_seconds,
+                 "seconds a calibration stream may send nothing before it is cancelled")
+      ->envname("PTQ_STREAM_IDLE_TIMEOUT")
+      ->check(CLI::Range(1, 24 * 3600));
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->envname("PTQ_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));

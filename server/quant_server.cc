@@ -89,6 +89,8 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   job_options.data_root = options.data_root;
   job_options.worker_devices = *devices;
   job_options.max_queue = options.max_queue;
+  job_options.awaiting_data_ttl = std::chrono::seconds(options.awaiting_data_ttl_seconds);
+  job_options.stream_idle_timeout = std::chrono::seconds(options.stream_idle_timeout_seconds);
   absl::StatusOr<std::unique_ptr<JobManager>> jobs =
       JobManager::Start(job_options, server->job_store_.get(), server->models_.get());
   if (!jobs.ok()) return jobs.status();

@@ -50,8 +50,8 @@ grpc::ServerUnaryReactor* QuantService::SubmitQuantJob(grpc::CallbackServerConte
 }
 
 grpc::ServerReadReactor<v1::CalibrationBatch>* QuantService::StreamCalibrationBatch(
-    grpc::CallbackServerContext* /*context*/, v1::CalibrationSummary* response) {
-  return new CalibrationStreamReactor(jobs_, blocking_pool_, response);
+    grpc::CallbackServerContext* context, v1::CalibrationSummary* response) {
+  return new CalibrationStreamReactor(context, jobs_, blocking_pool_, response);
 }
 
 grpc::ServerUnaryReactor* QuantService::GetJob(grpc::CallbackServerContext* context, const v1::GetJobRequest* request,

@@ -26,6 +26,10 @@ struct ServerOptions {
   // LibTorch intra-op threads, one pool shared by the CPU workers; 0 means one per core.
   int threads = 0;
   int max_queue = 64;  // jobs waiting to run beyond which SubmitQuantJob says RESOURCE_EXHAUSTED
+  // A stream job that has no complete calibration stream this long after submission fails.
+  int awaiting_data_ttl_seconds = 3600;
+  // A calibration stream that sends nothing for this long is cancelled (its job keeps waiting).
+  int stream_idle_timeout_seconds = 120;
 };
 
 }  // namespace ptq::server

@@ -33,11 +33,11 @@ absl::StatusOr<std::unique_ptr<BatchSource>> OpenDataset(const DataSpec& spec) {
   }
   std::shared_ptr<const ImageLoader> loader;
   if (format == DatasetFormat::kImageNet) {
-    auto opened = ImageNetFolderLoader::Open(spec.path, spec.preprocess, spec.num_classes);
+    auto opened = ImageNetFolderLoader::Open(spec.path, spec.preprocess, spec.num_classes, spec.confine_to);
     if (!opened.ok()) return opened.status();
     loader = *std::move(opened);
   } else {
-    auto opened = IdxLoader::Open(spec.path, spec.preprocess, spec.num_classes, spec.limit);
+    auto opened = IdxLoader::Open(spec.path, spec.preprocess, spec.num_classes, spec.limit, spec.confine_to);
     if (!opened.ok()) return opened.status();
     loader = *std::move(opened);
   }

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "confined_path.h"
 #include "image_preprocess.h"
 
 namespace ptq::core {
@@ -16,6 +17,8 @@ namespace {
 
 constexpr uint32_t kImagesMagic = 0x00000803;  // unsigned byte data, 3 dimensions
 constexpr uint32_t kLabelsMagic = 0x00000801;  // unsigned byte data, 1 dimension
+constexpr int64_t kMaxIdxItemBytes = int64_t{4096} * 4096;  // one image of at most 4096 x 4096
+constexpr int64_t kIdxReadChunkBytes = int64_t{16} << 20;
 
 uint32_t BigEndian32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
@@ -63,14 +66,25 @@ absl::StatusOr<IdxContents> ReadIdx(const std::string& path, uint32_t magic, int
     contents.sizes.push_back(BigEndian32(header.data() + 4 + 4 * d));
     if (d > 0) item_bytes *= contents.sizes.back();
   }
+  if (item_bytes > kMaxIdxItemBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("IDX file '", path, "': items of ", item_bytes,
+                                                   " bytes; at most ", kMaxIdxItemBytes, " are read"));
+  }
   const int64_t items = limit > 0 ? std::min(limit, contents.sizes[0]) : contents.sizes[0];
-  contents.data.resize(static_cast<size_t>(items * item_bytes));
-  const int64_t read = ReadUpTo(file, contents.data.data(), static_cast<int64_t>(contents.data.size()));
-  if (read < 0) return absl::InvalidArgumentError(absl::StrCat("IDX file '", path, "' is corrupt"));
-  if (read < static_cast<int64_t>(contents.data.size())) {
-    return absl::InvalidArgumentError(absl::StrCat("IDX file '", path, "' is truncated: ", read,
-                                                   " data bytes where the header promises ",
-                                                   contents.sizes[0] * item_bytes));
+  // Read in chunks, so the buffer grows with the bytes the file really holds, not with what
+  // its header claims: a header promising terabytes finds the truncation after one chunk.
+  const int64_t wanted = items * item_bytes;
+  while (static_cast<int64_t>(contents.data.size()) < wanted) {
+    const int64_t before = static_cast<int64_t>(contents.data.size());
+    const int64_t chunk = std::min<int64_t>(wanted - before, kIdxReadChunkBytes);
+    contents.data.resize(static_cast<size_t>(before + chunk));
+    const int64_t read = ReadUpTo(file, contents.data.data() + before, chunk);
+    if (read < 0) return absl::InvalidArgumentError(absl::StrCat("IDX file '", path, "' is corrupt"));
+    if (read < chunk) {
+      return absl::InvalidArgumentError(absl::StrCat("IDX file '", path, "' is truncated: ", before + read,
+                                                     " data bytes where the header promises ",
+                                                     contents.sizes[0] * item_bytes));
+    }
   }
   return contents;
 }
@@ -134,11 +148,14 @@ absl::StatusOr<IdxFiles> ResolveIdxFiles(const fs::path& path) {
 IdxLoader::IdxLoader(IdxImages images, std::vector<uint8_t> labels, PreprocessSpec spec)
     : images_(std::move(images)), labels_(std::move(labels)), spec_(std::move(spec)) {}
 
-absl::StatusOr<std::unique_ptr<IdxLoader>> IdxLoader::Open(const fs::path& path,
-                                                           const PreprocessSpec& spec,
-                                                           int num_classes, int64_t limit) {
+absl::StatusOr<std::unique_ptr<IdxLoader>> IdxLoader::Open(const fs::path& path, const PreprocessSpec& spec,
+                                                           int num_classes, int64_t limit,
+                                                           const fs::path& confine_to) {
   absl::StatusOr<IdxFiles> files = ResolveIdxFiles(path);
   if (!files.ok()) return files.status();
+  for (const fs::path& file : {files->images, files->labels}) {
+    if (absl::Status confined = CheckConfined(file, confine_to); !confined.ok()) return confined;
+  }
   absl::StatusOr<IdxImages> images = ReadIdxImages(files->images.string(), limit);
   if (!images.ok()) return images.status();
   absl::StatusOr<std::vector<uint8_t>> labels = ReadIdxLabels(files->labels.string());

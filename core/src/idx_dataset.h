@@ -38,12 +38,14 @@ struct IdxFiles {
 absl::StatusOr<IdxFiles> ResolveIdxFiles(const std::filesystem::path& path);
 
 // MNIST-style grayscale images, replicated to the spec's channels and resized to its size;
-// with a `limit`, only the first `limit` images are read.
+// with a `limit`, only the first `limit` images are read. With `confine_to`, both files must
+// resolve below that folder (CheckConfined).
 class IdxLoader : public ImageLoader {
  public:
   static absl::StatusOr<std::unique_ptr<IdxLoader>> Open(const std::filesystem::path& path,
-                                                         const PreprocessSpec& spec,
-                                                         int num_classes, int64_t limit = 0);
+                                                         const PreprocessSpec& spec, int num_classes,
+                                                         int64_t limit = 0,
+                                                         const std::filesystem::path& confine_to = {});
 
   int64_t size() const override { return images_.count; }
   absl::Status Load(int64_t index, float* out, int32_t* label) const override;

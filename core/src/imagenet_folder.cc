@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "confined_path.h"
 #include "image_preprocess.h"
 
 namespace ptq::core {
@@ -62,9 +63,15 @@ ImageNetFolderLoader::ImageNetFolderLoader(fs::path root, std::vector<ListedImag
                                            PreprocessSpec spec)
     : root_(std::move(root)), images_(std::move(images)), spec_(std::move(spec)) {}
 
-absl::StatusOr<std::unique_ptr<ImageNetFolderLoader>> ImageNetFolderLoader::Open(
-    const fs::path& root, const PreprocessSpec& spec, int num_classes) {
+absl::StatusOr<std::unique_ptr<ImageNetFolderLoader>> ImageNetFolderLoader::Open(const fs::path& root,
+                                                                                 const PreprocessSpec& spec,
+                                                                                 int num_classes,
+                                                                                 const fs::path& confine_to) {
   const fs::path list_path = root / kListFile;
+  std::error_code exists_error;
+  if (fs::exists(list_path, exists_error)) {
+    if (absl::Status confined = CheckConfined(list_path, confine_to); !confined.ok()) return confined;
+  }
   std::ifstream list(list_path);
   if (!list) {
     return absl::NotFoundError(absl::StrCat("dataset '", root.string(), "' has no ", kListFile));
@@ -82,6 +89,10 @@ absl::StatusOr<std::unique_ptr<ImageNetFolderLoader>> ImageNetFolderLoader::Open
     if (!fs::is_regular_file(root / image.relative_path, error)) {
       return absl::NotFoundError(absl::StrCat(list_path.string(), " line ", image.line, ": '",
                                               image.relative_path, "' does not exist"));
+    }
+    if (absl::Status confined = CheckConfined(root / image.relative_path, confine_to); !confined.ok()) {
+      return absl::Status(confined.code(), absl::StrCat(list_path.string(), " line ", image.line, ": ",
+                                                        confined.message()));
     }
   }
   return std::unique_ptr<ImageNetFolderLoader>(

@@ -27,11 +27,13 @@ absl::StatusOr<std::vector<ListedImage>> ParseImageList(const std::string& text,
                                                         int num_classes);
 
 // The seed's ImageNet layout: `root`/val_list.txt listing images under `root`. Open checks that
-// every listed file exists; Load decodes with OpenCV.
+// every listed file exists and, when `confine_to` is set, that it and the list resolve to paths
+// below that folder (CheckConfined); Load decodes with OpenCV.
 class ImageNetFolderLoader : public ImageLoader {
  public:
-  static absl::StatusOr<std::unique_ptr<ImageNetFolderLoader>> Open(
-      const std::filesystem::path& root, const PreprocessSpec& spec, int num_classes);
+  static absl::StatusOr<std::unique_ptr<ImageNetFolderLoader>> Open(const std::filesystem::path& root,
+                                                                    const PreprocessSpec& spec, int num_classes,
+                                                                    const std::filesystem::path& confine_to = {});
 
   int64_t size() const override { return static_cast<int64_t>(images_.size()); }
   absl::Status Load(int64_t index, float* out, int32_t* label) const override;

@@ -411,6 +411,35 @@ TEST_F(JobsIntegrationTest, AMissingOrEmptyDatabaseBesideResultsStopsTheStart) {
   }
 }
 
+// Regressions: stream jobs that never got their data waited forever, holding --max-queue
+// slots across restarts, and a stream that stopped sending held its job's claim forever.
+TEST_F(JobsIntegrationTest, IdleStreamsAreCancelledAndDatalessStreamJobsExpire) {
+  StartServer({"--max-queue", "1", "--awaiting-data-ttl", "10", "--stream-idle-timeout", "1"});
+  const v1::Job waiting = SubmitOk(FashionConfig(model_id_, "stream", 2, 8, 0));
+  EXPECT_EQ(SubmitCode(FashionConfig(model_id_, "stream", 2, 8, 0)), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  const std::vector<v1::CalibrationBatch> batches =
+      testing::ImageBatches(waiting.job_id(), testing::FashionMnistAsPgm(8), 2, 8);
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    v1::CalibrationSummary summary;
+    auto writer = client_->stub().StreamCalibrationBatch(&context, &summary);
+    ASSERT_TRUE(writer->Write(batches[0]));  // one of two, then nothing
+    const grpc::Status idle = writer->Finish();
+    EXPECT_EQ(idle.error_code(), grpc::StatusCode::CANCELLED) << idle.error_message();
+  }
+  EXPECT_NE(server_->log().find("sent nothing for 1 s (--stream-idle-timeout)"), std::string::npos) << server_->log();
+  v1::Job still;
+  ASSERT_TRUE(client_->Get(waiting.job_id(), &still).ok());
+  EXPECT_EQ(still.state(), v1::JOB_STATE_AWAITING_DATA) << "the claim is released, the job keeps waiting";
+
+  const v1::Job expired = WaitForEnd(waiting.job_id());
+  EXPECT_EQ(expired.state(), v1::JOB_STATE_FAILED);
+  EXPECT_NE(expired.error().find("within 10 s of submission (--awaiting-data-ttl)"), std::string::npos)
+      << expired.error();
+  EXPECT_EQ(SubmitCode(FashionConfig(model_id_, "stream", 2, 8, 0)), grpc::StatusCode::OK) << "its slot is free";
+}
+
 TEST_F(JobsIntegrationTest, SigtermLetsTheRunningJobFinishWithinTheGracePeriod) {
   StartServer({"--shutdown-grace-seconds", "120"});
   const v1::Job job = SubmitOk(FashionConfig(model_id_, "server", 150, 32, 256));

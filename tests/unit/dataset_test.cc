@@ -298,6 +298,52 @@ TEST(IdxDatasetTest, RawFilesWorkAndCorruptOnesAreNamed) {
   EXPECT_TRUE(absl::IsNotFound(OpenDataset(spec).status()));
 }
 
+// Regression: a header declaring 1e9 images of 65535 x 65535 made the reader allocate what
+// the header promised before finding the file short.
+TEST(IdxDatasetTest, HeadersPromisingMoreThanTheFileHoldsAreRefusedCheaply) {
+  TempDir dir;
+  WriteIdx(dir.path() / "huge-images-idx3-ubyte", 0x803, {1000000000, 65535, 65535}, 64);
+  absl::Status huge = ReadIdxImages((dir.path() / "huge-images-idx3-ubyte").string()).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(huge));
+  EXPECT_NE(huge.message().find("items of 4294836225 bytes"), absl::string_view::npos) << huge;
+  WriteIdx(dir.path() / "many-images-idx3-ubyte", 0x803, {1000000000, 4096, 4096}, 64);
+  absl::Status many = ReadIdxImages((dir.path() / "many-images-idx3-ubyte").string()).status();
+  EXPECT_NE(many.message().find("truncated: 64 data bytes"), absl::string_view::npos) << many;
+}
+
+// Regression: a symlink below the dataset path a client names was followed out of the data
+// root, for IDX files and for val_list.txt entries alike.
+TEST(DatasetConfinementTest, FilesLinkingOutsideTheRootAreRefused) {
+  TempDir outside, root;
+  WriteIdx(outside.path() / "secret-images-idx3-ubyte", 0x803, {3, 2, 2}, 12);
+  WriteIdx(outside.path() / "secret-labels-idx1-ubyte", 0x801, {3}, 3);
+  fs::create_directories(root.path() / "evil");
+  fs::create_symlink(outside.path() / "secret-images-idx3-ubyte", root.path() / "evil" / "train-images-idx3-ubyte");
+  fs::create_symlink(outside.path() / "secret-labels-idx1-ubyte", root.path() / "evil" / "train-labels-idx1-ubyte");
+  DataSpec idx = SmallSpec(root.path() / "evil" / "train", 2);
+  idx.format = DatasetFormat::kIdx;
+  EXPECT_TRUE(OpenDataset(idx).ok()) << "unconfined, as the engine's own tools use it";
+  idx.confine_to = root.path().string();
+  absl::Status status = OpenDataset(idx).status();
+  EXPECT_TRUE(absl::IsPermissionDenied(status)) << status;
+  EXPECT_NE(status.message().find("train-images-idx3-ubyte' leads outside the server's data root"),
+            absl::string_view::npos)
+      << status;
+
+  MakeImageNetFolder(root.path() / "imagenet", 2, "val/link.jpg 1\n");
+  fs::copy_file(ptq::testing::TestDataDir() / "texture_120x90.jpg", outside.path() / "private.jpg");
+  fs::create_symlink(outside.path() / "private.jpg", root.path() / "imagenet" / "val" / "link.jpg");
+  DataSpec imagenet = SmallSpec(root.path() / "imagenet", 2);
+  imagenet.confine_to = root.path().string();
+  status = OpenDataset(imagenet).status();
+  EXPECT_TRUE(absl::IsPermissionDenied(status)) << status;
+  EXPECT_NE(status.message().find("val_list.txt line 3: '"), absl::string_view::npos) << status;
+  // Links that stay inside the root are fine.
+  fs::remove(root.path() / "imagenet" / "val" / "link.jpg");
+  fs::create_symlink(root.path() / "imagenet" / "val" / "img0.jpg", root.path() / "imagenet" / "val" / "link.jpg");
+  EXPECT_TRUE(OpenDataset(imagenet).ok());
+}
+
 TEST(DatasetFormatTest, ParsesNamesAndRejectsOthers) {
   EXPECT_EQ(*ParseDatasetFormat("", "calibration.format"), DatasetFormat::kAuto);
   EXPECT_EQ(*ParseDatasetFormat("ImageNet", "calibration.format"), DatasetFormat::kImageNet);

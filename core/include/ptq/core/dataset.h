@@ -42,6 +42,9 @@ struct DataSpec {
   // ".../fashion-mnist/t10k" naming "t10k-images-idx3-ubyte[.gz]" and its labels file.
   std::string path;
   DatasetFormat format = DatasetFormat::kAuto;
+  // When set, every file the dataset opens (list, images, IDX files) must resolve, symlinks
+  // followed, to a path below this folder: the server's data root.
+  std::string confine_to;
   PreprocessSpec preprocess;
   int num_classes = 0;       // > 0: every label must lie in [0, num_classes)
   int64_t limit = 0;         // > 0: only the first `limit` images (calibration takes the first N)
@@ -54,7 +57,8 @@ struct DataSpec {
 
 // Checks the dataset (index file, every listed file exists, labels in range, IDX headers) and
 // returns a source that decodes on a thread pool ahead of the consumer. NOT_FOUND for missing
-// files, INVALID_ARGUMENT for malformed ones; messages name the file and line.
+// files, INVALID_ARGUMENT for malformed ones, PERMISSION_DENIED for files that lead outside
+// `confine_to`; messages name the file and line.
 absl::StatusOr<std::unique_ptr<BatchSource>> OpenDataset(const DataSpec& spec);
 
 }  // namespace ptq::core

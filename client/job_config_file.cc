@@ -164,11 +164,19 @@ size_t JsonNestingDepth(absl::string_view text) {
 absl::StatusOr<LocalJobConfig> LoadJobConfig(const std::string& path) {
   absl::StatusOr<std::string> text = ReadConfigText(path);
   if (!text.ok()) return text.status();
-  if (const size_t depth = JsonNestingDepth(*text); depth > kMaxConfigDepth) {
+  return ParseJobConfig(*text, path);
+}
+
+absl::StatusOr<LocalJobConfig> ParseJobConfig(absl::string_view text, const std::string& path) {
+  if (text.size() > kMaxConfigBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", text.size(), " bytes; a job config may have at most ", kMaxConfigBytes));
+  }
+  if (const size_t depth = JsonNestingDepth(text); depth > kMaxConfigDepth) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": nested ", depth, " levels deep; a job config needs at most ", kMaxConfigDepth));
   }
-  nlohmann::json document = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  nlohmann::json document = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (document.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(path, ": not valid JSON"));
   if (!document.is_object()) return absl::InvalidArgumentError(absl::StrCat(path, ": must be a JSON object"));
   NormalizeFuseList(document);

@@ -34,6 +34,9 @@ size_t JsonNestingDepth(absl::string_view text);
 // nested deeper than kMaxConfigDepth. `fuse_list` may be written as the seed writes it, a list
 // of layer-name lists.
 absl::StatusOr<LocalJobConfig> LoadJobConfig(const std::string& path);
+// The same checks on a config's text; `path` names it in messages and anchors its relative
+// paths.
+absl::StatusOr<LocalJobConfig> ParseJobConfig(absl::string_view text, const std::string& path);
 
 }  // namespace ptq::client
 

@@ -46,6 +46,8 @@ runtime_and_test_packages=(
   # The image test (docker/build-and-smoke.sh): base images made with mmdebstrap, the
   # Dockerfile built and run with buildah.
   mmdebstrap buildah
+  # fuzz/run.sh (CTest fuzz_smoke): clang with libFuzzer and the sanitizer runtimes.
+  clang-14 libclang-rt-14-dev
 )
 
 if [[ "$(id -u)" -ne 0 ]]; then

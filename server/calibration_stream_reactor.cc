@@ -1,5 +1,7 @@
 #include "calibration_stream_reactor.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
 #include "status_util.h"
@@ -48,31 +50,35 @@ absl::Status CalibrationStreamReactor::AddBatch() {
                                                    " batches; batch ", number, " is one too many"));
   }
   std::vector<int32_t> labels(batch_.labels().begin(), batch_.labels().end());
-  absl::Status added;
   int64_t images = 0;
   switch (batch_.data_case()) {
-    case v1::CalibrationBatch::kTensor: {
-      const v1::Tensor& tensor = batch_.tensor();
-      images = tensor.shape().empty() ? 0 : tensor.shape(0);
-      if (images <= expected_.max_batch_size) {
-        added = data_->AddTensor({tensor.shape().begin(), tensor.shape().end()}, tensor.data(), std::move(labels));
-      }
+    case v1::CalibrationBatch::kTensor:
+      images = batch_.tensor().shape().empty() ? 0 : batch_.tensor().shape(0);
       break;
-    }
-    case v1::CalibrationBatch::kImages: {
+    case v1::CalibrationBatch::kImages:
       images = batch_.images().images_size();
-      if (images <= expected_.max_batch_size) {
-        added = data_->AddEncodedImages({batch_.images().images().begin(), batch_.images().images().end()},
-                                        std::move(labels));
-      }
       break;
-    }
     default:
       return absl::InvalidArgumentError(absl::StrCat("batch ", number, " has neither tensor nor images"));
   }
   if (images > expected_.max_batch_size) {
     return absl::InvalidArgumentError(absl::StrCat("batch ", number, " has ", images,
                                                    " images; quant_batch_size is ", expected_.max_batch_size));
+  }
+  // Held before decoding: what the batch becomes in memory, whatever it was on the wire.
+  if (absl::Status held = jobs_->HoldStreamBytes(job_id_, std::max<int64_t>(images, 0) *
+                                                              expected_.preprocess.sample_numel() *
+                                                              static_cast<int64_t>(sizeof(float)));
+      !held.ok()) {
+    return held;
+  }
+  absl::Status added;
+  if (batch_.data_case() == v1::CalibrationBatch::kTensor) {
+    const v1::Tensor& tensor = batch_.tensor();
+    added = data_->AddTensor({tensor.shape().begin(), tensor.shape().end()}, tensor.data(), std::move(labels));
+  } else {
+    added = data_->AddEncodedImages({batch_.images().images().begin(), batch_.images().images().end()},
+                                    std::move(labels));
   }
   if (!added.ok()) return absl::InvalidArgumentError(absl::StrCat("batch ", number, ": ", added.message()));
   return absl::OkStatus();

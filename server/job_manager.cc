@@ -304,7 +304,7 @@ absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& job_id) {
   if (state == v1::JOB_STATE_QUEUED || state == v1::JOB_STATE_AWAITING_DATA) {
     queue_.erase(std::remove_if(queue_.begin(), queue_.end(), [&](const WorkItem& item) { return item.job_id == job_id; }),
                  queue_.end());
-    record.streamed.reset();
+    ReleaseStreamLocked(record);
     ChangeLocked(record, [](v1::Job& job) {
       job.set_state(v1::JOB_STATE_CANCELLED);
       *job.mutable_finished_at() = TimeUtil::GetCurrentTime();
@@ -365,6 +365,7 @@ absl::Status JobManager::CompleteCalibrationStream(const std::string& job_id,
   record.stream_claimed = false;
   record.stream_context = nullptr;
   if (record.job.state() != v1::JOB_STATE_AWAITING_DATA) {
+    ReleaseStreamLocked(record);
     return absl::FailedPreconditionError(
         absl::StrCat("job ", job_id, " became ", StateName(record.job.state()), " while its data was streaming"));
   }
@@ -380,6 +381,25 @@ void JobManager::AbandonCalibrationStream(const std::string& job_id) {
   JobRecord& record = jobs_.at(job_id);
   record.stream_claimed = false;
   record.stream_context = nullptr;
+  ReleaseStreamLocked(record);
+}
+
+absl::Status JobManager::HoldStreamBytes(const std::string& job_id, int64_t bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (bytes > options_.max_stream_bytes - stream_bytes_held_) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "this batch would take the calibration data held for stream jobs past --max-stream-mb (",
+        options_.max_stream_bytes >> 20, " MiB); try again when queued stream jobs have run"));
+  }
+  stream_bytes_held_ += bytes;
+  jobs_.at(job_id).stream_bytes += bytes;
+  return absl::OkStatus();
+}
+
+void JobManager::ReleaseStreamLocked(JobRecord& record) {
+  record.streamed.reset();
+  stream_bytes_held_ -= record.stream_bytes;
+  record.stream_bytes = 0;
 }
 
 void JobManager::NoteStreamActivity(const std::string& job_id) {
@@ -460,7 +480,7 @@ void JobManager::RunJob(const std::string& job_id, const std::string& device) {
   }
   std::lock_guard<std::mutex> lock(mutex_);
   JobRecord& record = jobs_.at(job_id);
-  record.streamed.reset();
+  ReleaseStreamLocked(record);
   sessions_.push_front(CachedSession{job_id, output->session});
   if (static_cast<int>(sessions_.size()) > options_.cached_sessions) sessions_.pop_back();
   const v1::JobState before = record.job.state();
@@ -490,7 +510,7 @@ void JobManager::FinishJob(const std::string& job_id, const absl::Status& status
     spdlog::info("job {} interrupted while {} by the server stopping", job_id, StateName(before));
     return;
   }
-  record.streamed.reset();
+  ReleaseStreamLocked(record);
   const bool cancelled = absl::IsCancelled(status) && record.cancelled->load();
   ChangeLocked(record, [&](v1::Job& job) {
     job.set_state(cancelled ? v1::JOB_STATE_CANCELLED : v1::JOB_STATE_FAILED);
@@ -552,7 +572,13 @@ absl::Status JobManager::Evaluate(const v1::EvaluateRequest& request, std::share
   if (stopping_ || draining_) return absl::UnavailableError("the server is shutting down");
   queue_.push_back(WorkItem{"", [this, request, cancelled, progress, done](const std::string& /*device*/) {
                               if (cancelled->load()) return done(absl::CancelledError("evaluation cancelled"));
-                              done(EvaluateNow(request, cancelled.get(), progress));
+                              absl::StatusOr<v1::Metrics> metrics;
+                              try {
+                                metrics = EvaluateNow(request, cancelled.get(), progress);
+                              } catch (const std::exception& e) {  // the caller is answered whatever happens
+                                metrics = absl::InternalError(absl::StrCat("unexpected error: ", e.what()));
+                              }
+                              done(std::move(metrics));
                             }});
   work_available_.notify_one();
   return absl::OkStatus();

@@ -40,6 +40,8 @@ struct JobManagerOptions {
   int cached_sessions = 4;
   std::chrono::seconds awaiting_data_ttl{3600};
   std::chrono::seconds stream_idle_timeout{120};
+  // Decoded calibration data all stream jobs together may hold in memory.
+  int64_t max_stream_bytes = int64_t{4096} << 20;
 };
 
 // What a StreamCalibrationBatch call must deliver for one job.
@@ -89,6 +91,9 @@ class JobManager {
                                                            grpc::CallbackServerContext* context);
   // A batch arrived on the job's claimed stream: its idle clock starts again.
   void NoteStreamActivity(const std::string& job_id);
+  // Counts `bytes` of decoded calibration data against max_stream_bytes for the job, until it
+  // ends or its stream is abandoned. RESOURCE_EXHAUSTED, holding nothing, past the budget.
+  absl::Status HoldStreamBytes(const std::string& job_id, int64_t bytes);
   // Hands over a complete stream: the job moves to QUEUED. FAILED_PRECONDITION when it was
   // cancelled meanwhile.
   absl::Status CompleteCalibrationStream(const std::string& job_id, std::unique_ptr<core::InMemoryBatches> data);
@@ -120,6 +125,7 @@ class JobManager {
     // The claiming stream's call and when it last delivered a batch; null once cancelled.
     grpc::CallbackServerContext* stream_context = nullptr;
     std::chrono::steady_clock::time_point stream_active_at;
+    int64_t stream_bytes = 0;  // held against max_stream_bytes
   };
   // A unit of work for a worker: a job, or an evaluation task.
   struct WorkItem {
@@ -145,6 +151,8 @@ class JobManager {
   void ChangeLocked(JobRecord& record, const std::function<void(v1::Job&)>& change);
   void EnterStateLocked(JobRecord& record, v1::JobState state, int64_t total, const std::string& unit);
   void FinishJob(const std::string& job_id, const absl::Status& status, const std::string& device);
+  // Drops the job's streamed data and returns its bytes to the budget. Requires mutex_.
+  void ReleaseStreamLocked(JobRecord& record);
   int WaitingJobsLocked() const;
   std::shared_ptr<core::QuantizationSession> CachedSessionFor(const std::string& job_id,
                                                               std::shared_ptr<std::mutex>* in_use);
@@ -169,6 +177,7 @@ class JobManager {
   int busy_workers_ = 0;            // workers running an item now
   std::condition_variable worker_idle_;
   std::vector<std::thread> workers_;
+  int64_t stream_bytes_held_ = 0;
   std::condition_variable reaper_wake_;
   std::thread reaper_;
   // Serializes rewrites of report.json by evaluations.

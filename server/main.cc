@@ -60,6 +60,7 @@ bool WriteReadyFile(const std::string& path, const std::string& address) {
 int main(int argc, char** argv) {
   ptq::server::ServerOptions options;
   int64_t max_upload_mb = options.max_upload_bytes >> 20;
+  int64_t max_stream_mb = options.max_stream_bytes >> 20;
   double shutdown_grace_seconds = 30;
   std::string ready_file;
   std::string log_level = "info";
@@ -76,7 +77,7 @@ int main(int argc, char** argv) {
       ->envname("PTQ_DATA_ROOT");
   app.add_option("--max-upload-mb", max_upload_mb, "largest model UploadModel accepts, in MiB")
       ->envname("PTQ_MAX_UPLOAD_MB")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   app.add_option("--shutdown-grace-seconds", shutdown_grace_seconds,
                  "on SIGTERM, how long running jobs (then calls in flight) may take to finish; "
                  "jobs still running after it are re-queued at the next start")
@@ -106,6 +107,10 @@ int main(int argc, char** argv) {
                  "seconds a calibration stream may send nothing before it is cancelled")
       ->envname("PTQ_STREAM_IDLE_TIMEOUT")
       ->check(CLI::Range(1, 24 * 3600));
+  app.add_option("--max-stream-mb", max_stream_mb,
+                 "MiB of decoded calibration data all stream jobs together may hold in memory")
+      ->envname("PTQ_MAX_STREAM_MB")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->envname("PTQ_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
@@ -114,6 +119,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"text", "json"}));
   CLI11_PARSE(app, argc, argv);
   options.max_upload_bytes = max_upload_mb << 20;
+  options.max_stream_bytes = max_stream_mb << 20;
   spdlog::set_level(spdlog::level::from_str(log_level));
   if (log_format == "json") ptq::server::UseJsonLogLines();
 

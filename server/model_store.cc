@@ -111,7 +111,8 @@ absl::StatusOr<v1::Model> PendingUpload::Commit() {
     return existing;
   }
   absl::StatusOr<core::TorchScriptSummary> summary =
-      core::InspectTorchScript((staging_dir_ / kModelFileName).string(), header_.filename);
+      core::InspectTorchScript((staging_dir_ / kModelFileName).string(), header_.filename,
+                               static_cast<uint64_t>(store_->max_model_bytes()));
   if (!summary.ok()) return summary.status();
 
   v1::Model record;

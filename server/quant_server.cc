@@ -91,13 +91,16 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   job_options.max_queue = options.max_queue;
   job_options.awaiting_data_ttl = std::chrono::seconds(options.awaiting_data_ttl_seconds);
   job_options.stream_idle_timeout = std::chrono::seconds(options.stream_idle_timeout_seconds);
+  job_options.max_stream_bytes = options.max_stream_bytes;
   absl::StatusOr<std::unique_ptr<JobManager>> jobs =
       JobManager::Start(job_options, server->job_store_.get(), server->models_.get());
   if (!jobs.ok()) return jobs.status();
   server->jobs_ = *std::move(jobs);
   server->blocking_pool_ = std::make_unique<TaskPool>(options.blocking_threads);
+  server->stream_decode_pool_ = std::make_unique<TaskPool>(options.stream_decode_threads);
   server->service_ = std::make_unique<QuantService>(server->models_.get(), server->jobs_.get(),
-                                                    job_options.results_dir, server->blocking_pool_.get());
+                                                    job_options.results_dir, server->blocking_pool_.get(),
+                                                    server->stream_decode_pool_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -133,6 +136,7 @@ void QuantServer::Shutdown(std::chrono::milliseconds grace) {
     grpc_server_->Wait();
   }
   if (blocking_pool_ != nullptr) blocking_pool_->Stop();
+  if (stream_decode_pool_ != nullptr) stream_decode_pool_->Stop();
 }
 
 }  // namespace ptq::server

@@ -49,6 +49,7 @@ class QuantServer {
   std::unique_ptr<JobStore> job_store_;
   std::unique_ptr<JobManager> jobs_;
   std::unique_ptr<TaskPool> blocking_pool_;
+  std::unique_ptr<TaskPool> stream_decode_pool_;
   std::unique_ptr<QuantService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::string bound_address_;

@@ -23,8 +23,12 @@ grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context, absl::Sta
 }  // namespace
 
 QuantService::QuantService(const ModelStore* models, JobManager* jobs, std::filesystem::path results_dir,
-                           TaskPool* blocking_pool)
-    : models_(models), jobs_(jobs), results_dir_(std::move(results_dir)), blocking_pool_(blocking_pool) {}
+                           TaskPool* blocking_pool, TaskPool* stream_decode_pool)
+    : models_(models),
+      jobs_(jobs),
+      results_dir_(std::move(results_dir)),
+      blocking_pool_(blocking_pool),
+      stream_decode_pool_(stream_decode_pool) {}
 
 grpc::ServerReadReactor<v1::UploadModelRequest>* QuantService::UploadModel(grpc::CallbackServerContext* /*context*/,
                                                                            v1::Model* response) {
@@ -51,7 +55,7 @@ grpc::ServerUnaryReactor* QuantService::SubmitQuantJob(grpc::CallbackServerConte
 
 grpc::ServerReadReactor<v1::CalibrationBatch>* QuantService::StreamCalibrationBatch(
     grpc::CallbackServerContext* context, v1::CalibrationSummary* response) {
-  return new CalibrationStreamReactor(context, jobs_, blocking_pool_, response);
+  return new CalibrationStreamReactor(context, jobs_, stream_decode_pool_, response);
 }
 
 grpc::ServerUnaryReactor* QuantService::GetJob(grpc::CallbackServerContext* context, const v1::GetJobRequest* request,

@@ -11,14 +11,15 @@
 namespace ptq::server {
 
 // The gRPC front of ptq.v1.QuantService: turns each call into work for the model store and the
-// job manager, and their statuses into gRPC statuses. Blocking work (committing uploads,
-// validating submitted jobs, decoding streamed images) runs on `blocking_pool`, never on
-// gRPC's callback threads.
+// job manager, and their statuses into gRPC statuses. Blocking work runs on pools, never on
+// gRPC's callback threads: committing uploads and validating submitted jobs on
+// `blocking_pool`, decoding streamed batches on `stream_decode_pool`, so that a client
+// streaming large images cannot delay anyone's submission.
 class QuantService final : public v1::QuantService::CallbackService {
  public:
   // Borrows everything; it must outlive the gRPC server.
   QuantService(const ModelStore* models, JobManager* jobs, std::filesystem::path results_dir,
-               TaskPool* blocking_pool);
+               TaskPool* blocking_pool, TaskPool* stream_decode_pool);
 
   grpc::ServerReadReactor<v1::UploadModelRequest>* UploadModel(grpc::CallbackServerContext* context,
                                                               v1::Model* response) override;
@@ -46,6 +47,7 @@ class QuantService final : public v1::QuantService::CallbackService {
   JobManager* jobs_;
   const std::filesystem::path results_dir_;
   TaskPool* blocking_pool_;
+  TaskPool* stream_decode_pool_;
 };
 
 }  // namespace ptq::server

@@ -18,8 +18,9 @@ struct ServerOptions {
   // Largest single gRPC message accepted (calibration batches are the big ones).
   int max_message_bytes = 64 << 20;
   // Threads for blocking work off gRPC's callback threads (committing uploads, validating
-  // submitted jobs, decoding streamed images).
+  // submitted jobs), and, apart, for checking and decoding streamed calibration batches.
   int blocking_threads = 2;
+  int stream_decode_threads = 2;
   // "auto": one worker per CUDA device LibTorch sees, else `workers` CPU workers; "cpu"; "cuda".
   std::string device = "auto";
   int workers = 1;  // CPU workers
@@ -30,6 +31,8 @@ struct ServerOptions {
   int awaiting_data_ttl_seconds = 3600;
   // A calibration stream that sends nothing for this long is cancelled (its job keeps waiting).
   int stream_idle_timeout_seconds = 120;
+  // Decoded calibration data all stream jobs together may hold in memory.
+  int64_t max_stream_bytes = int64_t{4096} << 20;
 };
 
 }  // namespace ptq::server

@@ -4,16 +4,9 @@
 
 #include <cmath>
 
-#include "absl/strings/str_cat.h"
 
 namespace ptq::core {
 namespace {
-
-constexpr int kMinBins = 128;
-// KL's threshold search is quadratic in bins and a widening resample is linear in
-// bins x upsample_bins: these caps keep one observer to seconds and megabytes.
-constexpr int kMaxBins = 8192;
-constexpr int kMaxUpsampleBins = 1024;
 
 absl::Status NotObserved() {
   return absl::FailedPreconditionError("no calibration batch reached this activation");
@@ -101,33 +94,6 @@ Scan ScanBatch(const at::Tensor& values, int bins, double range) {
 }
 
 }  // namespace
-
-absl::Status ValidateActivationQuantizer(const ActivationQuantizerSpec& spec) {
-  const std::string& name = spec.name;
-  if (name != "AbsmaxQuantizer" && name != "HistQuantizer" && name != "KLQuantizer" &&
-      name != "MSEQuantizer" && name != "PercentileQuantizer") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ptq.activation_quantizer: unknown quantizer '", name,
-        "', expected AbsmaxQuantizer, HistQuantizer, KLQuantizer, MSEQuantizer or PercentileQuantizer"));
-  }
-  if (spec.bins < kMinBins || spec.bins > kMaxBins) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ptq.bins must be in [", kMinBins, ", ", kMaxBins, "], got ", spec.bins));
-  }
-  if (spec.upsample_bins < 1 || spec.upsample_bins > kMaxUpsampleBins) {
-    return absl::InvalidArgumentError(absl::StrCat("ptq.upsample_bins must be in [1, ", kMaxUpsampleBins,
-                                                   "], got ", spec.upsample_bins));
-  }
-  if (!(spec.hist_percent > 0 && spec.hist_percent <= 1)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ptq.hist_percent must be in (0, 1], got ", spec.hist_percent));
-  }
-  if (!(spec.percentile > 0 && spec.percentile <= 100)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ptq.percentile must be in (0, 100], got ", spec.percentile));
-  }
-  return absl::OkStatus();
-}
 
 std::unique_ptr<ActivationObserver> MakeActivationObserver(const ActivationQuantizerSpec& spec) {
   using Method = HistogramObserver::Method;

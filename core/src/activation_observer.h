@@ -9,21 +9,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "histogram_math.h"
+#include "quantizer_specs.h"
 
 namespace ptq::core {
-
-// The seed's activation quantizers and ours, by the names configs use.
-struct ActivationQuantizerSpec {
-  std::string name = "KLQuantizer";  // AbsmaxQuantizer, HistQuantizer, KLQuantizer, MSEQuantizer, PercentileQuantizer
-  int bins = 1024;
-  int upsample_bins = 64;
-  double hist_percent = 0.99999;     // HistQuantizer
-  double percentile = 99.99;         // PercentileQuantizer
-};
-
-// INVALID_ARGUMENT naming the key (ptq.activation_quantizer, ptq.bins, ptq.upsample_bins,
-// ptq.hist_percent, ptq.percentile) for unknown names or out-of-range parameters.
-absl::Status ValidateActivationQuantizer(const ActivationQuantizerSpec& spec);
 
 // Observes one activation over the calibration batches, then turns what it saw into a
 // threshold T on |x| (the value that maps to the largest quantized level).
@@ -35,10 +23,6 @@ class ActivationObserver {
   // uint8). FAILED_PRECONDITION when no batch was observed.
   virtual absl::StatusOr<double> ComputeThreshold(int levels) const = 0;
 };
-
-struct PtqConfig;
-// The activation quantizer part of a job's ptq config.
-ActivationQuantizerSpec ActivationSpecOf(const PtqConfig& config);
 
 // The spec must have passed ValidateActivationQuantizer.
 std::unique_ptr<ActivationObserver> MakeActivationObserver(const ActivationQuantizerSpec& spec);

@@ -7,6 +7,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "confined_path.h"
 #include "image_preprocess.h"
@@ -64,11 +65,13 @@ absl::StatusOr<IdxContents> ReadIdx(const std::string& path, uint32_t magic, int
   int64_t item_bytes = 1;
   for (int d = 0; d < dims; ++d) {
     contents.sizes.push_back(BigEndian32(header.data() + 4 + 4 * d));
+    // Checked before each product: sizes of 2^32 - 1 would overflow it.
+    if (d > 0 && (contents.sizes.back() == 0 || contents.sizes.back() > kMaxIdxItemBytes / item_bytes)) {
+      return absl::InvalidArgumentError(absl::StrCat("IDX file '", path, "': items of ",
+                                                     absl::StrJoin(contents.sizes.begin() + 1, contents.sizes.end(), " x "),
+                                                     " bytes; 1 to ", kMaxIdxItemBytes, " are read"));
+    }
     if (d > 0) item_bytes *= contents.sizes.back();
-  }
-  if (item_bytes > kMaxIdxItemBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("IDX file '", path, "': items of ", item_bytes,
-                                                   " bytes; at most ", kMaxIdxItemBytes, " are read"));
   }
   const int64_t items = limit > 0 ? std::min(limit, contents.sizes[0]) : contents.sizes[0];
   // Read in chunks, so the buffer grows with the bytes the file really holds, not with what

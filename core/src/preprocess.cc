@@ -11,6 +11,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "image_header.h"
 #include "image_preprocess.h"
 
 namespace ptq::core {
@@ -88,10 +89,10 @@ absl::Status PreprocessDecoded(const cv::Mat& image, const PreprocessSpec& spec,
                                float* out) {
   const cv::Size target =
       spec.resize_short == 0 ? cv::Size(spec.size, spec.size) : ShortSideTarget(image, spec.resize_short);
-  if (int64_t{target.width} * target.height > kMaxResizedPixels) {
+  if (int64_t{target.width} * target.height > kMaxImagePixels) {
     return absl::InvalidArgumentError(absl::StrCat(what, " is ", image.cols, "x", image.rows,
                                                    " pixels: resized to a short side of ", spec.resize_short,
-                                                   " it would exceed ", kMaxResizedPixels, " pixels"));
+                                                   " it would exceed ", kMaxImagePixels, " pixels"));
   }
   cv::Mat crop;
   try {
@@ -134,6 +135,16 @@ absl::Status PreprocessDecoded(const cv::Mat& image, const PreprocessSpec& spec,
 
 absl::Status DecodeAndPreprocess(absl::string_view encoded, const PreprocessSpec& spec,
                                  const std::string& what, float* out) {
+  absl::StatusOr<ImageDimensions> dimensions = ReadImageDimensions(encoded);
+  if (!dimensions.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " is not an image we decode: ", dimensions.status().message()));
+  }
+  if (dimensions->width < 1 || dimensions->height < 1 ||
+      dimensions->width > kMaxImagePixels / dimensions->height) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " is ", dimensions->width, "x", dimensions->height,
+                                                   " pixels by its header; 1 to ", kMaxImagePixels,
+                                                   " pixels are decoded"));
+  }
   const cv::Mat buffer(1, static_cast<int>(encoded.size()), CV_8UC1,
                        const_cast<char*>(encoded.data()));
   cv::Mat image;

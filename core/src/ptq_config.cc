@@ -1,8 +1,7 @@
 #include "ptq/core/ptq_config.h"
 
 #include "absl/strings/str_cat.h"
-#include "activation_observer.h"
-#include "quant_math.h"
+#include "quantizer_specs.h"
 
 namespace ptq::core {
 namespace {
@@ -16,16 +15,6 @@ absl::Status CheckLayerName(const std::string& name, const std::string& key) {
 }
 
 }  // namespace
-
-ActivationQuantizerSpec ActivationSpecOf(const PtqConfig& config) {
-  ActivationQuantizerSpec spec;
-  spec.name = config.activation_quantizer;
-  spec.bins = config.bins;
-  spec.upsample_bins = config.upsample_bins;
-  spec.hist_percent = config.hist_percent;
-  spec.percentile = config.percentile;
-  return spec;
-}
 
 absl::Status ValidatePtqConfig(const PtqConfig& config) {
   if (absl::Status status = ValidateActivationQuantizer(ActivationSpecOf(config)); !status.ok()) {

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "absl/strings/str_cat.h"
 
 namespace ptq::core {
 namespace {
@@ -47,19 +46,6 @@ ActivationQParams ActivationQParamsFor(double threshold, ActivationScheme scheme
 
 at::Tensor FakeQuantizeActivation(const at::Tensor& values, const ActivationQParams& qparams) {
   return at::fake_quantize_per_tensor_affine(values, qparams.scale, qparams.zero_point, 0, 255);
-}
-
-absl::Status ParseWeightQuantizer(const std::string& name, WeightGranularity* granularity) {
-  if (name == "PerChannelAbsmaxQuantizer" || name.empty()) {
-    *granularity = WeightGranularity::kPerChannel;
-  } else if (name == "AbsmaxQuantizer") {
-    *granularity = WeightGranularity::kPerTensor;
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ptq.weight_quantizer: unknown quantizer '", name,
-        "', expected PerChannelAbsmaxQuantizer or AbsmaxQuantizer"));
-  }
-  return absl::OkStatus();
 }
 
 WeightQParams ComputeWeightQParams(const at::Tensor& weight, WeightGranularity granularity) {

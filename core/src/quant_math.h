@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "quantizer_specs.h"
 
 namespace ptq::core {
 
@@ -35,13 +36,6 @@ ActivationQParams ActivationQParamsFor(double threshold, ActivationScheme scheme
 
 // Round to the uint8 grid of `qparams` and back (round half to even, as real quantization).
 at::Tensor FakeQuantizeActivation(const at::Tensor& values, const ActivationQParams& qparams);
-
-// Symmetric int8 weights in [-127, 127]: scale = max |w| / 127 per output channel
-// (PerChannelAbsmaxQuantizer) or for the whole tensor (AbsmaxQuantizer).
-enum class WeightGranularity { kPerChannel, kPerTensor };
-
-// "PerChannelAbsmaxQuantizer" or "AbsmaxQuantizer"; INVALID_ARGUMENT naming ptq.weight_quantizer.
-absl::Status ParseWeightQuantizer(const std::string& name, WeightGranularity* granularity);
 
 struct WeightQParams {
   WeightGranularity granularity = WeightGranularity::kPerChannel;

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -43,15 +44,22 @@ std::string SourceLine(const Node* node) {
 
 // Whether `value` is computed from constants and tensor shapes only (dim(), size(), len()),
 // never from a tensor's contents: then a check on it holds for every input of one shape.
-bool DependsOnlyOnShapes(const Value* value, int depth = 0) {
-  constexpr int kMaxDepth = 64;  // shape checks are a few ops deep; deeper ones are kept
-  if (depth > kMaxDepth) return false;
-  const Node* producer = value->node();
-  const c10::Symbol kind = producer->kind();
-  if (kind == prim::Constant || kind == aten::dim || kind == aten::size || kind == aten::len) return true;
-  if (kind == prim::Param || value->type()->kind() == c10::TypeKind::TensorType) return false;
-  for (const Value* input : producer->inputs()) {
-    if (!DependsOnlyOnShapes(input, depth + 1)) return false;
+// Walks the values it is computed from, each once; shape checks are a few ops, so a condition
+// built from more than kMaxValues is treated as reading contents (and refused).
+bool DependsOnlyOnShapes(const Value* condition) {
+  constexpr size_t kMaxValues = 256;
+  std::vector<const Value*> pending = {condition};
+  std::unordered_set<const Value*> seen = {condition};
+  while (!pending.empty()) {
+    const Value* value = pending.back();
+    pending.pop_back();
+    const c10::Symbol kind = value->node()->kind();
+    if (kind == prim::Constant || kind == aten::dim || kind == aten::size || kind == aten::len) continue;
+    if (kind == prim::Param || value->type()->kind() == c10::TypeKind::TensorType) return false;
+    for (const Value* input : value->node()->inputs()) {
+      if (seen.insert(input).second) pending.push_back(input);
+    }
+    if (seen.size() > kMaxValues) return false;
   }
   return true;
 }

@@ -440,6 +440,36 @@ TEST_F(JobsIntegrationTest, IdleStreamsAreCancelledAndDatalessStreamJobsExpire) 
   EXPECT_EQ(SubmitCode(FashionConfig(model_id_, "stream", 2, 8, 0)), grpc::StatusCode::OK) << "its slot is free";
 }
 
+// Regression: nothing bounded the decoded calibration data held in memory for stream jobs.
+TEST_F(JobsIntegrationTest, StreamedDataHeldForJobsHasABudget) {
+  StartServer({"--max-stream-mb", "1"});
+  // The one worker is busy, so a stream job that has its data waits in the queue holding it.
+  const v1::Job busy = SubmitOk(FashionConfig(model_id_, "server", 300, 32, 0));
+  client_->PollUntil(busy.job_id(), [](const v1::Job& j) { return j.state() == v1::JOB_STATE_CALIBRATING; });
+  const testing::EncodedImages images = testing::FashionMnistAsPgm(64);
+  const v1::Job holding = SubmitOk(FashionConfig(model_id_, "stream", 1, 64, 0));
+  v1::CalibrationSummary summary;
+  // 64 images of 3 x 32 x 32 floats: 768 KiB of the 1 MiB.
+  ASSERT_TRUE(client_->Stream(testing::ImageBatches(holding.job_id(), images, 1, 64), &summary).ok());
+
+  const v1::Job waiting = SubmitOk(FashionConfig(model_id_, "stream", 2, 32, 0));
+  const std::vector<v1::CalibrationBatch> waiting_batches = testing::ImageBatches(waiting.job_id(), images, 2, 32);
+  const grpc::Status over = client_->Stream(waiting_batches, &summary);  // 384 KiB more does not fit
+  EXPECT_EQ(over.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << over.error_message();
+  EXPECT_NE(over.error_message().find("--max-stream-mb (1 MiB)"), std::string::npos) << over.error_message();
+
+  // Once the queued job has run, its bytes are back in the budget.
+  grpc::ClientContext context;
+  v1::CancelJobRequest cancel;
+  cancel.set_job_id(busy.job_id());
+  v1::Job cancelled;
+  ASSERT_TRUE(client_->stub().CancelJob(&context, cancel, &cancelled).ok());
+  EXPECT_EQ(WaitForEnd(holding.job_id()).state(), v1::JOB_STATE_SUCCEEDED);
+  const grpc::Status retried = client_->Stream(waiting_batches, &summary);
+  ASSERT_TRUE(retried.ok()) << retried.error_message();
+  EXPECT_EQ(WaitForEnd(waiting.job_id()).state(), v1::JOB_STATE_SUCCEEDED);
+}
+
 TEST_F(JobsIntegrationTest, SigtermLetsTheRunningJobFinishWithinTheGracePeriod) {
   StartServer({"--shutdown-grace-seconds", "120"});
   const v1::Job job = SubmitOk(FashionConfig(model_id_, "server", 150, 32, 256));

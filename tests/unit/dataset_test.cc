@@ -305,7 +305,15 @@ TEST(IdxDatasetTest, HeadersPromisingMoreThanTheFileHoldsAreRefusedCheaply) {
   WriteIdx(dir.path() / "huge-images-idx3-ubyte", 0x803, {1000000000, 65535, 65535}, 64);
   absl::Status huge = ReadIdxImages((dir.path() / "huge-images-idx3-ubyte").string()).status();
   EXPECT_TRUE(absl::IsInvalidArgument(huge));
-  EXPECT_NE(huge.message().find("items of 4294836225 bytes"), absl::string_view::npos) << huge;
+  EXPECT_NE(huge.message().find("items of 65535 x 65535 bytes"), absl::string_view::npos) << huge;
+  // Found by fuzz_idx: sizes of 2^32 - 1 overflowed the item size before it was checked.
+  WriteIdx(dir.path() / "max-images-idx3-ubyte", 0x803, {0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF}, 64);
+  absl::Status max = ReadIdxImages((dir.path() / "max-images-idx3-ubyte").string()).status();
+  EXPECT_NE(max.message().find("items of 4294967295 bytes"), absl::string_view::npos) << max;
+  // Found by fuzz_idx: a zero size divided the next bound check by zero.
+  WriteIdx(dir.path() / "empty-images-idx3-ubyte", 0x803, {3, 0, 7}, 0);
+  absl::Status empty = ReadIdxImages((dir.path() / "empty-images-idx3-ubyte").string()).status();
+  EXPECT_NE(empty.message().find("items of 0 bytes; 1 to"), absl::string_view::npos) << empty;
   WriteIdx(dir.path() / "many-images-idx3-ubyte", 0x803, {1000000000, 4096, 4096}, 64);
   absl::Status many = ReadIdxImages((dir.path() / "many-images-idx3-ubyte").string()).status();
   EXPECT_NE(many.message().find("truncated: 64 data bytes"), absl::string_view::npos) << many;

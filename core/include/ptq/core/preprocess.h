@@ -30,11 +30,12 @@ struct PreprocessSpec {
 };
 
 // Bounds on what a client may ask for. A crop beyond 1024 is no classifier we serve; the
-// resize and pixel caps keep one image's buffers to a few hundred MB; mean and std are in
-// 0..255 pixel units, where a std below 0.01 amplifies one grey level past 25,000.
+// resize and pixel caps (on an image as decoded and as resized) keep one image's buffers to a
+// few hundred MB; mean and std are in 0..255 pixel units, where a std below 0.01 amplifies one
+// grey level past 25,000.
 inline constexpr int kMaxInputSize = 1024;
 inline constexpr int kMaxResizeShort = 4096;
-inline constexpr int64_t kMaxResizedPixels = int64_t{64} << 20;
+inline constexpr int64_t kMaxImagePixels = int64_t{64} << 20;
 inline constexpr float kMaxAbsMean = 1000.0f;
 inline constexpr float kMinStd = 0.01f;
 inline constexpr float kMaxStd = 1000.0f;
@@ -47,8 +48,10 @@ absl::Status ValidatePreprocessSpec(const PreprocessSpec& spec);
 // "RGB" / "BGR" (any case); INVALID_ARGUMENT otherwise.
 absl::StatusOr<ColorOrder> ParseColorOrder(absl::string_view text);
 
-// Decodes an encoded image (JPEG, PNG, BMP, ...) and preprocesses it into `out`, which must
-// hold spec.sample_numel() floats. INVALID_ARGUMENT naming `what` when it does not decode.
+// Decodes an encoded image (PNG, JPEG, BMP, PNM, WebP) and preprocesses it into `out`, which must
+// hold spec.sample_numel() floats. INVALID_ARGUMENT naming `what` when it is not a PNG, JPEG,
+// BMP, PNM or WebP image, when its header gives more than kMaxImagePixels (checked before
+// decoding), or when it does not decode.
 absl::Status DecodeAndPreprocess(absl::string_view encoded, const PreprocessSpec& spec,
                                  const std::string& what, float* out);
 

@@ -16,10 +16,12 @@ struct TorchScriptSummary {
 
 // Loads `path` with LibTorch as a TorchScript module on the CPU. NOT_FOUND when the file is
 // missing; INVALID_ARGUMENT, with LibTorch's reason, when it is not TorchScript or has no
-// forward method. Messages name the file as `display_name` (default: the path), so a caller
-// holding a file under a temporary name can report the name its user knows.
-absl::StatusOr<TorchScriptSummary> InspectTorchScript(const std::string& path,
-                                                      const std::string& display_name = "");
+// forward method, and before LibTorch reads any entry, when the archive is not a well-formed
+// ZIP or its entries expand to more than `max_expanded_bytes` together (a few KB of deflated
+// zeros can claim gigabytes). Messages name the file as `display_name` (default: the path), so
+// a caller holding a file under a temporary name can report the name its user knows.
+absl::StatusOr<TorchScriptSummary> InspectTorchScript(const std::string& path, const std::string& display_name,
+                                                      uint64_t max_expanded_bytes);
 
 }  // namespace ptq::core
 

@@ -503,6 +503,32 @@ TEST_F(JobsIntegrationTest, SigtermAfterTheGracePeriodRequeuesTheRunningJob) {
   EXPECT_EQ(done.attempts(), 1) << "a run a stop interrupted is not counted";
 }
 
+// Regression: jobs with large configs made one ListJobs page larger than gRPC's default 4 MiB
+// receive limit, breaking every client that listed them.
+TEST_F(JobsIntegrationTest, ListPagesStayUnderOneMebibyteWhateverTheConfigs) {
+  StartServer();
+  v1::JobConfig large = FashionConfig(model_id_, "stream", 1, 8, 0);
+  for (int i = 0; i < 1000; ++i) large.mutable_ptq()->add_skip_layers(std::string(250, 'a' + i % 26));
+  std::vector<std::string> submitted;
+  for (int i = 0; i < 5; ++i) submitted.insert(submitted.begin(), SubmitOk(large).job_id());
+  std::vector<std::string> listed;
+  v1::ListJobsRequest request;
+  request.set_page_size(500);
+  int pages = 0;
+  do {
+    grpc::ClientContext context;
+    v1::ListJobsResponse page;
+    ASSERT_TRUE(client_->stub().ListJobs(&context, request, &page).ok());
+    EXPECT_LE(page.ByteSizeLong(), size_t{1} << 20);
+    EXPECT_GE(page.jobs_size(), 1);
+    for (const v1::Job& job : page.jobs()) listed.push_back(job.job_id());
+    request.set_page_token(page.next_page_token());
+    ++pages;
+  } while (!request.page_token().empty() && pages < 10);
+  EXPECT_EQ(listed, submitted);
+  EXPECT_GT(pages, 1);
+}
+
 TEST_F(JobsIntegrationTest, FinishedJobsSurviveARestartAndListPagesThroughThem) {
   StartServer();
   std::vector<std::string> ids;

@@ -2,8 +2,9 @@
 //  1. StreamCalibrationBatch throughput: 32x3x224x224 float batches (19.3 MB each), against
 //     UploadModel of the same number of bytes (a client stream that only hashes and writes to
 //     disk) as the baseline.
-//  2. GetJob latency (p50/p99) with 100 concurrent pollers while a job calibrates, against
-//     one poller on an idle server.
+//  2. GetJob and ListJobs latency (p50/p99) with 100 concurrent pollers while a job
+//     calibrates, against one poller on an idle server; the server's RSS and thread count
+//     before the load and after it.
 //
 //   build/bench/bench_server_rpc [--batches 10] [--pollers 100] [--seconds 5]
 //
@@ -18,6 +19,7 @@
 #include <fstream>
 #include <random>
 #include <thread>
+#include <tuple>
 
 #include "CLI/CLI.hpp"
 #include "ptq/common/sha256.h"
@@ -48,21 +50,7 @@ struct Latency {
   size_t calls = 0;
 };
 
-// `pollers` threads call GetJob back to back for `seconds`.
-Latency PollGetJob(ServiceClient& client, const std::string& job_id, int pollers, double seconds) {
-  std::vector<std::vector<double>> per_thread(pollers);
-  std::vector<std::thread> threads;
-  const auto end = Clock::now() + std::chrono::duration<double>(seconds);
-  for (int t = 0; t < pollers; ++t) {
-    threads.emplace_back([&, t] {
-      ptq::v1::Job job;
-      while (Clock::now() < end) {
-        const auto start = Clock::now();
-        if (client.Get(job_id, &job).ok()) per_thread[t].push_back(Seconds(start) * 1000);
-      }
-    });
-  }
-  for (std::thread& thread : threads) thread.join();
+Latency Percentiles(std::vector<std::vector<double>> per_thread) {
   std::vector<double> all;
   for (const std::vector<double>& samples : per_thread) all.insert(all.end(), samples.begin(), samples.end());
   std::sort(all.begin(), all.end());
@@ -73,6 +61,56 @@ Latency PollGetJob(ServiceClient& client, const std::string& job_id, int pollers
     latency.p99_ms = all[std::min(all.size() - 1, all.size() * 99 / 100)];
   }
   return latency;
+}
+
+struct PollLatency {
+  Latency get_job, list_jobs;
+};
+
+// `pollers` threads for `seconds`, each calling GetJob and ListJobs (one page of 50) in turn.
+PollLatency Poll(ServiceClient& client, const std::string& job_id, int pollers, double seconds) {
+  std::vector<std::vector<double>> get_ms(pollers), list_ms(pollers);
+  std::vector<std::thread> threads;
+  const auto end = Clock::now() + std::chrono::duration<double>(seconds);
+  for (int t = 0; t < pollers; ++t) {
+    threads.emplace_back([&, t] {
+      ptq::v1::Job job;
+      ptq::v1::ListJobsRequest request;
+      request.set_page_size(50);
+      while (Clock::now() < end) {
+        auto start = Clock::now();
+        if (client.Get(job_id, &job).ok()) get_ms[t].push_back(Seconds(start) * 1000);
+        grpc::ClientContext context;
+        ptq::v1::ListJobsResponse page;
+        start = Clock::now();
+        if (client.stub().ListJobs(&context, request, &page).ok()) list_ms[t].push_back(Seconds(start) * 1000);
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  return {Percentiles(std::move(get_ms)), Percentiles(std::move(list_ms))};
+}
+
+// VmRSS (MiB) and Threads of a process, from /proc/PID/status.
+struct ProcessFootprint {
+  double rss_mib = 0;
+  int threads = 0;
+};
+
+ProcessFootprint Footprint(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  ProcessFootprint footprint;
+  std::string key;
+  while (status >> key) {
+    if (key == "VmRSS:") {
+      double kib = 0;
+      status >> kib;
+      footprint.rss_mib = kib / 1024;
+    } else if (key == "Threads:") {
+      status >> footprint.threads;
+    }
+  }
+  return footprint;
 }
 
 }  // namespace
@@ -136,25 +174,34 @@ int main(int argc, char** argv) {
 
   // The job now calibrates on both cores; poll it.
   client.PollUntil(job.job_id(), [](const ptq::v1::Job& j) { return j.state() != ptq::v1::JOB_STATE_QUEUED; });
-  const Latency busy = PollGetJob(client, job.job_id(), pollers, seconds);
+  const ProcessFootprint before = Footprint(server.pid());
+  const PollLatency busy = Poll(client, job.job_id(), pollers, seconds);
+  const ProcessFootprint after = Footprint(server.pid());
   ptq::v1::Job during;
   client.Get(job.job_id(), &during);
   const ptq::v1::Job done =
       client.PollUntil(job.job_id(), [](const ptq::v1::Job& j) { return ptq::testing::IsFinalState(j.state()); });
-  const Latency idle = PollGetJob(client, job.job_id(), 1, seconds);
+  const PollLatency idle = Poll(client, job.job_id(), 1, seconds);
 
   std::printf("ptq-server RPC benchmark (loopback, %u cores)\n\n", std::thread::hardware_concurrency());
   std::printf("| measurement | value | baseline | ratio |\n|---|---|---|---|\n");
   std::printf("| StreamCalibrationBatch, %d x 32x3x224x224 float32 (%.0f MB) | %.0f MB/s | UploadModel of the same bytes: %.0f MB/s | %.2fx |\n",
               batches, megabytes, megabytes / stream_seconds, megabytes / upload_seconds,
               upload_seconds / stream_seconds);
-  std::printf("| GetJob p50, %d pollers while the job %s | %.2f ms | 1 poller, idle server: %.2f ms | %.1fx |\n",
-              pollers, ptq::v1::JobState_Name(during.state()).c_str(), busy.p50_ms, idle.p50_ms,
-              busy.p50_ms / idle.p50_ms);
-  std::printf("| GetJob p99, %d pollers while the job %s | %.2f ms | 1 poller, idle server: %.2f ms | %.1fx |\n",
-              pollers, ptq::v1::JobState_Name(during.state()).c_str(), busy.p99_ms, idle.p99_ms,
-              busy.p99_ms / idle.p99_ms);
-  std::printf("\nGetJob calls: %zu under load, %zu idle. Job %s ended %s.\n", busy.calls, idle.calls,
+  const std::string state = ptq::v1::JobState_Name(during.state());
+  for (const auto& [rpc, loaded, alone] : {std::tuple{"GetJob", busy.get_job, idle.get_job},
+                                          std::tuple{"ListJobs", busy.list_jobs, idle.list_jobs}}) {
+    std::printf("| %s p50, %d pollers while the job is %s | %.2f ms | 1 poller, idle server: %.2f ms | %.1fx |\n", rpc,
+                pollers, state.c_str(), loaded.p50_ms, alone.p50_ms, loaded.p50_ms / alone.p50_ms);
+    std::printf("| %s p99, %d pollers while the job is %s | %.2f ms | 1 poller, idle server: %.2f ms | %.1fx |\n", rpc,
+                pollers, state.c_str(), loaded.p99_ms, alone.p99_ms, loaded.p99_ms / alone.p99_ms);
+  }
+  std::printf("| server RSS after the pollers | %.0f MiB | before them: %.0f MiB | %.2fx |\n", after.rss_mib,
+              before.rss_mib, after.rss_mib / before.rss_mib);
+  std::printf("| server threads after the pollers | %d | before them: %d | %.2fx |\n", after.threads,
+              before.threads, static_cast<double>(after.threads) / before.threads);
+  std::printf("\nCalls under load: %zu GetJob, %zu ListJobs; idle: %zu, %zu. Job %s ended %s.\n",
+              busy.get_job.calls, busy.list_jobs.calls, idle.get_job.calls, idle.list_jobs.calls,
               job.job_id().c_str(), ptq::v1::JobState_Name(done.state()).c_str());
   return done.state() == ptq::v1::JOB_STATE_SUCCEEDED ? 0 : 1;
 }

@@ -160,6 +160,14 @@ void JobManager::ChangeLocked(JobRecord& record, const std::function<void(v1::Jo
   for (auto it = begin; it != end; ++it) it->second.second(record.job);
 }
 
+void JobManager::ReportProgressLocked(JobRecord& record, int64_t done, int64_t total) {
+  record.job.mutable_progress()->set_done(done);
+  record.job.mutable_progress()->set_total(total);
+  *record.job.mutable_updated_at() = TimeUtil::GetCurrentTime();
+  const auto [begin, end] = listeners_.equal_range(record.job.job_id());
+  for (auto it = begin; it != end; ++it) it->second.second(record.job);
+}
+
 void JobManager::EnterStateLocked(JobRecord& record, v1::JobState state, int64_t total, const std::string& unit) {
   const v1::JobState before = record.job.state();
   ChangeLocked(record, [&](v1::Job& job) {
@@ -468,10 +476,7 @@ void JobManager::RunJob(const std::string& job_id, const std::string& device) {
   };
   run.progress = [&](int64_t done, int64_t total) {
     std::lock_guard<std::mutex> lock(mutex_);
-    ChangeLocked(jobs_.at(job_id), [&](v1::Job& job) {
-      job.mutable_progress()->set_done(done);
-      job.mutable_progress()->set_total(total);
-    });
+    ReportProgressLocked(jobs_.at(job_id), done, total);
   };
   absl::StatusOr<JobOutput> output = RunQuantJob(run);
   if (!output.ok()) {

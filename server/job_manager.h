@@ -149,6 +149,10 @@ class JobManager {
   // Applies `change` to the job, stores it, stamps updated_at and tells the watchers.
   // Requires mutex_.
   void ChangeLocked(JobRecord& record, const std::function<void(v1::Job&)>& change);
+  // Progress within a state: in memory and to the watchers, not to the store. A restart clears
+  // progress anyway (Recover), and a store write per tick held the lock GetJob waits on; the
+  // next stored change carries the latest progress. Requires mutex_.
+  void ReportProgressLocked(JobRecord& record, int64_t done, int64_t total);
   void EnterStateLocked(JobRecord& record, v1::JobState state, int64_t total, const std::string& unit);
   void FinishJob(const std::string& job_id, const absl::Status& status, const std::string& device);
   // Drops the job's streamed data and returns its bytes to the budget. Requires mutex_.

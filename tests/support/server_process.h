@@ -25,6 +25,7 @@ class ServerProcess {
   const std::filesystem::path& state_dir() const { return state_dir_; }
   std::string log() const;  // everything the server printed so far
   bool running() { return child_ != nullptr && child_->running(); }
+  pid_t pid() const { return child_ != nullptr ? child_->pid() : -1; }
 
   // SIGTERM, then the exit code (nullopt if it did not exit within `timeout`).
   std::optional<int> Stop(std::chrono::milliseconds timeout = std::chrono::seconds(30));

@@ -115,6 +115,11 @@ std::string ResolveAgainst(const fs::path& folder, const std::string& path) {
   return (relative.is_absolute() ? relative : folder / relative).lexically_normal().string();
 }
 
+absl::Status TooLarge(const std::string& path, uintmax_t size) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(path, ": ", size, " bytes; a job config may have at most ", kMaxConfigBytes));
+}
+
 // The whole file, refused before reading when it is not a regular file or is larger than any
 // job config could be.
 absl::StatusOr<std::string> ReadConfigText(const std::string& path) {
@@ -124,10 +129,7 @@ absl::StatusOr<std::string> ReadConfigText(const std::string& path) {
   if (!fs::is_regular_file(status)) return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
   const uintmax_t size = fs::file_size(path, error);
   if (error) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot read the config file: ", error.message()));
-  if (size > kMaxConfigBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": ", size, " bytes; a job config may have at most ", kMaxConfigBytes));
-  }
+  if (size > kMaxConfigBytes) return TooLarge(path, size);
   std::ifstream in(path, std::ios::binary);
   std::string text(static_cast<size_t>(size), '\0');
   if (!in.read(text.data(), static_cast<std::streamsize>(size))) {
@@ -168,10 +170,7 @@ absl::StatusOr<LocalJobConfig> LoadJobConfig(const std::string& path) {
 }
 
 absl::StatusOr<LocalJobConfig> ParseJobConfig(absl::string_view text, const std::string& path) {
-  if (text.size() > kMaxConfigBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": ", text.size(), " bytes; a job config may have at most ", kMaxConfigBytes));
-  }
+  if (text.size() > kMaxConfigBytes) return TooLarge(path, text.size());
   if (const size_t depth = JsonNestingDepth(text); depth > kMaxConfigDepth) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": nested ", depth, " levels deep; a job config needs at most ", kMaxConfigDepth));

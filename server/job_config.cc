@@ -1,6 +1,6 @@
 #include "job_config.h"
 
-#include <utility>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "data_paths.h"
@@ -105,22 +105,21 @@ absl::StatusOr<ResolvedJob> ResolveJobConfig(v1::JobConfig* config, const std::s
     return absl::InvalidArgumentError(absl::StrCat("the job config is ", config->ByteSizeLong(),
                                                    " bytes encoded; at most ", kMaxJobConfigBytes, " are accepted"));
   }
-  const std::pair<absl::string_view, const std::string*> strings[] = {
-      {"name", &config->name()},
-      {"model.path", &config->model().path()},
-      {"output_dir", &config->output_dir()},
-      {"input.color_order", &config->input().color_order()},
-      {"calibration.source", &config->calibration().source()},
-      {"calibration.path", &config->calibration().path()},
-      {"calibration.format", &config->calibration().format()},
-      {"evaluate.path", &config->evaluate().path()},
-      {"evaluate.format", &config->evaluate().format()},
-      {"ptq.activation_quantizer", &config->ptq().activation_quantizer()},
-      {"ptq.weight_quantizer", &config->ptq().weight_quantizer()},
-      {"ptq.backend", &config->ptq().backend()},
+  const std::tuple<absl::string_view, const std::string*, size_t> strings[] = {
+      {"name", &config->name(), kMaxNameLength},
+      {"model.path", &config->model().path(), kMaxPathLength},
+      {"output_dir", &config->output_dir(), kMaxPathLength},
+      {"input.color_order", &config->input().color_order(), kMaxPathLength},
+      {"calibration.source", &config->calibration().source(), kMaxPathLength},
+      {"calibration.path", &config->calibration().path(), kMaxPathLength},
+      {"calibration.format", &config->calibration().format(), kMaxPathLength},
+      {"evaluate.path", &config->evaluate().path(), kMaxPathLength},
+      {"evaluate.format", &config->evaluate().format(), kMaxPathLength},
+      {"ptq.activation_quantizer", &config->ptq().activation_quantizer(), kMaxPathLength},
+      {"ptq.weight_quantizer", &config->ptq().weight_quantizer(), kMaxPathLength},
+      {"ptq.backend", &config->ptq().backend(), kMaxPathLength},
   };
-  for (const auto& [key, value] : strings) {
-    const size_t most = key == "name" ? kMaxNameLength : kMaxPathLength;
+  for (const auto& [key, value, most] : strings) {
     if (value->size() > most) {
       return absl::InvalidArgumentError(
           absl::StrCat(key, " is ", value->size(), " characters long; at most ", most, " are accepted"));

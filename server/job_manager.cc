@@ -122,14 +122,8 @@ absl::Status JobManager::Recover() {
     if (IsFinalState(state) || state == v1::JOB_STATE_AWAITING_DATA) continue;
     const std::string& source = record.job.config().calibration().source();
     if (source == "server" && record.job.attempts() >= kMaxAttempts) {
-      const std::string reason = absl::StrCat("the server stopped while running this job ", record.job.attempts(),
-                                              " times; it is not run again (see the server's log for the cause)");
-      ChangeLocked(record, [&reason](v1::Job& job) {
-        job.set_state(v1::JOB_STATE_FAILED);
-        job.set_error(reason);
-        *job.mutable_finished_at() = TimeUtil::GetCurrentTime();
-      });
-      spdlog::error("job {} failed: {}", job_id, reason);
+      FailLocked(record, absl::StrCat("the server stopped while running this job ", record.job.attempts(),
+                                      " times; it is not run again (see the server's log for the cause)"));
     } else if (source == "server") {
       ChangeLocked(record, [](v1::Job& job) {
         job.set_state(v1::JOB_STATE_QUEUED);
@@ -139,12 +133,7 @@ absl::Status JobManager::Recover() {
       queue_.push_back(WorkItem{job_id, nullptr});
       spdlog::info("job {} re-queued after a restart (was {})", job_id, StateName(state));
     } else {
-      ChangeLocked(record, [](v1::Job& job) {
-        job.set_state(v1::JOB_STATE_FAILED);
-        job.set_error(kRestartedReason);
-        *job.mutable_finished_at() = TimeUtil::GetCurrentTime();
-      });
-      spdlog::warn("job {} failed: {}", job_id, kRestartedReason);
+      FailLocked(record, kRestartedReason);
     }
   }
   return absl::OkStatus();
@@ -156,16 +145,29 @@ void JobManager::ChangeLocked(JobRecord& record, const std::function<void(v1::Jo
   if (absl::Status stored = store_->Update(record.job); !stored.ok()) {
     spdlog::error("job {}: cannot store its change: {}", record.job.job_id(), stored.ToString());
   }
-  const auto [begin, end] = listeners_.equal_range(record.job.job_id());
-  for (auto it = begin; it != end; ++it) it->second.second(record.job);
+  NotifyLocked(record);
 }
 
 void JobManager::ReportProgressLocked(JobRecord& record, int64_t done, int64_t total) {
   record.job.mutable_progress()->set_done(done);
   record.job.mutable_progress()->set_total(total);
   *record.job.mutable_updated_at() = TimeUtil::GetCurrentTime();
+  NotifyLocked(record);
+}
+
+void JobManager::NotifyLocked(const JobRecord& record) {
   const auto [begin, end] = listeners_.equal_range(record.job.job_id());
   for (auto it = begin; it != end; ++it) it->second.second(record.job);
+}
+
+void JobManager::FailLocked(JobRecord& record, const std::string& reason) {
+  const v1::JobState before = record.job.state();
+  ChangeLocked(record, [&reason](v1::Job& job) {
+    job.set_state(v1::JOB_STATE_FAILED);
+    job.set_error(reason);
+    *job.mutable_finished_at() = TimeUtil::GetCurrentTime();
+  });
+  spdlog::warn("job {} {} -> FAILED: {}", record.job.job_id(), StateName(before), reason);
 }
 
 void JobManager::EnterStateLocked(JobRecord& record, v1::JobState state, int64_t total, const std::string& unit) {
@@ -716,15 +718,8 @@ void JobManager::ReapLocked() {
       record.stream_context = nullptr;
     }
     if (!record.stream_claimed && record.job.created_at() < expired_before) {
-      const std::string reason =
-          absl::StrCat("no complete calibration stream arrived within ", options_.awaiting_data_ttl.count(),
-                       " s of submission (--awaiting-data-ttl)");
-      ChangeLocked(record, [&reason](v1::Job& job) {
-        job.set_state(v1::JOB_STATE_FAILED);
-        job.set_error(reason);
-        *job.mutable_finished_at() = TimeUtil::GetCurrentTime();
-      });
-      spdlog::warn("job {} AWAITING_DATA -> FAILED: {}", job_id, reason);
+      FailLocked(record, absl::StrCat("no complete calibration stream arrived within ",
+                                      options_.awaiting_data_ttl.count(), " s of submission (--awaiting-data-ttl)"));
     }
   }
 }

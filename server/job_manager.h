@@ -153,6 +153,10 @@ class JobManager {
   // progress anyway (Recover), and a store write per tick held the lock GetJob waits on; the
   // next stored change carries the latest progress. Requires mutex_.
   void ReportProgressLocked(JobRecord& record, int64_t done, int64_t total);
+  // Tells the job's watchers its current record. Requires mutex_.
+  void NotifyLocked(const JobRecord& record);
+  // Ends a job that is not running as FAILED with `reason`, stored and logged. Requires mutex_.
+  void FailLocked(JobRecord& record, const std::string& reason);
   void EnterStateLocked(JobRecord& record, v1::JobState state, int64_t total, const std::string& unit);
   void FinishJob(const std::string& job_id, const absl::Status& status, const std::string& device);
   // Drops the job's streamed data and returns its bytes to the budget. Requires mutex_.

@@ -2,8 +2,12 @@
 
 #include <google/protobuf/util/message_differencer.h>
 #include <google/protobuf/util/time_util.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <random>
 
 #include "absl/strings/numbers.h"
@@ -418,6 +422,10 @@ void JobManager::NoteStreamActivity(const std::string& job_id) {
 }
 
 void JobManager::RunWorker(const std::string& device) {
+  // Per thread on Linux; the OpenMP team this thread starts for LibTorch inherits it.
+  if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), options_.worker_nice) != 0) {
+    spdlog::warn("worker {}: could not set nice {}: {}", device, options_.worker_nice, std::strerror(errno));
+  }
   while (true) {
     WorkItem item;
     {

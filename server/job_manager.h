@@ -42,6 +42,9 @@ struct JobManagerOptions {
   std::chrono::seconds stream_idle_timeout{120};
   // Decoded calibration data all stream jobs together may hold in memory.
   int64_t max_stream_bytes = int64_t{4096} << 20;
+  // Workers run at this nice value (0..19): when jobs keep every core busy, the kernel still
+  // runs the threads that answer RPCs first (bench/results/server_rpc.md).
+  int worker_nice = 10;
 };
 
 // What a StreamCalibrationBatch call must deliver for one job.

@@ -111,6 +111,10 @@ int main(int argc, char** argv) {
                  "MiB of decoded calibration data all stream jobs together may hold in memory")
       ->envname("PTQ_MAX_STREAM_MB")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  app.add_option("--worker-nice", options.worker_nice,
+                 "nice value of the threads running jobs, so RPCs are answered first when jobs fill every core")
+      ->envname("PTQ_WORKER_NICE")
+      ->check(CLI::Range(0, 19));
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->envname("PTQ_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));

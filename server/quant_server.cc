@@ -92,6 +92,7 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   job_options.awaiting_data_ttl = std::chrono::seconds(options.awaiting_data_ttl_seconds);
   job_options.stream_idle_timeout = std::chrono::seconds(options.stream_idle_timeout_seconds);
   job_options.max_stream_bytes = options.max_stream_bytes;
+  job_options.worker_nice = options.worker_nice;
   absl::StatusOr<std::unique_ptr<JobManager>> jobs =
       JobManager::Start(job_options, server->job_store_.get(), server->models_.get());
   if (!jobs.ok()) return jobs.status();

@@ -33,6 +33,8 @@ struct ServerOptions {
   int stream_idle_timeout_seconds = 120;
   // Decoded calibration data all stream jobs together may hold in memory.
   int64_t max_stream_bytes = int64_t{4096} << 20;
+  // Nice value of the job workers' threads (0..19), above the RPC threads' 0.
+  int worker_nice = 10;
 };
 
 }  // namespace ptq::server

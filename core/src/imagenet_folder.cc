@@ -1,22 +1,38 @@
 #include "imagenet_folder.h"
 
-#include <opencv2/imgcodecs.hpp>
-
 #include <fstream>
-#include <new>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "confined_path.h"
-#include "image_preprocess.h"
+#include "ptq/core/preprocess.h"
 
 namespace ptq::core {
 namespace fs = std::filesystem;
 namespace {
 
 constexpr char kListFile[] = "val_list.txt";
+// Larger than any encoding of an image within kMaxImagePixels (an uncompressed 3-channel BMP
+// of 64 Mi pixels is 192 MiB).
+constexpr uintmax_t kMaxImageFileBytes = uintmax_t{256} << 20;
+
+absl::StatusOr<std::string> ReadImageFile(const fs::path& path, const std::string& what) {
+  std::error_code error;
+  const uintmax_t size = fs::file_size(path, error);
+  if (error) return absl::NotFoundError(absl::StrCat(what, " cannot be read: ", error.message()));
+  if (size > kMaxImageFileBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is ", size, " bytes; image files of at most ", kMaxImageFileBytes, " bytes are read"));
+  }
+  std::ifstream file(path, std::ios::binary);
+  std::string bytes(static_cast<size_t>(size), '\0');
+  if (!file.read(bytes.data(), static_cast<std::streamsize>(size))) {
+    return absl::DataLossError(absl::StrCat(what, " could not be read to its end"));
+  }
+  return bytes;
+}
 
 // Dataset entries must stay inside the dataset folder: no absolute paths, no "..".
 bool StaysInside(const std::string& relative_path) {
@@ -102,17 +118,11 @@ absl::StatusOr<std::unique_ptr<ImageNetFolderLoader>> ImageNetFolderLoader::Open
 absl::Status ImageNetFolderLoader::Load(int64_t index, float* out, int32_t* label) const {
   const ListedImage& image = images_[static_cast<size_t>(index)];
   const fs::path path = root_ / image.relative_path;
-  cv::Mat decoded;
-  try {
-    decoded = cv::imread(path.string(), spec_.channels == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
-  } catch (const cv::Exception&) {
-    decoded.release();  // reported below like any undecodable file
-  } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError(absl::StrCat("out of memory decoding '", path.string(), "'"));
-  }
   const std::string what = absl::StrCat("'", path.string(), "' (", kListFile, " line ", image.line, ")");
-  if (decoded.empty()) return absl::InvalidArgumentError(absl::StrCat(what, " is not an image OpenCV can decode"));
-  if (absl::Status status = PreprocessDecoded(decoded, spec_, what, out); !status.ok()) return status;
+  absl::StatusOr<std::string> encoded = ReadImageFile(path, what);
+  if (!encoded.ok()) return encoded.status();
+  // Decoded from memory so that its header's size is checked before OpenCV decodes it.
+  if (absl::Status status = DecodeAndPreprocess(*encoded, spec_, what, out); !status.ok()) return status;
   *label = image.label;
   return absl::OkStatus();
 }

@@ -566,6 +566,31 @@ TEST_F(JobsIntegrationTest, FinishedJobsSurviveARestartAndListPagesThroughThem) 
   ExpectArtifactsDownload(job);
 }
 
+// The nice value of each of a process's threads (field 19 of /proc/PID/task/TID/stat).
+std::vector<int> ThreadNiceValues(pid_t pid) {
+  std::vector<int> nice_values;
+  for (const fs::directory_entry& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    const std::string stat = testing::ReadFileBytes(task.path() / "stat");
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // after "(comm) "
+    std::string field;
+    for (int index = 3; index <= 19 && fields >> field; ++index) {
+      if (index == 19) nice_values.push_back(std::stoi(field));
+    }
+  }
+  return nice_values;
+}
+
+TEST_F(JobsIntegrationTest, JobsComputeAtTheWorkerNiceValueAndRpcThreadsDoNot) {
+  StartServer({"--worker-nice", "7"});
+  const v1::Job done = WaitForEnd(SubmitOk(FashionConfig(model_id_, "server", 2, 16, 0)).job_id());
+  ASSERT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.error();
+  const std::vector<int> nice_values = ThreadNiceValues(server_->pid());
+  // The worker and the second thread of its LibTorch team (--threads 2) at 7; main, gRPC and
+  // pool threads at 0.
+  EXPECT_GE(std::count(nice_values.begin(), nice_values.end(), 7), 2) << ::testing::PrintToString(nice_values);
+  EXPECT_GE(std::count(nice_values.begin(), nice_values.end(), 0), 3) << ::testing::PrintToString(nice_values);
+}
+
 TEST_F(JobsIntegrationTest, JsonLogsHaveOneObjectPerLineWithTheJobId) {
   StartServer({"--log-format", "json"});
   const v1::Job job = WaitForEnd(SubmitOk(FashionConfig(model_id_, "server", 2, 8, 0)).job_id());

@@ -172,6 +172,24 @@ TEST(ImageNetDatasetTest, FileThatIsNotAnImageFailsItsBatchNamingIt) {
       << status;
 }
 
+// Regression: server-side images were decoded by cv::imread before their size was known.
+TEST(ImageNetDatasetTest, ImagesOverThePixelCapAreRefusedBeforeDecoding) {
+  TempDir dir;
+  const fs::path root = MakeImageNetFolder(dir.path() / "ds", 1, "val/huge.png 0\n");
+  // A PNG signature and an IHDR chunk declaring 20000 x 20000 RGB pixels; no image data.
+  const std::string ihdr_payload = std::string("IHDR") + std::string("\0\0\x4e\x20\0\0\x4e\x20\x08\x02\0\0\0", 13);
+  std::ofstream(root / "val" / "huge.png", std::ios::binary)
+      << std::string("\x89PNG\r\n\x1a\n\0\0\0\x0d", 12) << ihdr_payload << std::string(4, '\0');
+  std::unique_ptr<BatchSource> source = *OpenDataset(SmallSpec(root, 1));
+  Batch batch;
+  ASSERT_TRUE(*source->Next(&batch));  // the JPEG
+  absl::Status status = source->Next(&batch).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(status)) << status;
+  EXPECT_NE(status.message().find("huge.png' (val_list.txt line 2) is 20000x20000 pixels by its header"),
+            absl::string_view::npos)
+      << status;
+}
+
 TEST(ImageNetDatasetTest, RealImageNetSampleInListOrder) {
   const std::optional<fs::path> shared = ptq::testing::SharedDir();
   if (!shared) GTEST_SKIP() << "../shared is not present: skipping the imagenet-sample check";

@@ -6,7 +6,8 @@
 //
 // Defaults: the shared ImageNet MobileNetV1-0.25 on ../shared/data/imagenet-sample, the first
 // 320 images for calibration (10 x 32), all 1000 for evaluation, every activation quantizer with
-// and without bias correction, per-channel weights, fuse on.
+// and without bias correction, per-channel weights, fuse on. --eval-data evaluates on another
+// dataset (held-out images); --layer-sqnr prints each int8 layer's output SQNR.
 #include <ATen/Parallel.h>
 
 #include <chrono>
@@ -25,6 +26,7 @@ namespace {
 struct Options {
   std::string model = PTQ_SHARED_DIR "/models/mobilenet_v1_0.25_224_keras_imagenet.pt";
   std::string data = PTQ_SHARED_DIR "/data/imagenet-sample";
+  std::string eval_data;  // empty: `data`
   int calibration_images = 320;
   int batch = 32;
   int eval_images = 0;
@@ -32,11 +34,14 @@ struct Options {
   float std = 127.5f;
   int threads = 2;
   std::string quantizers = "AbsmaxQuantizer,HistQuantizer,KLQuantizer,MSEQuantizer,PercentileQuantizer";
+  bool layer_sqnr = false;
+  bool fuse = true;
+  int bias_correction_batches = ptq::core::PtqConfig().bias_correction_batches;
 };
 
-ptq::core::DataSpec DataOf(const Options& options, int64_t limit) {
+ptq::core::DataSpec DataOf(const Options& options, const std::string& path, int64_t limit) {
   ptq::core::DataSpec spec;
-  spec.path = options.data;
+  spec.path = path;
   spec.limit = limit;
   spec.batch_size = options.batch;
   spec.preprocess.mean = {options.mean};
@@ -56,6 +61,7 @@ int main(int argc, char** argv) {
   CLI::App app{"PTQ accuracy table"};
   app.add_option("--model", options.model);
   app.add_option("--data", options.data);
+  app.add_option("--eval-data", options.eval_data, "evaluate on this dataset instead of --data (held-out images)");
   app.add_option("--calibration-images", options.calibration_images);
   app.add_option("--batch", options.batch);
   app.add_option("--eval-images", options.eval_images, "0: all");
@@ -63,12 +69,16 @@ int main(int argc, char** argv) {
   app.add_option("--std", options.std);
   app.add_option("--threads", options.threads);
   app.add_option("--quantizers", options.quantizers);
+  app.add_option("--fuse", options.fuse, "fold BatchNorm (ptq.fuse)");
+  app.add_option("--bias-correction-batches", options.bias_correction_batches, "ptq.bias_correction_batches");
+  app.add_flag("--layer-sqnr", options.layer_sqnr, "after each row, every int8 layer's output SQNR (dB) against fp32");
   CLI11_PARSE(app, argc, argv);
   at::set_num_threads(options.threads);
 
-  std::printf("model %s (onednn %s)\ndata %s: calibrate on the first %d images (batch %d), evaluate on %s\n\n",
+  std::printf("model %s (onednn %s)\ndata %s: calibrate on the first %d images (batch %d), evaluate on %s of %s\n\n",
               options.model.c_str(), onednn_isa.c_str(), options.data.c_str(), options.calibration_images, options.batch,
-              options.eval_images > 0 ? std::to_string(options.eval_images).c_str() : "all");
+              options.eval_images > 0 ? std::to_string(options.eval_images).c_str() : "all",
+              options.eval_data.empty() ? "the same" : options.eval_data.c_str());
   std::printf("| activation quantizer | bias correction | fp32 top-1 | int8 top-1 | drop | fp32 top-5 | "
               "int8 top-5 | agreement | calibration s | fp32 passes s | ratio |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
@@ -76,7 +86,8 @@ int main(int argc, char** argv) {
     for (bool bias_correction : {false, true}) {
       ptq::core::PtqConfig config;
       config.activation_quantizer = std::string(quantizer);
-      config.fuse = true;
+      config.fuse = options.fuse;
+      config.bias_correction_batches = options.bias_correction_batches;
       config.bias_correction = bias_correction;
       auto session = ptq::core::QuantizationSession::Create(options.model, config, {});
       if (!session.ok()) {
@@ -86,7 +97,7 @@ int main(int argc, char** argv) {
       // Baseline: the same images through plain fp32 forward passes (an uncalibrated session
       // cannot evaluate, so time a fresh pass of the data through the fp32 graph via Evaluate of
       // a calibrated twin below).
-      auto calibration_data = ptq::core::OpenDataset(DataOf(options, options.calibration_images));
+      auto calibration_data = ptq::core::OpenDataset(DataOf(options, options.data, options.calibration_images));
       if (!calibration_data.ok()) {
         std::fprintf(stderr, "%s\n", calibration_data.status().ToString().c_str());
         return 1;
@@ -98,7 +109,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s\n", calibrated.ToString().c_str());
         return 1;
       }
-      auto eval_data = ptq::core::OpenDataset(DataOf(options, options.eval_images));
+      auto eval_data = ptq::core::OpenDataset(DataOf(options, options.eval_data.empty() ? options.data : options.eval_data, options.eval_images));
       auto accuracy = (*session)->Evaluate(**eval_data, nullptr, nullptr);
       if (!accuracy.ok()) {
         std::fprintf(stderr, "%s\n", accuracy.status().ToString().c_str());
@@ -111,6 +122,11 @@ int main(int argc, char** argv) {
                   std::string(quantizer).c_str(), bias_correction ? "yes" : "no", fp32.top1, int8.top1,
                   fp32.top1 - int8.top1, fp32.top5, int8.top5, int8.agreement_top1, calibration_seconds,
                   fp32_pass_seconds, calibration_seconds / fp32_pass_seconds);
+      if (options.layer_sqnr) {
+        for (const ptq::core::LayerReport& layer : (*session)->LayerSqnr()) {
+          std::printf("|   %s %s | | SQNR %.1f dB |\n", layer.op.c_str(), layer.module_path.c_str(), layer.sqnr_db);
+        }
+      }
       std::fflush(stdout);
     }
   }

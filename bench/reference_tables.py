@@ -44,8 +44,11 @@ from fx_int8_speed import images_per_second, run_like_ptq_server  # noqa: E402  
 SHARED = os.environ.get("PTQ_SHARED_DIR", os.path.join(os.path.dirname(ROOT), "shared"))
 CALIBRATION_BATCHES, CALIBRATION_BATCH_SIZE = 10, 32
 
-# Our configurations: (label, ptq section). Per-channel weights unless said.
+# Our configurations: (label, ptq section; None: no ptq keys at all). Per-channel weights and
+# fuse on unless said.
 CONFIGS = [
+    ("Defaults (no ptq keys)", None),
+    ("Seed defaults (KL, fuse off)", {"activation_quantizer": "KLQuantizer", "fuse": False}),
     ("Absmax", {"activation_quantizer": "AbsmaxQuantizer"}),
     ("KL (seed default)", {"activation_quantizer": "KLQuantizer"}),
     ("Hist 0.999", {"activation_quantizer": "HistQuantizer", "hist_percent": 0.999}),
@@ -241,13 +244,15 @@ def main():
         jobs, job_configs = {}, {}
         try:
             for label, ptq in CONFIGS:
-                if "skip_se_quant" in ptq and "v3" not in (model["arch"] or ""):
+                if ptq is not None and "skip_se_quant" in ptq and "v3" not in (model["arch"] or ""):
                     continue
                 config = {"name": label, "model": {"path": model["path"]}, "input": model["input"],
                           "calibration": {"source": "server", "path": model["calibration"],
                                           "quant_batch_num": CALIBRATION_BATCHES,
                                           "quant_batch_size": CALIBRATION_BATCH_SIZE},
-                          "ptq": dict(ptq, fuse=True), "evaluate": {"path": model["evaluation"]}}
+                          "evaluate": {"path": model["evaluation"]}}
+                if ptq is not None:
+                    config["ptq"] = dict({"fuse": True}, **ptq)
                 if args.eval_images:
                     config["evaluate"]["limit"] = args.eval_images
                 job = server.submit(config)

@@ -54,6 +54,7 @@ absl::StatusOr<core::PtqConfig> ResolvePtq(v1::PtqSpec* ptq, std::string* engine
   if (!ptq->has_fuse()) ptq->set_fuse(config.fuse);
   if (!ptq->has_skip_se_quant()) ptq->set_skip_se_quant(config.skip_se_quant);
   if (!ptq->has_bias_correction()) ptq->set_bias_correction(config.bias_correction);
+  if (!ptq->has_bias_correction_batches()) ptq->set_bias_correction_batches(config.bias_correction_batches);
   if (ptq->backend().empty()) ptq->set_backend("onednn");
   config.activation_quantizer = ptq->activation_quantizer();
   config.weight_quantizer = ptq->weight_quantizer();
@@ -73,6 +74,7 @@ absl::StatusOr<core::PtqConfig> ResolvePtq(v1::PtqSpec* ptq, std::string* engine
   config.skip_se_quant = ptq->skip_se_quant();
   config.skip_layers.assign(ptq->skip_layers().begin(), ptq->skip_layers().end());
   config.bias_correction = ptq->bias_correction();
+  config.bias_correction_batches = ptq->bias_correction_batches();
   if (ptq->backend() != "onednn" && ptq->backend() != "qnnpack") {
     return absl::InvalidArgumentError(
         absl::StrCat("ptq.backend must be \"onednn\" or \"qnnpack\", got \"", ptq->backend(), "\""));

@@ -19,8 +19,7 @@ struct CalibrationOptions {
   ActivationQuantizerSpec activation;
   WeightGranularity weights = WeightGranularity::kPerChannel;
   bool bias_correction = false;
-  // How many of the first calibration batches the bias correction pass uses (its cost grows
-  // with them; the per-channel means settle after a few batches).
+  // How many of the first calibration batches the bias correction pass uses (PtqConfig's).
   int bias_correction_batches = 2;
 };
 

@@ -94,9 +94,20 @@ std::vector<double> QuantizedDistribution(const std::vector<double>& reference, 
 
 }  // namespace
 
+int ClampSpikeBin(const AbsHistogram& histogram) {
+  const std::vector<double>& counts = histogram.counts;
+  int top = static_cast<int>(counts.size()) - 1;
+  while (top >= 0 && counts[static_cast<size_t>(top)] == 0) --top;
+  if (top < static_cast<int>(counts.size()) - 2) return -1;
+  const double below = std::accumulate(counts.begin() + std::max(0, top - kClampSpikeWindow), counts.begin() + top, 0.0);
+  const double spike = counts[static_cast<size_t>(top)];
+  return spike >= kClampSpikeFraction * histogram.total() && spike > below ? top : -1;
+}
+
 double KlThreshold(const AbsHistogram& histogram, int levels, int start_bin) {
   const std::vector<double>& counts = histogram.counts;
   const int bins = static_cast<int>(counts.size());
+  if (const int spike = ClampSpikeBin(histogram); spike >= 0) return (spike + 1) * histogram.bin_width();
   const int start = std::max(levels, start_bin < 0 ? (bins - 1) / 2 : start_bin);
   double best_divergence = std::numeric_limits<double>::infinity();
   int best_cut = 0;

@@ -38,7 +38,19 @@ double PercentileThreshold(const AbsHistogram& histogram, double percentile);
 // The cut with the smallest KL wins (the first on ties); the threshold is (cut + 0.5) * width,
 // PaddleSlim's formula. Cuts whose last kept bin is empty are skipped. `start_bin` < 0 means
 // PaddleSlim's (bins - 1) / 2; cuts below `levels` are never tried.
+// One departure from PaddleSlim: when the top of the histogram is a clamp's spike (see
+// ClampSpikeBin), no cut is tried and the threshold is that bin's upper edge. KL folds what a
+// cut clips into the last kept bin, so clipping a spike of saturated values (ReLU6 outputs at
+// 6) costs it almost nothing, while it moves every one of them by the whole clipped distance.
 double KlThreshold(const AbsHistogram& histogram, int levels, int start_bin = -1);
+
+// The index of the last non-empty bin when it is a spike of values the model clamped: it is one
+// of the top two bins (the range is the largest value seen, so a clamp the first batch reaches
+// lands in the last bin), holds at least kClampSpikeFraction of all counts, and more than the
+// kClampSpikeWindow bins below it together. -1 otherwise.
+inline constexpr double kClampSpikeFraction = 1e-3;
+inline constexpr int kClampSpikeWindow = 8;
+int ClampSpikeBin(const AbsHistogram& histogram);
 
 // KL divergence sum p log(p / q) of two unnormalized distributions, each normalized by its
 // own sum; terms with p = 0 contribute nothing.

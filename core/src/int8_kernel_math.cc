@@ -108,9 +108,10 @@ AlignedLayer AlignRequantization(double input_scale, const at::Tensor& weight_sc
   const bool per_tensor = scales.size() == 1;
   AlignedLayer aligned;
   for (size_t s = 0; s < scales.size(); ++s) {
-    // The channels this scale serves: one, or all of them for per-tensor weights.
-    const size_t first = per_tensor ? 0 : s;
+    // The channels this scale serves: one, or all of them for per-tensor weights; none when
+    // the layer has no bias (a conv whose BatchNorm was not folded).
     const size_t last = per_tensor ? biases.size() : std::min(s + 1, biases.size());
+    const size_t first = per_tensor ? 0 : std::min(s, last);
     double largest_bias = 0;
     for (size_t c = first; c < last; ++c) largest_bias = std::max(largest_bias, std::fabs(double{biases[c]}));
     // A channel with (almost) no weights would need a huge integer bias: give it a scale at

@@ -24,6 +24,10 @@ absl::Status ValidatePtqConfig(const PtqConfig& config) {
   if (absl::Status status = ParseWeightQuantizer(config.weight_quantizer, &granularity); !status.ok()) {
     return status;
   }
+  if (config.bias_correction_batches < 1 || config.bias_correction_batches > kMaxBiasCorrectionBatches) {
+    return absl::InvalidArgumentError(absl::StrCat("ptq.bias_correction_batches must be in [1, ", kMaxBiasCorrectionBatches,
+                                                   "], got ", config.bias_correction_batches));
+  }
   if (config.skip_layers.size() > kMaxLayerNames) {
     return absl::InvalidArgumentError(absl::StrCat("ptq.skip_layers may name at most ", kMaxLayerNames,
                                                    " layers, got ", config.skip_layers.size()));

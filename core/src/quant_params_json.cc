@@ -110,6 +110,7 @@ std::string QuantParamsJson(const QuantizedModel& model, const PtqConfig& config
       {"fuse", config.fuse},
       {"skip_se_quant", config.skip_se_quant},
       {"bias_correction", config.bias_correction},
+      {"bias_correction_batches", config.bias_correction_batches},
       {"activations", std::move(activations)},
       {"weights", std::move(weights)},
       {"float_layers", std::move(float_layers)},

@@ -117,6 +117,7 @@ absl::Status QuantizationSession::Calibrate(BatchSource& data, const ProgressCal
   options.activation = ActivationSpecOf(state.config);
   (void)ParseWeightQuantizer(state.config.weight_quantizer, &options.weights);  // validated at Create
   options.bias_correction = state.config.bias_correction;
+  options.bias_correction_batches = state.config.bias_correction_batches;
   BatchStream stream;
   stream.count = data.num_batches();
   stream.next = [&]() -> absl::StatusOr<std::optional<at::Tensor>> {

@@ -9,7 +9,7 @@ namespace ptq::core {
 
 // The seed's activation quantizers and ours, by the names configs use.
 struct ActivationQuantizerSpec {
-  std::string name = "KLQuantizer";  // AbsmaxQuantizer, HistQuantizer, KLQuantizer, MSEQuantizer, PercentileQuantizer
+  std::string name = "PercentileQuantizer";  // AbsmaxQuantizer, HistQuantizer, KLQuantizer, MSEQuantizer, PercentileQuantizer
   int bins = 1024;
   int upsample_bins = 64;
   double hist_percent = 0.99999;     // HistQuantizer

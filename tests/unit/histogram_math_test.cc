@@ -67,6 +67,38 @@ TEST(HistogramMathTest, KlSearchOnASmallHistogramByHand) {
   EXPECT_NEAR(KlDivergence({3, 1, 2, 2, 1, 0, 1}, {2, 2, 2, 4.0 / 3, 4.0 / 3, 0, 4.0 / 3}), 0.0758819, 1e-6);
 }
 
+// ReLU6 outputs: 500 bins of 100 below 3, and 1000 values saturated at 6 in the last of 1024
+// bins over [0, 6]. Clipping the spike would move 2% of the values by up to 3; the threshold is
+// the spike's upper edge, 1024 * 6 / 1024.
+TEST(HistogramMathTest, KlNeverCutsAClampSpike) {
+  std::vector<double> counts(1024, 0);
+  std::fill(counts.begin(), counts.begin() + 500, 100.0);
+  counts[1023] = 1000;
+  const AbsHistogram saturated = Histogram(counts, 6);
+  EXPECT_EQ(ClampSpikeBin(saturated), 1023);
+  EXPECT_DOUBLE_EQ(KlThreshold(saturated, 128), 6.0);
+  // Without the spike PaddleSlim's search cuts the same histogram at its start bin or above;
+  // with it folded into bin 511 (a cut there) KL sees nearly nothing wrong.
+  counts[1023] = 0;
+  EXPECT_LT(KlThreshold(Histogram(counts, 6), 128), 3.1);
+}
+
+TEST(HistogramMathTest, ATailIsNotAClampSpike) {
+  // The hand example above: the last non-empty bin (1) is not above the 8 bins below it (9).
+  EXPECT_EQ(ClampSpikeBin(Histogram({3, 1, 2, 2, 1, 0, 1, 0}, 8)), -1);
+  // Above its neighbours, but under kClampSpikeFraction (0.1%) of 1e6 values.
+  std::vector<double> counts(1024, 0);
+  counts[0] = 1e6;
+  counts[1023] = 1000;  // 1000 / 1001000 < 0.1%
+  EXPECT_EQ(ClampSpikeBin(Histogram(counts, 1)), -1);
+  counts[1023] = 1002;  // 1002 / 1001002 > 0.1%
+  EXPECT_EQ(ClampSpikeBin(Histogram(counts, 1)), 1023);
+  // Far below the top of the range: an isolated group, not values held at the range's end.
+  counts[1023] = 0;
+  counts[1000] = 1e6;
+  EXPECT_EQ(ClampSpikeBin(Histogram(counts, 1)), -1);
+}
+
 TEST(HistogramMathTest, KlDefaultsToPaddleSlimsStartBin) {
   // 1024 bins with mass only in the lowest bins: every cut from (1024 - 1) / 2 = 511 has an
   // empty last bin, so KL falls back to the last non-empty bin at or below the start.

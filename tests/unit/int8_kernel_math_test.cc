@@ -96,6 +96,25 @@ TEST(Int8KernelMathTest, AlignmentMakesTheRuntimesFormulasAgree) {
   }
 }
 
+// Regression: a conv without a bias (BatchNorm not folded, `fuse` false) and per-channel
+// weights made the alignment build a vector of negative length (std::length_error), which
+// failed every such calibration.
+TEST(Int8KernelMathTest, AlignmentOfALayerWithoutABias) {
+  const double input_scale = static_cast<float>(0.0231), output_scale = static_cast<float>(0.0577);
+  const AlignedLayer aligned =
+      AlignRequantization(input_scale, at::tensor({0.0042f, 0.0051f, 0.0037f}), at::Tensor(), output_scale);
+  EXPECT_FALSE(aligned.bias.defined());
+  EXPECT_EQ(aligned.unaligned_channels, 0);
+  ASSERT_EQ(aligned.weight_scales.numel(), 3);
+  const std::vector<float> requested = {0.0042f, 0.0051f, 0.0037f};
+  for (int64_t c = 0; c < 3; ++c) {
+    // Moved up by at most a few float steps, to where the two multipliers agree.
+    const float scale = aligned.weight_scales[c].item<float>();
+    EXPECT_GE(scale, requested[c]);
+    EXPECT_LE(scale, requested[c] * (1 + 1e-5f));
+  }
+}
+
 // Per-tensor weights: one scale must suit every channel's bias at once.
 TEST(Int8KernelMathTest, AlignmentFindsOneScaleForPerTensorWeights) {
   at::manual_seed(3);

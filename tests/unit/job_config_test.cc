@@ -29,13 +29,15 @@ TEST(JobConfigTest, FillsTheSeedsDefaultsIntoTheConfig) {
   EXPECT_TRUE(job->streamed);
   EXPECT_EQ(job->quant_batch_num, 10);
   EXPECT_EQ(job->quant_batch_size, 10);
-  EXPECT_EQ(job->ptq.activation_quantizer, "KLQuantizer");
+  EXPECT_EQ(job->ptq.activation_quantizer, "PercentileQuantizer");
+  EXPECT_TRUE(job->ptq.fuse);
   EXPECT_EQ(job->engine, "onednn");
   EXPECT_EQ(job->preprocess.size, 224);
   EXPECT_FALSE(job->evaluation.has_value());
   // The stored config says what ran.
   EXPECT_EQ(config.calibration().quant_batch_num(), 10);
-  EXPECT_EQ(config.ptq().activation_quantizer(), "KLQuantizer");
+  EXPECT_EQ(config.ptq().activation_quantizer(), "PercentileQuantizer");
+  EXPECT_TRUE(config.ptq().fuse());
   EXPECT_EQ(config.ptq().weight_quantizer(), "PerChannelAbsmaxQuantizer");
   EXPECT_DOUBLE_EQ(config.ptq().hist_percent(), 0.99999);
   EXPECT_TRUE(config.ptq().bias_correction());

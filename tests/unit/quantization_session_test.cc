@@ -47,6 +47,7 @@ TEST_F(QuantizationSessionTest, BadConfigsNameTheKey) {
   EXPECT_NE(status.message().find("ptq.hist_percent"), absl::string_view::npos) << status;
 
   config = PtqConfig();
+  config.fuse = false;
   config.fuse_list = {{"conv", "bn"}};
   status = QuantizationSession::Create(TinyModel(), config, {}).status();
   EXPECT_NE(status.message().find("ptq.fuse_list"), absl::string_view::npos) << status;

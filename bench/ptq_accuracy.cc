@@ -37,6 +37,8 @@ struct Options {
   bool layer_sqnr = false;
   bool fuse = true;
   int bias_correction_batches = ptq::core::PtqConfig().bias_correction_batches;
+  std::string weight_rounding = "nearest";
+  int adaround_iterations = ptq::core::PtqConfig().adaround_iterations;
 };
 
 ptq::core::DataSpec DataOf(const Options& options, const std::string& path, int64_t limit) {
@@ -71,6 +73,8 @@ int main(int argc, char** argv) {
   app.add_option("--quantizers", options.quantizers);
   app.add_option("--fuse", options.fuse, "fold BatchNorm (ptq.fuse)");
   app.add_option("--bias-correction-batches", options.bias_correction_batches, "ptq.bias_correction_batches");
+  app.add_option("--weight-rounding", options.weight_rounding, "ptq.weight_rounding: nearest or adaround");
+  app.add_option("--adaround-iterations", options.adaround_iterations, "ptq.adaround_iterations");
   app.add_flag("--layer-sqnr", options.layer_sqnr, "after each row, every int8 layer's output SQNR (dB) against fp32");
   CLI11_PARSE(app, argc, argv);
   at::set_num_threads(options.threads);
@@ -88,6 +92,8 @@ int main(int argc, char** argv) {
       config.activation_quantizer = std::string(quantizer);
       config.fuse = options.fuse;
       config.bias_correction_batches = options.bias_correction_batches;
+      config.weight_rounding = options.weight_rounding;
+      config.adaround_iterations = options.adaround_iterations;
       config.bias_correction = bias_correction;
       auto session = ptq::core::QuantizationSession::Create(options.model, config, {});
       if (!session.ok()) {

@@ -55,6 +55,8 @@ absl::StatusOr<core::PtqConfig> ResolvePtq(v1::PtqSpec* ptq, std::string* engine
   if (!ptq->has_skip_se_quant()) ptq->set_skip_se_quant(config.skip_se_quant);
   if (!ptq->has_bias_correction()) ptq->set_bias_correction(config.bias_correction);
   if (!ptq->has_bias_correction_batches()) ptq->set_bias_correction_batches(config.bias_correction_batches);
+  if (ptq->weight_rounding().empty()) ptq->set_weight_rounding(config.weight_rounding);
+  if (!ptq->has_adaround_iterations()) ptq->set_adaround_iterations(config.adaround_iterations);
   if (ptq->backend().empty()) ptq->set_backend("onednn");
   config.activation_quantizer = ptq->activation_quantizer();
   config.weight_quantizer = ptq->weight_quantizer();
@@ -75,6 +77,8 @@ absl::StatusOr<core::PtqConfig> ResolvePtq(v1::PtqSpec* ptq, std::string* engine
   config.skip_layers.assign(ptq->skip_layers().begin(), ptq->skip_layers().end());
   config.bias_correction = ptq->bias_correction();
   config.bias_correction_batches = ptq->bias_correction_batches();
+  config.weight_rounding = ptq->weight_rounding();
+  config.adaround_iterations = ptq->adaround_iterations();
   if (ptq->backend() != "onednn" && ptq->backend() != "qnnpack") {
     return absl::InvalidArgumentError(
         absl::StrCat("ptq.backend must be \"onednn\" or \"qnnpack\", got \"", ptq->backend(), "\""));

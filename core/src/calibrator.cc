@@ -126,11 +126,13 @@ at::Tensor MeanChannelError(const PairedValue& output) {
   return (output.simulated.sum(reduce) - output.fp32.sum(reduce)) / static_cast<double>(positions);
 }
 
-// Pass 2 (bias correction): node by node over the kept images, fp32 and simulated side by
-// side, so each layer's correction sees every earlier layer already corrected. The kept
-// batches run as one: at small inputs the per-op cost dominates, and this halves the calls.
-absl::Status CorrectBiases(QuantizedModel& model, const at::Tensor& kept, int64_t steps_before, int64_t total_steps,
-                           const CalibrationProgress& progress, const std::atomic<bool>* cancelled) {
+// Pass 2 (learned rounding, bias correction): node by node over the kept images, fp32 and
+// simulated side by side, so each layer is refined with every earlier layer already refined.
+// The kept batches run as one: at small inputs the per-op cost dominates, and this halves the
+// calls.
+absl::Status RefineLayers(QuantizedModel& model, const at::Tensor& kept, const CalibrationOptions& options,
+                          int64_t steps_before, int64_t total_steps, const CalibrationProgress& progress,
+                          const std::atomic<bool>* cancelled) {
   const Graph& graph = model.fp32;
   std::vector<PairedValue> values(static_cast<size_t>(graph.num_values));
   PairedValue& input = values[static_cast<size_t>(graph.input)];
@@ -143,12 +145,12 @@ absl::Status CorrectBiases(QuantizedModel& model, const at::Tensor& kept, int64_
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
     if (IsCancelled(cancelled)) return Cancelled();
     Node& simulated_node = model.simulated.nodes[i];
-    const bool correct = model.plan.node_is_int8[i] && IsWeightedLayer(simulated_node);
+    const bool refine = model.plan.node_is_int8[i] && IsWeightedLayer(simulated_node);
     // The bias acts before the fused activation, so outputs are compared there.
     const FusedActivation activation = graph.nodes[i].activation;
     Node fp32_part = graph.nodes[i];
     Node simulated_part = simulated_node;
-    if (correct) {
+    if (refine) {
       fp32_part.activation = FusedActivation::kNone;
       simulated_part.activation = FusedActivation::kNone;
     }
@@ -160,14 +162,23 @@ absl::Status CorrectBiases(QuantizedModel& model, const at::Tensor& kept, int64_
     }
     PairedValue& output = values[static_cast<size_t>(graph.nodes[i].output)];
     output.fp32 = RunNode(fp32_part, fp32_inputs);
+    if (refine && options.rounding.iterations > 0) {
+      simulated_node.weight =
+          LearnWeightRounding(graph.nodes[i], *model.weights[i], simulated_inputs.front(),
+                              ApplyFusedActivation(output.fp32.clone(), activation), options.rounding, i, cancelled);
+      simulated_part.weight = simulated_node.weight;
+    }
     output.simulated = RunNode(simulated_part, simulated_inputs);
-    if (correct) {
-      const at::Tensor correction = MeanChannelError(output);
-      simulated_node.bias = simulated_node.bias.defined() ? simulated_node.bias - correction : -correction;
-      model.bias_corrections[i] = correction;
-      std::vector<int64_t> per_channel(static_cast<size_t>(output.simulated.dim()), 1);
-      per_channel[1] = -1;
-      output.simulated = ApplyFusedActivation(output.simulated - correction.reshape(per_channel), activation);
+    if (refine) {
+      if (options.bias_correction) {
+        const at::Tensor correction = MeanChannelError(output);
+        simulated_node.bias = simulated_node.bias.defined() ? simulated_node.bias - correction : -correction;
+        model.bias_corrections[i] = correction;
+        std::vector<int64_t> per_channel(static_cast<size_t>(output.simulated.dim()), 1);
+        per_channel[1] = -1;
+        output.simulated = output.simulated - correction.reshape(per_channel);
+      }
+      output.simulated = ApplyFusedActivation(output.simulated, activation);
       output.fp32 = ApplyFusedActivation(output.fp32, activation);
     }
     RoundToQuantizedGrid(model, graph.nodes[i].output, output.simulated);
@@ -192,13 +203,14 @@ absl::Status Calibrate(QuantizedModel& model, BatchStream& batches, const Calibr
   Observers observers;
   for (int value : model.plan.ObservedValues()) observers[value] = MakeActivationObserver(options.activation);
   // The first batch is kept anyway: the per-layer SQNR report is measured on it.
-  const int64_t keep = std::max<int64_t>(1, options.bias_correction ? options.bias_correction_batches : 0);
-  const int64_t correction_steps = options.bias_correction ? static_cast<int64_t>(model.fp32.nodes.size()) : 0;
+  const bool refine = options.bias_correction || options.rounding.iterations > 0;
+  const int64_t keep = std::max<int64_t>(1, refine ? options.bias_correction_batches : 0);
+  const int64_t correction_steps = refine ? static_cast<int64_t>(model.fp32.nodes.size()) : 0;
   const int64_t total_steps = batches.count + correction_steps;
   std::vector<at::Tensor> kept;
   absl::Status status = Observe(model, batches, observers, keep, &kept, total_steps, progress, cancelled);
-  if (status.ok() && options.bias_correction) {
-    status = CorrectBiases(model, at::cat(kept), batches.count, total_steps, progress, cancelled);
+  if (status.ok() && refine) {
+    status = RefineLayers(model, at::cat(kept), options, batches.count, total_steps, progress, cancelled);
   }
   if (status.ok()) {
     PrepareInt8Kernels(model);

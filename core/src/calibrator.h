@@ -12,6 +12,7 @@
 #include "activation_observer.h"
 #include "quant_math.h"
 #include "quantized_model.h"
+#include "weight_rounding.h"
 
 namespace ptq::core {
 
@@ -19,8 +20,10 @@ struct CalibrationOptions {
   ActivationQuantizerSpec activation;
   WeightGranularity weights = WeightGranularity::kPerChannel;
   bool bias_correction = false;
-  // How many of the first calibration batches the bias correction pass uses (PtqConfig's).
+  // How many of the first calibration batches the layer-by-layer pass (learned rounding, bias
+  // correction) uses (PtqConfig's).
   int bias_correction_batches = 2;
+  WeightRoundingOptions rounding;  // iterations 0: nearest
 };
 
 // done / total calibration steps.
@@ -38,12 +41,14 @@ struct BatchStream {
 //      model.simulated;
 //   2. activations: each observed point sees its fp32 values over every batch, then its
 //      observer gives the threshold and the point's scheme gives scale and zero point;
-//   3. bias_correction (optional): layer by layer in graph order, the per-channel mean of
-//      (simulated output - fp32 output) of each int8 conv/linear, measured before its fused
-//      activation with every earlier correction already applied, is subtracted from its bias.
+//   3. layer by layer in graph order, each int8 conv/linear with every earlier layer already
+//      refined: (optional) its weights' rounding learned (LearnWeightRounding), then
+//      (bias_correction, optional) the per-channel mean of (simulated output - fp32 output),
+//      measured before its fused activation, subtracted from its bias.
 //   4. int8 kernels: weight scales and biases aligned across the int8 runtimes and each int8
 //      conv/linear's requantization recorded (PrepareInt8Kernels).
-// Steps 1-2 stream every batch through one fp32 pass. Step 3 runs node by node over the first
+// Steps 1-2 stream every batch through one fp32 pass. Step 3 (when either part is on) runs node
+// by node over the first
 // `bias_correction_batches` batches at once (fp32 and simulated side by side), which keeps each
 // layer's correction exact at the cost of holding two live activations per kept batch.
 // CANCELLED when `cancelled` is set; progress counts batches, then nodes of the second pass.

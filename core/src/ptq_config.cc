@@ -28,6 +28,14 @@ absl::Status ValidatePtqConfig(const PtqConfig& config) {
     return absl::InvalidArgumentError(absl::StrCat("ptq.bias_correction_batches must be in [1, ", kMaxBiasCorrectionBatches,
                                                    "], got ", config.bias_correction_batches));
   }
+  if (config.weight_rounding != "nearest" && config.weight_rounding != "adaround") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ptq.weight_rounding must be \"nearest\" or \"adaround\", got \"", config.weight_rounding, "\""));
+  }
+  if (config.adaround_iterations < 1 || config.adaround_iterations > kMaxAdaRoundIterations) {
+    return absl::InvalidArgumentError(absl::StrCat("ptq.adaround_iterations must be in [1, ", kMaxAdaRoundIterations,
+                                                   "], got ", config.adaround_iterations));
+  }
   if (config.skip_layers.size() > kMaxLayerNames) {
     return absl::InvalidArgumentError(absl::StrCat("ptq.skip_layers may name at most ", kMaxLayerNames,
                                                    " layers, got ", config.skip_layers.size()));

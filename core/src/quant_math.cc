@@ -78,4 +78,8 @@ at::Tensor QuantizeWeight(const at::Tensor& weight, const WeightQParams& qparams
                                   at::zeros({cpu_weight.size(0)}, at::kLong), 0, at::kQInt8);
 }
 
+int64_t CodesOffNearest(const at::Tensor& fp32, const at::Tensor& quantized, const WeightQParams& qparams) {
+  return QuantizeWeight(fp32, qparams).int_repr().ne(QuantizeWeight(quantized, qparams).int_repr()).sum().item<int64_t>();
+}
+
 }  // namespace ptq::core

@@ -49,6 +49,10 @@ at::Tensor FakeQuantizeWeight(const at::Tensor& weight, const WeightQParams& qpa
 // exporters: int8 codes in [-127, 127] with zero points 0.
 at::Tensor QuantizeWeight(const at::Tensor& weight, const WeightQParams& qparams);
 
+// How many of a layer's weights `quantized` (on its int8 grid) puts on another code than
+// rounding `fp32` to nearest does: the codes learned rounding changed.
+int64_t CodesOffNearest(const at::Tensor& fp32, const at::Tensor& quantized, const WeightQParams& qparams);
+
 }  // namespace ptq::core
 
 #endif  // PTQ_CORE_SRC_QUANT_MATH_H_

@@ -89,6 +89,7 @@ std::string QuantParamsJson(const QuantizedModel& model, const PtqConfig& config
         {"folded_batch_norm", node.folded_batch_norm.empty() ? json(nullptr) : json(node.folded_batch_norm)},
     };
     if (model.bias_corrections[i].defined()) entry["bias_correction"] = ToVector(model.bias_corrections[i]);
+    entry["codes_off_nearest"] = CodesOffNearest(node.weight, model.simulated.nodes[i].weight, qparams);
     weights.push_back(std::move(entry));
   }
 
@@ -111,6 +112,8 @@ std::string QuantParamsJson(const QuantizedModel& model, const PtqConfig& config
       {"skip_se_quant", config.skip_se_quant},
       {"bias_correction", config.bias_correction},
       {"bias_correction_batches", config.bias_correction_batches},
+      {"weight_rounding", config.weight_rounding},
+      {"adaround_iterations", config.adaround_iterations},
       {"activations", std::move(activations)},
       {"weights", std::move(weights)},
       {"float_layers", std::move(float_layers)},

@@ -118,6 +118,7 @@ absl::Status QuantizationSession::Calibrate(BatchSource& data, const ProgressCal
   (void)ParseWeightQuantizer(state.config.weight_quantizer, &options.weights);  // validated at Create
   options.bias_correction = state.config.bias_correction;
   options.bias_correction_batches = state.config.bias_correction_batches;
+  if (state.config.weight_rounding == "adaround") options.rounding.iterations = state.config.adaround_iterations;
   BatchStream stream;
   stream.count = data.num_batches();
   stream.next = [&]() -> absl::StatusOr<std::optional<at::Tensor>> {

@@ -34,7 +34,9 @@ void PrepareInt8Kernels(QuantizedModel& model) {
     const double output_scale = model.activations[static_cast<size_t>(node.output)]->scale;
     AlignedLayer aligned = AlignRequantization(input_scale, weights.scales, node.bias, output_scale);
     weights.scales = aligned.weight_scales;
-    node.weight = FakeQuantizeWeight(model.fp32.nodes[i].weight, weights);
+    // From the simulated weight, whose rounding may have been learned: a scale moved by a few
+    // float steps keeps every code.
+    node.weight = FakeQuantizeWeight(node.weight, weights);
     node.bias = aligned.bias;
     model.unaligned_channels += aligned.unaligned_channels;
     model.int8_kernels[i] = OnednnKernelParams(node.weight, weights, input_scale, node.bias, output_scale);

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "nlohmann/json.hpp"
 #include "ptq/core/in_memory_batches.h"
 #include "ptq/core/quantization_session.h"
 #include "subprocess.h"
@@ -70,6 +71,19 @@ void ExpectOnnxCheckerAccepts(const std::vector<fs::path>& models) {
 
 double TopOneAgreement(const at::Tensor& a, const at::Tensor& b) {
   return 100.0 * a.argmax(1).eq(b.argmax(1)).to(at::kDouble).mean().item<double>();
+}
+
+// The first `limit` images of Debian's Fashion-MNIST `split` ("train" or "t10k") at 32 x 32,
+// as the bundled models were trained.
+DataSpec FashionSpec(const std::string& split, int64_t limit) {
+  DataSpec spec;
+  spec.path = (testing::FashionMnistDir() / split).string();
+  spec.preprocess.size = 32;
+  spec.preprocess.resize_short = 0;
+  spec.preprocess.mean = {72.94f};
+  spec.preprocess.std = {90.02f};
+  spec.limit = limit;
+  return spec;
 }
 
 // Top-1 agreement of ONNX Runtime on `result_dir`'s int8_infer/model.onnx with our
@@ -296,41 +310,72 @@ TEST(Int8ExportTest, RealMobileNetV1AgreesWithTheSimulation) {
 
 // The bundled Fashion-MNIST MobileNetV3-small (trained, committed) on Debian's Fashion-MNIST:
 // needs nothing from ../shared.
+// The bundled Fashion-MNIST `model` calibrated with `config` on 320 training images, its
+// artifacts written to `directory`; accuracy of fp32, simulated and real int8 on `test_images`.
+std::vector<VariantAccuracy> CalibrateFashionModel(const std::string& model, const PtqConfig& config,
+                                                   const fs::path& directory, int64_t test_images,
+                                                   std::string* quant_params) {
+  RuntimeOptions runtime;
+  runtime.threads = 2;
+  auto session = QuantizationSession::Create((testing::ReferenceModelsDir() / model).string(), config, runtime);
+  EXPECT_TRUE(session.ok()) << session.status();
+  if (!session.ok()) return {};
+  DataSpec spec = FashionSpec("train", 320);
+  EXPECT_TRUE((*session)->Calibrate(**OpenDataset(spec), nullptr, nullptr).ok());
+  EXPECT_TRUE((*session)->WriteArtifacts(directory.string()).ok());
+  *quant_params = *(*session)->QuantParamsJson();
+  auto accuracy = (*session)->Evaluate(**OpenDataset(FashionSpec("t10k", test_images)), nullptr, nullptr,
+                                       (directory / "int8_infer" / "model.pt").string());
+  EXPECT_TRUE(accuracy.ok()) << accuracy.status();
+  return accuracy.ok() ? *accuracy : std::vector<VariantAccuracy>();
+}
+
 TEST(Int8ExportTest, FashionMnistModelAgreesWithTheSimulationAndOnnxRuntime) {
   testing::TempDir dir;
   PtqConfig config;
   config.fuse = true;
   config.activation_quantizer = "HistQuantizer";
   config.hist_percent = 0.9999;
-  RuntimeOptions runtime;
-  runtime.threads = 2;
-  auto session = QuantizationSession::Create((testing::ReferenceModelsDir() / "mobilenet_v3_small.pt").string(),
-                                             config, runtime);
-  ASSERT_TRUE(session.ok()) << session.status();
-  DataSpec spec;
-  spec.path = (testing::FashionMnistDir() / "train").string();
-  spec.preprocess.size = 32;
-  spec.preprocess.resize_short = 0;
-  spec.preprocess.mean = {72.94f};
-  spec.preprocess.std = {90.02f};
-  spec.limit = 320;
-  ASSERT_TRUE((*session)->Calibrate(**OpenDataset(spec), nullptr, nullptr).ok());
-  ASSERT_TRUE((*session)->WriteArtifacts(dir.path().string()).ok());
-  const fs::path int8_path = dir.path() / "int8_infer" / "model.pt";
-  spec.path = (testing::FashionMnistDir() / "t10k").string();
-  spec.limit = 2000;
-  auto accuracy = (*session)->Evaluate(**OpenDataset(spec), nullptr, nullptr, int8_path.string());
-  ASSERT_TRUE(accuracy.ok()) << accuracy.status();
-  const VariantAccuracy& simulated = (*accuracy)[1];
-  const VariantAccuracy& real = (*accuracy)[2];
+  std::string quant_params;
+  const std::vector<VariantAccuracy> accuracy =
+      CalibrateFashionModel("mobilenet_v3_small.pt", config, dir.path(), 2000, &quant_params);
+  ASSERT_EQ(accuracy.size(), 3u);
+  const VariantAccuracy& simulated = accuracy[1];
+  const VariantAccuracy& real = accuracy[2];
   std::printf("Fashion-MNIST MobileNetV3-small, 2000 test images: fp32 %.2f | int8 simulated %.2f | int8 real %.2f | "
               "real vs simulated agreement %.2f%%\n",
-              (*accuracy)[0].top1, simulated.top1, real.top1, real.agreement_with_simulated_top1);
+              accuracy[0].top1, simulated.top1, real.top1, real.agreement_with_simulated_top1);
   EXPECT_GE(real.agreement_with_simulated_top1, 99.0);
   EXPECT_LE(std::abs(real.top1 - simulated.top1), 0.3);
+  EXPECT_GE(OnnxRuntimeAgreesWithOurInt8(dir.path(), FashionSpec("t10k", 512)), 98.0);
+}
 
-  spec.limit = 512;
-  EXPECT_GE(OnnxRuntimeAgreesWithOurInt8(dir.path(), spec), 98.0);
+// Learned rounding reaches the artifacts: weights off their nearest code in quant_params.json,
+// and the real int8 TorchScript and ONNX files compute what the simulation (which used them)
+// computes.
+TEST(Int8ExportTest, AdaRoundWeightsReachTheArtifacts) {
+  testing::TempDir dir;
+  PtqConfig config;
+  config.weight_rounding = "adaround";
+  config.adaround_iterations = 100;
+  std::string quant_params;
+  const std::vector<VariantAccuracy> accuracy =
+      CalibrateFashionModel("mobilenet_v2.pt", config, dir.path(), 1000, &quant_params);
+  ASSERT_EQ(accuracy.size(), 3u);
+  int64_t moved = 0, layers = 0;
+  const nlohmann::json params = nlohmann::json::parse(quant_params);
+  for (const auto& layer : params.at("weights")) {
+    moved += layer.at("codes_off_nearest").get<int64_t>();
+    ++layers;
+  }
+  std::printf("Fashion-MNIST MobileNetV2 with AdaRound: %lld weights off their nearest code in %lld layers; fp32 %.2f | "
+              "int8 simulated %.2f | int8 real %.2f | real vs simulated agreement %.2f%%\n",
+              static_cast<long long>(moved), static_cast<long long>(layers), accuracy[0].top1, accuracy[1].top1,
+              accuracy[2].top1, accuracy[2].agreement_with_simulated_top1);
+  EXPECT_GT(moved, 0);
+  EXPECT_GE(accuracy[2].agreement_with_simulated_top1, 99.0);
+  EXPECT_LE(accuracy[0].top1 - accuracy[1].top1, 1.0);
+  EXPECT_GE(OnnxRuntimeAgreesWithOurInt8(dir.path(), FashionSpec("t10k", 512)), 98.0);
 }
 
 }  // namespace

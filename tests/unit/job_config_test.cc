@@ -38,6 +38,8 @@ TEST(JobConfigTest, FillsTheSeedsDefaultsIntoTheConfig) {
   EXPECT_EQ(config.calibration().quant_batch_num(), 10);
   EXPECT_EQ(config.ptq().activation_quantizer(), "PercentileQuantizer");
   EXPECT_TRUE(config.ptq().fuse());
+  EXPECT_EQ(config.ptq().bias_correction_batches(), 2);
+  EXPECT_EQ(config.ptq().weight_rounding(), "nearest");
   EXPECT_EQ(config.ptq().weight_quantizer(), "PerChannelAbsmaxQuantizer");
   EXPECT_DOUBLE_EQ(config.ptq().hist_percent(), 0.99999);
   EXPECT_TRUE(config.ptq().bias_correction());
@@ -134,6 +136,15 @@ TEST(JobConfigTest, EveryNumberStringAndListHasABound) {
   config = StreamConfig();
   config.mutable_input()->add_std(std::numeric_limits<float>::infinity());
   EXPECT_NE(ErrorOf(config).find("input.std"), std::string::npos);
+  config = StreamConfig();
+  config.mutable_ptq()->set_bias_correction_batches(65);
+  EXPECT_NE(ErrorOf(config).find("ptq.bias_correction_batches must be in [1, 64], got 65"), std::string::npos);
+  config = StreamConfig();
+  config.mutable_ptq()->set_adaround_iterations(0);
+  EXPECT_NE(ErrorOf(config).find("ptq.adaround_iterations must be in [1, 20000], got 0"), std::string::npos);
+  config = StreamConfig();
+  config.mutable_ptq()->set_weight_rounding("stochastic");
+  EXPECT_NE(ErrorOf(config).find("ptq.weight_rounding must be \"nearest\" or \"adaround\""), std::string::npos);
 }
 
 }  // namespace

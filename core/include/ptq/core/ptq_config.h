@@ -31,6 +31,10 @@ struct PtqConfig {
   // How many of the first calibration batches bias correction measures on. It holds two live
   // activations per kept image at each layer, so memory grows with it.
   int bias_correction_batches = 2;
+  // "nearest", or "adaround": each int8 layer's weight rounding learned on the kept calibration
+  // batches (AdaRound), `adaround_iterations` optimizer steps per layer.
+  std::string weight_rounding = "nearest";
+  int adaround_iterations = 500;
 };
 
 // Bounds on the layer lists: a MobileNet has a few hundred named modules; module paths are
@@ -39,6 +43,7 @@ inline constexpr size_t kMaxLayerNames = 1024;
 inline constexpr size_t kMaxLayerNameLength = 256;
 inline constexpr size_t kMaxFuseGroupLayers = 8;
 inline constexpr int kMaxBiasCorrectionBatches = 64;
+inline constexpr int kMaxAdaRoundIterations = 20000;
 
 // INVALID_ARGUMENT naming the key ("ptq.hist_percent must be in (0, 1], got 2"), including
 // numbers out of range and layer lists or names beyond the bounds above.

@@ -350,6 +350,21 @@ TEST(Int8ExportTest, FashionMnistModelAgreesWithTheSimulationAndOnnxRuntime) {
   EXPECT_GE(OnnxRuntimeAgreesWithOurInt8(dir.path(), FashionSpec("t10k", 512)), 98.0);
 }
 
+// A config with no ptq keys on every bundled Fashion-MNIST model: calibrated on 320 training
+// images, evaluated on the first 2000 test images (real int8 from the written file).
+TEST(Int8ExportTest, DefaultsStayNearFp32OnEveryBundledModel) {
+  for (const char* model : {"mobilenet_v1.pt", "mobilenet_v2.pt", "mobilenet_v3_large.pt", "mobilenet_v3_small.pt"}) {
+    testing::TempDir dir;
+    std::string quant_params;
+    const std::vector<VariantAccuracy> accuracy = CalibrateFashionModel(model, PtqConfig(), dir.path(), 2000, &quant_params);
+    ASSERT_EQ(accuracy.size(), 3u) << model;
+    std::printf("%s, defaults, 2000 test images: fp32 %.2f | int8 simulated %.2f | int8 real %.2f | agreement with fp32 %.2f%%\n",
+                model, accuracy[0].top1, accuracy[1].top1, accuracy[2].top1, accuracy[2].agreement_top1);
+    EXPECT_LE(accuracy[0].top1 - accuracy[2].top1, 0.5) << model;
+    EXPECT_GE(accuracy[2].agreement_top1, 98.0) << model;
+  }
+}
+
 // Learned rounding reaches the artifacts: weights off their nearest code in quant_params.json,
 // and the real int8 TorchScript and ONNX files compute what the simulation (which used them)
 // computes.

@@ -79,14 +79,23 @@ TEST_F(RealAccuracyTest, MseWithBiasCorrectionIsWithinOnePointAndAgreesNinetyPer
   EXPECT_GE(outcome.int8.agreement_top1, 90.0);
 }
 
-// The seed's defaults run and are reported, whatever they score: on this tiny model KL clips
-// ReLU6 outputs hard.
-TEST_F(RealAccuracyTest, SeedDefaultKlRunsAndIsReported) {
-  PtqConfig seed_defaults;  // KLQuantizer, per-channel weights
-  seed_defaults.bias_correction = false;
-  seed_defaults.fuse = true;
+// A config with no ptq keys: PercentileQuantizer, BatchNorm folded, bias correction.
+TEST_F(RealAccuracyTest, DefaultsLoseAtMostHalfAPoint) {
+  const Outcome outcome = Run(PtqConfig());
+  EXPECT_LE(outcome.fp32.top1 - outcome.int8.top1, 0.5);
+  EXPECT_GE(outcome.int8.agreement_top1, 91.0);
+}
+
+// Regressions: the seed's defaults (KLQuantizer, BatchNorm not folded) failed to calibrate
+// (the bias-free convs broke the int8 kernel alignment), and KL alone collapsed this model by
+// clipping its ReLU6 outputs' spike at 6.
+TEST_F(RealAccuracyTest, TheSeedsDefaultsNoLongerCollapse) {
+  PtqConfig seed_defaults;
+  seed_defaults.activation_quantizer = "KLQuantizer";
+  seed_defaults.fuse = false;
   const Outcome outcome = Run(seed_defaults);
-  EXPECT_GT(outcome.int8.top1, 0.0);
+  EXPECT_LE(outcome.fp32.top1 - outcome.int8.top1, 6.0);
+  EXPECT_GE(outcome.int8.agreement_top1, 70.0);
 }
 
 }  // namespace

@@ -35,7 +35,8 @@ void PrepareInt8Kernels(QuantizedModel& model) {
     AlignedLayer aligned = AlignRequantization(input_scale, weights.scales, node.bias, output_scale);
     weights.scales = aligned.weight_scales;
     // From the simulated weight, whose rounding may have been learned: a scale moved by a few
-    // float steps keeps every code.
+    // float steps keeps every code (a near-empty channel's scale raised for its bias is
+    // re-rounded from its codes).
     node.weight = FakeQuantizeWeight(node.weight, weights);
     node.bias = aligned.bias;
     model.unaligned_channels += aligned.unaligned_channels;

@@ -20,7 +20,6 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
-#include "ptq/common/sha256.h"
 #include "rpc_load.h"
 #include "server_process.h"
 #include "service_client.h"
@@ -43,14 +42,6 @@ double Seconds(Clock::time_point since) { return std::chrono::duration<double>(C
 
 std::chrono::system_clock::time_point In(std::chrono::seconds seconds) {
   return std::chrono::system_clock::now() + seconds;
-}
-
-// Fashion-MNIST's test set as the server's data root.
-void MakeDataRoot(const fs::path& root) {
-  fs::create_directories(root / "fashion-mnist");
-  for (const char* file : {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}) {
-    fs::copy_file(ptq::testing::FashionMnistDir() / file, root / "fashion-mnist" / file);
-  }
 }
 
 ptq::v1::JobConfig FashionJob(const std::string& model_id, const std::string& source, int size, int batches,
@@ -252,18 +243,8 @@ std::vector<ClientRole> Mix(const std::string& model_id, const std::string& mode
                        grpc::ClientContext context;
                        context.set_deadline(In(std::chrono::seconds(60)));
                        ptq::v1::Model model;
-                       auto writer = client.service->UploadModel(&context, &model);
-                       ptq::v1::UploadModelRequest message;
-                       message.mutable_header()->set_filename("mobilenet_v3_small.pt");
-                       message.mutable_header()->set_size_bytes(static_cast<int64_t>(model_bytes.size()));
-                       message.mutable_header()->set_sha256(ptq::Sha256Hex(model_bytes));
-                       bool open = writer->Write(message);
-                       for (size_t offset = 0; open && offset < model_bytes.size(); offset += 1 << 20) {
-                         message.set_chunk(model_bytes.substr(offset, 1 << 20));
-                         open = writer->Write(message);
-                       }
-                       if (open) writer->WritesDone();
-                       return writer->Finish();
+                       return ptq::testing::UploadModelBytes(*client.service, context, "mobilenet_v3_small.pt",
+                                                             model_bytes, &model);
                      });
                    }});
   roles.push_back({"Evaluate", count(5), milliseconds(2000), [finished](LoadClient& client, CallTimer& timer) {
@@ -327,7 +308,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   ptq::testing::TempDir root;
-  MakeDataRoot(root.path() / "data");
+  ptq::testing::CopyFashionMnistTestSet(root.path() / "data" / "fashion-mnist");
   ptq::testing::ServerProcess server(root.path() / "state", {"--threads", "2", "--workers", "2", "--data-root",
                                                              (root.path() / "data").string()});
   if (server.address().empty()) return 1;

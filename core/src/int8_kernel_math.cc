@@ -94,10 +94,8 @@ Int8KernelParams OnednnKernelParams(const at::Tensor& weight, const WeightQParam
     bias_in_acc[static_cast<size_t>(c)] = biases[static_cast<size_t>(c)] * OnednnBiasScale(input_scale, scale);
     multiplier[static_cast<size_t>(c)] = OnednnMultiplier(input_scale, scale, output_scale);
   }
-  std::vector<int64_t> per_channel(static_cast<size_t>(weight.dim()), 1);
-  per_channel[0] = -1;
   const at::Device device = weight.device();
-  return {at::round(weight / weight_qparams.scales.to(device).reshape(per_channel)), FromFloats(bias_in_acc, device),
+  return {at::round(weight / BroadcastScales(weight_qparams, weight)), FromFloats(bias_in_acc, device),
           FromFloats(multiplier, device)};
 }
 

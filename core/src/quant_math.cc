@@ -69,6 +69,12 @@ at::Tensor FakeQuantizeWeight(const at::Tensor& weight, const WeightQParams& qpa
                                               -kWeightLevels, kWeightLevels);
 }
 
+at::Tensor BroadcastScales(const WeightQParams& qparams, const at::Tensor& weight) {
+  std::vector<int64_t> shape(static_cast<size_t>(weight.dim()), 1);
+  shape[0] = -1;
+  return qparams.scales.to(weight.device(), weight.scalar_type()).reshape(shape);
+}
+
 at::Tensor QuantizeWeight(const at::Tensor& weight, const WeightQParams& qparams) {
   const at::Tensor cpu_weight = weight.to(at::kCPU, at::kFloat);
   if (qparams.granularity == WeightGranularity::kPerTensor) {

@@ -45,6 +45,10 @@ struct WeightQParams {
 WeightQParams ComputeWeightQParams(const at::Tensor& weight, WeightGranularity granularity);
 at::Tensor FakeQuantizeWeight(const at::Tensor& weight, const WeightQParams& qparams);
 
+// The scales on the weight's device and dtype, shaped to broadcast over it: [C, 1, ...] per
+// channel, [1, 1, ...] per tensor.
+at::Tensor BroadcastScales(const WeightQParams& qparams, const at::Tensor& weight);
+
 // The weight as a qint8 tensor (per channel along axis 0, or per tensor) on the CPU, for the
 // exporters: int8 codes in [-127, 127] with zero points 0.
 at::Tensor QuantizeWeight(const at::Tensor& weight, const WeightQParams& qparams);

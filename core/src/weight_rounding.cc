@@ -19,15 +19,6 @@ constexpr double kWarmupFraction = 0.2;
 constexpr double kBetaStart = 20, kBetaEnd = 2;
 constexpr double kAdamBeta1 = 0.9, kAdamBeta2 = 0.999, kAdamEpsilon = 1e-8;
 
-// The weight's scales shaped to broadcast over it: [C, 1, ...] per channel, [1] per tensor.
-at::Tensor BroadcastScales(const WeightQParams& qparams, const at::Tensor& weight) {
-  const at::Tensor scales = qparams.scales.to(weight.device(), weight.scalar_type());
-  if (qparams.granularity == WeightGranularity::kPerTensor) return scales.reshape({1});
-  std::vector<int64_t> shape(static_cast<size_t>(weight.dim()), 1);
-  shape[0] = -1;
-  return scales.reshape(shape);
-}
-
 at::Tensor RectifiedSigmoid(const at::Tensor& v) {
   return at::clamp(at::sigmoid(v) * (kZeta - kGamma) + kGamma, 0, 1);
 }

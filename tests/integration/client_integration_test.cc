@@ -27,10 +27,7 @@ using testing::TempDir;
 class ClientIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    fs::create_directories(root_.path() / "data" / "fashion-mnist");
-    for (const char* file : {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}) {
-      fs::copy_file(testing::FashionMnistDir() / file, root_.path() / "data" / "fashion-mnist" / file);
-    }
+    testing::CopyFashionMnistTestSet(root_.path() / "data" / "fashion-mnist");
     server_ = std::make_unique<ServerProcess>(
         root_.path() / "state", std::vector<std::string>{"--data-root", (root_.path() / "data").string(), "--threads", "2"});
     ASSERT_FALSE(server_->address().empty());

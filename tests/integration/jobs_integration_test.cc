@@ -30,10 +30,7 @@ constexpr char kFashionPath[] = "fashion-mnist/t10k";
 
 // A data root holding a copy of Fashion-MNIST's test set, and a symlink that leads out of it.
 fs::path MakeDataRoot(const fs::path& root) {
-  fs::create_directories(root / "fashion-mnist");
-  for (const char* file : {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}) {
-    fs::copy_file(testing::FashionMnistDir() / file, root / "fashion-mnist" / file);
-  }
+  testing::CopyFashionMnistTestSet(root / "fashion-mnist");
   fs::create_directory_symlink(testing::FashionMnistDir(), root / "escape");
   return root;
 }

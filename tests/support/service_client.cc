@@ -39,9 +39,14 @@ grpc::Status ServiceClient::TryUpload(const std::filesystem::path& model, v1::Mo
   const std::string bytes = ReadFileBytes(model);
   grpc::ClientContext context;
   context.set_deadline(In(std::chrono::seconds(60)));
-  auto writer = stub_->UploadModel(&context, response);
+  return UploadModelBytes(*stub_, context, model.filename().string(), bytes, response);
+}
+
+grpc::Status UploadModelBytes(v1::QuantService::Stub& stub, grpc::ClientContext& context, const std::string& filename,
+                              const std::string& bytes, v1::Model* response) {
+  auto writer = stub.UploadModel(&context, response);
   v1::UploadModelRequest message;
-  message.mutable_header()->set_filename(model.filename().string());
+  message.mutable_header()->set_filename(filename);
   message.mutable_header()->set_size_bytes(static_cast<int64_t>(bytes.size()));
   message.mutable_header()->set_sha256(Sha256Hex(bytes));
   bool open = writer->Write(message);

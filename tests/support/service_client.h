@@ -46,6 +46,11 @@ class ServiceClient {
   std::unique_ptr<v1::QuantService::Stub> stub_;
 };
 
+// One UploadModel call on `stub`: the header for `bytes` (named `filename`), then the bytes in
+// 1 MiB chunks.
+grpc::Status UploadModelBytes(v1::QuantService::Stub& stub, grpc::ClientContext& context, const std::string& filename,
+                              const std::string& bytes, v1::Model* response);
+
 bool IsFinalState(v1::JobState state);
 
 // Fashion-MNIST test images (Debian's t10k set) as binary PGM files, which the server decodes

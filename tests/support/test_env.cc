@@ -20,6 +20,13 @@ fs::path TestDataDir() { return PTQ_TEST_DATA_DIR; }
 fs::path FixturesDir() { return PTQ_FIXTURES_DIR; }
 fs::path FashionMnistDir() { return "/usr/share/datasets/fashion-mnist"; }
 
+void CopyFashionMnistTestSet(const fs::path& folder) {
+  fs::create_directories(folder);
+  for (const char* file : {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}) {
+    fs::copy_file(FashionMnistDir() / file, folder / file);
+  }
+}
+
 std::optional<fs::path> SharedDir() {
   const char* from_env = std::getenv("PTQ_SHARED_DIR");
   const fs::path dir = from_env != nullptr ? fs::path(from_env) : fs::path(PTQ_DEFAULT_SHARED_DIR);

@@ -20,6 +20,9 @@ std::filesystem::path TestDataDir();
 std::filesystem::path FixturesDir();
 // Debian's dataset-fashion-mnist, which deploy/install-deps.sh installs.
 std::filesystem::path FashionMnistDir();
+// Copies Fashion-MNIST's test set (images and labels) into `folder`, creating it: the
+// "fashion-mnist" folder of a server data root.
+void CopyFashionMnistTestSet(const std::filesystem::path& folder);
 
 // ../shared beside the checkout (or $PTQ_SHARED_DIR) when it exists. Tests that need real data
 // skip, saying so, when it is absent.

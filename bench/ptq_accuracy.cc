@@ -39,6 +39,11 @@ struct Options {
   int bias_correction_batches = ptq::core::PtqConfig().bias_correction_batches;
   std::string weight_rounding = "nearest";
   int adaround_iterations = ptq::core::PtqConfig().adaround_iterations;
+  std::string bias_correction = "both";  // rows without and with it, or only "on" / "off"
+  bool sensitivity = false;
+  double min_agreement = -1;
+  double max_top1_drop = -1;
+  int holdout_batches = ptq::core::PtqConfig().holdout_batches;
 };
 
 ptq::core::DataSpec DataOf(const Options& options, const std::string& path, int64_t limit) {
@@ -75,6 +80,12 @@ int main(int argc, char** argv) {
   app.add_option("--bias-correction-batches", options.bias_correction_batches, "ptq.bias_correction_batches");
   app.add_option("--weight-rounding", options.weight_rounding, "ptq.weight_rounding: nearest or adaround");
   app.add_option("--adaround-iterations", options.adaround_iterations, "ptq.adaround_iterations");
+  app.add_option("--bias-correction", options.bias_correction, "both, on or off")
+      ->check(CLI::IsMember({"both", "on", "off"}));
+  app.add_flag("--sensitivity", options.sensitivity, "ptq.sensitivity: print each layer's held-out sensitivity");
+  app.add_option("--min-agreement", options.min_agreement, "ptq.min_agreement (percent)");
+  app.add_option("--max-top1-drop", options.max_top1_drop, "ptq.max_top1_drop (points)");
+  app.add_option("--holdout-batches", options.holdout_batches, "ptq.holdout_batches");
   app.add_flag("--layer-sqnr", options.layer_sqnr, "after each row, every int8 layer's output SQNR (dB) against fp32");
   CLI11_PARSE(app, argc, argv);
   at::set_num_threads(options.threads);
@@ -88,7 +99,12 @@ int main(int argc, char** argv) {
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (absl::string_view quantizer : absl::StrSplit(options.quantizers, ',')) {
     for (bool bias_correction : {false, true}) {
+      if (options.bias_correction != "both" && bias_correction != (options.bias_correction == "on")) continue;
       ptq::core::PtqConfig config;
+      config.sensitivity = options.sensitivity;
+      config.min_agreement = options.min_agreement;
+      config.max_top1_drop = options.max_top1_drop;
+      config.holdout_batches = options.holdout_batches;
       config.activation_quantizer = std::string(quantizer);
       config.fuse = options.fuse;
       config.bias_correction_batches = options.bias_correction_batches;
@@ -128,6 +144,33 @@ int main(int argc, char** argv) {
                   std::string(quantizer).c_str(), bias_correction ? "yes" : "no", fp32.top1, int8.top1,
                   fp32.top1 - int8.top1, fp32.top5, int8.top5, int8.agreement_top1, calibration_seconds,
                   fp32_pass_seconds, calibration_seconds / fp32_pass_seconds);
+      for (const ptq::core::QuantizerTrial& trial : (*session)->ActivationQuantizerTrials()) {
+        std::printf("|   auto tried %s: held-out agreement %.2f%%, drop %.2f, logit SQNR %.2f dB%s |\n",
+                    trial.quantizer.c_str(), trial.held_out.agreement_top1, trial.held_out.top1_drop,
+                    trial.held_out.logit_sqnr_db,
+                    trial.quantizer == (*session)->ActivationQuantizerUsed() ? " (chosen)" : "");
+      }
+      if (const std::optional<ptq::core::HeldOutScore> held_out = (*session)->HeldOut()) {
+        std::printf("|   held out: %lld images, agreement %.2f%%, drop %.2f, logit SQNR %.1f dB |\n",
+                    static_cast<long long>(held_out->images), held_out->agreement_top1, held_out->top1_drop,
+                    held_out->logit_sqnr_db);
+      }
+      if (const std::optional<ptq::core::AccuracyBudgetReport> budget = (*session)->AccuracyBudget()) {
+        std::printf("|   budget %s after %d trials: all-int8 agreement %.2f%% drop %.2f; %zu float layers (%.1f%% MACs):",
+                    budget->met ? "met" : "NOT met", budget->trials, budget->all_int8.agreement_top1,
+                    budget->all_int8.top1_drop, budget->float_layers.size(), budget->float_mac_percent);
+        for (const std::string& layer : budget->float_layers) std::printf(" %s", layer.c_str());
+        std::printf(" |\n");
+      }
+      if (options.sensitivity) {
+        for (const ptq::core::LayerSensitivity& layer : (*session)->Sensitivity()) {
+          std::printf("|   %s %s | MACs %.1f%% | SQNR %.1f dB | only int8: agree %.1f%% logit SQNR %.1f dB | "
+                      "only float: agree %.1f%% logit SQNR %.1f dB |\n",
+                      layer.op.c_str(), layer.module_path.c_str(), layer.mac_percent, layer.sqnr_db,
+                      layer.only_this_int8.agreement_top1, layer.only_this_int8.logit_sqnr_db,
+                      layer.only_this_float.agreement_top1, layer.only_this_float.logit_sqnr_db);
+        }
+      }
       if (options.layer_sqnr) {
         for (const ptq::core::LayerReport& layer : (*session)->LayerSqnr()) {
           std::printf("|   %s %s | | SQNR %.1f dB |\n", layer.op.c_str(), layer.module_path.c_str(), layer.sqnr_db);

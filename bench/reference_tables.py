@@ -6,8 +6,10 @@ Usage: /usr/bin/python3 bench/reference_tables.py [--build build] [--out bench/r
 
 1. Accuracy: each bundled Fashion-MNIST model (and the shared ImageNet MobileNetV1-0.25 when
    ../shared is present) quantized by a real ptq-server through `ptq-client submit --wait
-   --json`, for each activation quantizer with per-channel weights, per-tensor weights, and the
-   seed's MobileNetV3 recipe: fp32 / simulated int8 / real int8 top-1/top-5 and agreement.
+   --json`, for each activation quantizer with per-channel weights, per-tensor weights, the
+   seed's MobileNetV3 recipe, AdaRound, sensitivity analysis and accuracy budgets: fp32 /
+   simulated int8 / real int8 top-1/top-5, agreement, McNemar's test against the previous
+   default, calibration time beside FX's, and the layers a budget left in float.
 2. PyTorch's own PTQ (torch.ao FX, onednn default qconfig) on the same calibration images
    (the first 320 of the calibration set) and the same evaluation images: accuracy and
    calibration wall time (median of 3 runs each), next to ours with HistQuantizer 0.9999 and
@@ -60,7 +62,18 @@ CONFIGS = [
     ("seed MNV3 recipe (Hist 127/0.999, skip_se_quant)", {"activation_quantizer": "HistQuantizer",
                                                           "upsample_bins": 127, "hist_percent": 0.999,
                                                           "skip_se_quant": True}),
+    ("Defaults + AdaRound (200 steps)", {"weight_rounding": "adaround", "adaround_iterations": 200}),
+    ("auto (chosen on 2 held-out batches)", {"activation_quantizer": "auto"}),
+    ("Defaults + sensitivity (2 batches held out)", {"sensitivity": True}),
+    ("Defaults + budget: agreement >= 98%, drop <= 0.2 (4 batches held out)",
+     {"min_agreement": 98, "max_top1_drop": 0.2, "holdout_batches": 4}),
+    ("Hist 0.9999, per-tensor weights + budget: agreement >= 99% (4 batches held out)",
+     {"activation_quantizer": "HistQuantizer", "hist_percent": 0.9999, "weight_quantizer": "AbsmaxQuantizer",
+      "min_agreement": 99, "holdout_batches": 4}),
 ]
+# Each row's int8 predictions are compared with this row's (the seed's defaults, our default
+# until 2026-11-30) by McNemar's test.
+PREVIOUS_DEFAULT = "Seed defaults (KL, fuse off)"
 # Our rows in the comparison with PyTorch FX: the setting the earlier tables compared, then
 # MSE (threshold minimizing each activation's quantization error).
 OURS_FOR_COMPARISON = ["Hist 0.9999", "MSE"]
@@ -236,12 +249,15 @@ def main():
     torch.backends.quantized.engine = "onednn"
     scratch = tempfile.mkdtemp(prefix="ptq-tables-")
     accuracy_rows, peer_rows, speed_rows = [], [], []
+    comparisons, fx_calibration_seconds = {}, {}
     for model in fashion_models() + shared_model():
         if args.only not in model["name"]:
             continue
         print(f"== {model['name']}", file=sys.stderr, flush=True)
         server = Server(args.build, model["data_root"], args.threads, scratch)
         jobs, job_configs = {}, {}
+        evaluation = dataset_tensors(model, "evaluation", args.eval_images or None)
+        predictions = {}
         try:
             for label, ptq in CONFIGS:
                 if ptq is not None and "skip_se_quant" in ptq and "v3" not in (model["arch"] or ""):
@@ -259,8 +275,12 @@ def main():
                 jobs[label] = job
                 job_configs[label] = config
                 v = variants(job)
+                int8_file = torch.jit.load(os.path.join(server.result_dir(job), "int8_infer", "model.pt"))
+                predictions[label] = accuracy(int8_file, *evaluation)[2]
+                with open(os.path.join(server.result_dir(job), "report.json")) as f:
+                    budget = json.load(f).get("accuracy_budget")
                 accuracy_rows.append((model["name"], label, v["fp32"], v["int8_simulated"], v["int8"],
-                                      job["metrics"]["timings"]["calibration_seconds"]))
+                                      job["metrics"]["timings"]["calibration_seconds"], budget))
                 print(f"   {label}: int8 top-1 {v['int8']['top1']:.2f}", file=sys.stderr, flush=True)
             our_seconds = {label: our_calibration_seconds(server, job_configs[label], jobs[label])
                            for label in OURS_FOR_COMPARISON}
@@ -274,11 +294,15 @@ def main():
             if server_isa != onednn_isa:
                 raise RuntimeError(f"ptq-server ran onednn on {server_isa}, this process on {onednn_isa}: "
                                    "the speeds would not compare")
+            for row, (name, label, *_) in enumerate(accuracy_rows):
+                if name == model["name"]:
+                    comparisons[row] = paired_comparison(predictions[label], predictions[PREVIOUS_DEFAULT],
+                                                         evaluation[1])
             fx = None
             if model["arch"] is not None:
-                evaluation = dataset_tensors(model, "evaluation", args.eval_images or None)
                 calibration = dataset_tensors(model, "calibration", CALIBRATION_BATCHES * CALIBRATION_BATCH_SIZE)
                 fx = pytorch_fx(model, calibration, evaluation)
+                fx_calibration_seconds[model["name"]] = fx["calibration_seconds"]
                 for label in OURS_FOR_COMPARISON:
                     v = variants(jobs[label])
                     int8 = torch.jit.load(os.path.join(server.result_dir(jobs[label]), "int8_infer", "model.pt"))
@@ -305,12 +329,22 @@ def main():
              "evaluates on the 10,000 test images; the shared ImageNet model calibrates and evaluates on "
              "imagenet-sample. Ours: fuse on, bias correction on (the default), onednn.", "",
              "### 1. Accuracy (ours, through ptq-server)", "",
-             "| model | config | fp32 top-1/top-5 | int8 simulated top-1/top-5 | int8 top-1/top-5 | top-1 drop | agreement |",
-             "|---|---|---|---|---|---|---|"]
-    for name, label, fp32, sim, int8, _ in accuracy_rows:
+             f"Against the previous default ({PREVIOUS_DEFAULT}): images only this row's int8 file / only "
+             "the previous default's gets right, with McNemar's exact p (Python's run of both int8 files). "
+             "Calibration s: this job's calibration step (one run), and PyTorch FX's (median of "
+             f"{TIMING_RUNS}) for the model. Budget rows: the layers the budget left in float.", "",
+             "| model | config | fp32 top-1/top-5 | int8 simulated top-1/top-5 | int8 top-1/top-5 | top-1 drop "
+             "| agreement | vs previous default (p) | calibration s ours / FX | float layers (MACs) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for row, (name, label, fp32, sim, int8, seconds, budget) in enumerate(accuracy_rows):
+        only_this, only_previous, p_value = comparisons[row]
+        fx_seconds = fx_calibration_seconds.get(name)
+        float_layers = (f"{len(budget['float_layers'])} ({budget['float_mac_percent']:.1f}%)"
+                        f"{'' if budget['met'] else ', budget not met'}" if budget else "-")
         lines.append(f"| {name} | {label} | {fp32['top1']:.2f}/{fp32['top5']:.2f} | {sim['top1']:.2f}/{sim['top5']:.2f} "
                      f"| {int8['top1']:.2f}/{int8['top5']:.2f} | {fp32['top1'] - int8['top1']:.2f} "
-                     f"| {int8['agreement_top1']:.1f}% |")
+                     f"| {int8['agreement_top1']:.1f}% | {only_this} / {only_previous} (p {p_value:.2f}) "
+                     f"| {seconds:.2f} / {f'{fx_seconds:.2f}' if fx_seconds else '-'} | {float_layers} |")
     lines += ["", "### 2. Against PyTorch's own PTQ (torch.ao FX, onednn default qconfig)",
               "", "| model | ours | fp32 top-1 | ours int8 top-1/top-5 | ours drop | ours agreement | FX int8 top-1/top-5 "
               "| FX drop | FX agreement | images only ours / only FX gets right (McNemar p) | calibration s ours / FX |",

@@ -15,6 +15,7 @@
 #include "nlohmann/json.hpp"
 #include "ptq/common/sha256.h"
 #include "quant_client.h"
+#include "report_display.h"
 
 namespace ptq::client {
 namespace {
@@ -218,6 +219,38 @@ ExitCode RunDownload(const GlobalOptions& options, const std::string& job_id, co
   } else {
     std::cout << "downloaded " << files.size() << " files of " << job_id << " to " << out_dir
               << " (sha256 verified)\n";
+  }
+  return kExitOk;
+}
+
+ExitCode RunReport(const GlobalOptions& options, const std::string& job_id) {
+  namespace fs = std::filesystem;
+  QuantClient client(options.server, options.timeout);
+  absl::StatusOr<v1::Job> job = client.GetJob(job_id);
+  if (!job.ok()) return ReportRpcError("report", job.status(), options);
+  if (job->state() != v1::JOB_STATE_SUCCEEDED) {
+    std::cerr << "ptq-client: report: job " << job_id << " is " << StateName(job->state())
+              << "; only SUCCEEDED jobs have a report\n";
+    return kExitJobFailed;
+  }
+  std::error_code error;
+  const fs::path local = fs::temp_directory_path(error) / ("ptq-client-report-" + std::to_string(getpid()) + ".json");
+  absl::StatusOr<v1::Artifact> header = client.DownloadArtifact(job_id, "report.json", local.string());
+  nlohmann::json report;
+  if (header.ok()) {
+    std::ifstream in(local);
+    report = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  }
+  fs::remove(local, error);
+  if (!header.ok()) return ReportRpcError("report", header.status(), options);
+  if (report.is_discarded() || !report.is_object()) {
+    std::cerr << "ptq-client: report: the server's report.json of " << job_id << " is not a JSON object\n";
+    return kExitError;
+  }
+  if (options.json) {
+    std::cout << report.dump() << "\n";
+  } else {
+    std::cout << ReportText(report);
   }
   return kExitOk;
 }

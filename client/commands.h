@@ -40,6 +40,8 @@ ExitCode RunList(const GlobalOptions& options, const std::vector<std::string>& s
 ExitCode RunCancel(const GlobalOptions& options, const std::string& job_id);
 ExitCode RunEvaluate(const GlobalOptions& options, const EvaluateOptions& evaluate);
 ExitCode RunDownload(const GlobalOptions& options, const std::string& job_id, const std::string& out_dir);
+// Prints a SUCCEEDED job's report.json: accuracy, held-out score, budget, layer sensitivity.
+ExitCode RunReport(const GlobalOptions& options, const std::string& job_id);
 
 }  // namespace ptq::client
 

@@ -52,6 +52,9 @@ int main(int argc, char** argv) {
   CLI::App* download = app.add_subcommand("download", "download a job's result directory, checking every sha256");
   download->add_option("job", job_id, "job id")->required();
   download->add_option("--out", out_dir, "folder to write the files into")->required();
+  CLI::App* report = app.add_subcommand(
+      "report", "print a finished job's report: accuracy, held-out score, accuracy budget, layer sensitivity");
+  report->add_option("job", job_id, "job id")->required();
 
   try {
     app.parse(argc, argv);
@@ -70,5 +73,6 @@ int main(int argc, char** argv) {
   if (cancel->parsed()) return ptq::client::RunCancel(options, job_id);
   if (evaluate->parsed()) return ptq::client::RunEvaluate(options, evaluate_options);
   if (download->parsed()) return ptq::client::RunDownload(options, job_id, out_dir);
+  if (report->parsed()) return ptq::client::RunReport(options, job_id);
   return ptq::client::kExitUsage;
 }

@@ -57,6 +57,8 @@ absl::StatusOr<core::PtqConfig> ResolvePtq(v1::PtqSpec* ptq, std::string* engine
   if (!ptq->has_bias_correction_batches()) ptq->set_bias_correction_batches(config.bias_correction_batches);
   if (ptq->weight_rounding().empty()) ptq->set_weight_rounding(config.weight_rounding);
   if (!ptq->has_adaround_iterations()) ptq->set_adaround_iterations(config.adaround_iterations);
+  if (!ptq->has_sensitivity()) ptq->set_sensitivity(config.sensitivity);
+  if (!ptq->has_holdout_batches()) ptq->set_holdout_batches(config.holdout_batches);
   if (ptq->backend().empty()) ptq->set_backend("onednn");
   config.activation_quantizer = ptq->activation_quantizer();
   config.weight_quantizer = ptq->weight_quantizer();
@@ -79,6 +81,10 @@ absl::StatusOr<core::PtqConfig> ResolvePtq(v1::PtqSpec* ptq, std::string* engine
   config.bias_correction_batches = ptq->bias_correction_batches();
   config.weight_rounding = ptq->weight_rounding();
   config.adaround_iterations = ptq->adaround_iterations();
+  config.sensitivity = ptq->sensitivity();
+  if (ptq->has_min_agreement()) config.min_agreement = ptq->min_agreement();
+  if (ptq->has_max_top1_drop()) config.max_top1_drop = ptq->max_top1_drop();
+  config.holdout_batches = ptq->holdout_batches();
   if (ptq->backend() != "onednn" && ptq->backend() != "qnnpack") {
     return absl::InvalidArgumentError(
         absl::StrCat("ptq.backend must be \"onednn\" or \"qnnpack\", got \"", ptq->backend(), "\""));
@@ -156,6 +162,11 @@ absl::StatusOr<ResolvedJob> ResolveJobConfig(v1::JobConfig* config, const std::s
   }
   if (calibration->quant_batch_size() < 1 || calibration->quant_batch_size() > kMaxBatchSize) {
     return OutOfRange("calibration.quant_batch_size", calibration->quant_batch_size(), 1, kMaxBatchSize);
+  }
+  if (job.ptq.HoldsImagesOut() && job.ptq.holdout_batches >= calibration->quant_batch_num()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ptq.holdout_batches (", job.ptq.holdout_batches, ") must leave calibration batches to calibrate on: "
+        "calibration.quant_batch_num is ", calibration->quant_batch_num()));
   }
   job.quant_batch_num = calibration->quant_batch_num();
   job.quant_batch_size = calibration->quant_batch_size();

@@ -100,6 +100,11 @@ absl::StatusOr<JobOutput> RunQuantJob(const JobRun& run) {
                             {"evaluation", output.timings.evaluation_seconds()},
                             {"total", output.timings.total_seconds()}};
   report.layers = output.session->LayerSqnr();
+  report.held_out = output.session->HeldOut();
+  report.quantizer_trials = output.session->ActivationQuantizerTrials();
+  report.activation_quantizer_used = output.session->ActivationQuantizerUsed();
+  report.sensitivity = output.session->Sensitivity();
+  report.budget = output.session->AccuracyBudget();
   const fs::path destination = run.results_dir / run.job_id;
   // A result directory from an earlier, interrupted run of this job was never reported.
   fs::remove_all(destination, error);

@@ -96,14 +96,16 @@ Scan ScanBatch(const at::Tensor& values, int bins, double range) {
 }  // namespace
 
 std::unique_ptr<ActivationObserver> MakeActivationObserver(const ActivationQuantizerSpec& spec) {
-  using Method = HistogramObserver::Method;
   if (spec.name == "AbsmaxQuantizer") return std::make_unique<AbsmaxObserver>();
-  if (spec.name == "HistQuantizer") return std::make_unique<HistogramObserver>(Method::kHistPercent, spec);
-  if (spec.name == "MSEQuantizer") return std::make_unique<HistogramObserver>(Method::kMse, spec);
-  if (spec.name == "PercentileQuantizer") {
-    return std::make_unique<HistogramObserver>(Method::kPercentile, spec);
-  }
-  return std::make_unique<HistogramObserver>(Method::kKl, spec);
+  return std::make_unique<HistogramObserver>(HistogramObserver::MethodOf(spec.name), spec);
+}
+
+HistogramObserver::Method HistogramObserver::MethodOf(const std::string& quantizer) {
+  if (quantizer == "HistQuantizer") return Method::kHistPercent;
+  if (quantizer == "KLQuantizer") return Method::kKl;
+  if (quantizer == "MSEQuantizer") return Method::kMse;
+  if (quantizer == "AbsmaxQuantizer") return Method::kAbsmax;
+  return Method::kPercentile;
 }
 
 void AbsmaxObserver::Observe(const at::Tensor& values) {
@@ -128,6 +130,7 @@ void HistogramObserver::Observe(const at::Tensor& values) {
   // exceeds the range (and the first batch) needs a second pass over the widened range.
   Scan scan = ScanBatch(values, spec_.bins, histogram_.range);
   if (!std::isfinite(scan.absmax) || scan.absmax == 0) return;  // nothing to place (PaddleSlim too)
+  absmax_ = std::max(absmax_, scan.absmax);
   if (histogram_.range == 0) {
     histogram_.range = scan.absmax;
     histogram_.counts = ScanBatch(values, spec_.bins, histogram_.range).counts;
@@ -141,9 +144,14 @@ void HistogramObserver::Observe(const at::Tensor& values) {
 }
 
 absl::StatusOr<double> HistogramObserver::ComputeThreshold(int levels) const {
+  return ComputeThreshold(method_, levels);
+}
+
+absl::StatusOr<double> HistogramObserver::ComputeThreshold(Method method, int levels) const {
   if (!observed_) return NotObserved();
   if (histogram_.range == 0) return 0.0;  // only zeros were seen
-  switch (method_) {
+  switch (method) {
+    case Method::kAbsmax: return absmax_;
     case Method::kHistPercent: return HistPercentThreshold(histogram_, spec_.hist_percent);
     case Method::kKl: return KlThreshold(histogram_, levels);
     case Method::kMse: return MseThreshold(histogram_, levels);

@@ -24,7 +24,8 @@ class ActivationObserver {
   virtual absl::StatusOr<double> ComputeThreshold(int levels) const = 0;
 };
 
-// The spec must have passed ValidateActivationQuantizer.
+// The spec must have passed ValidateActivationQuantizer. "auto" gets a HistogramObserver,
+// whose histogram every quantizer can read.
 std::unique_ptr<ActivationObserver> MakeActivationObserver(const ActivationQuantizerSpec& spec);
 
 // Keeps max |x|.
@@ -42,17 +43,23 @@ class AbsmaxObserver : public ActivationObserver {
 // batch exceeds it, and picks the threshold with one of the histogram methods.
 class HistogramObserver : public ActivationObserver {
  public:
-  enum class Method { kHistPercent, kKl, kMse, kPercentile };
+  enum class Method { kHistPercent, kKl, kMse, kPercentile, kAbsmax };
   HistogramObserver(Method method, const ActivationQuantizerSpec& spec);
 
   void Observe(const at::Tensor& values) override;
   absl::StatusOr<double> ComputeThreshold(int levels) const override;
+  // The threshold another quantizer would pick from the same histogram (kAbsmax: max |x|).
+  absl::StatusOr<double> ComputeThreshold(Method method, int levels) const;
   const AbsHistogram& histogram() const { return histogram_; }
+
+  // The method of a quantizer name; kPercentile for names that are not one.
+  static Method MethodOf(const std::string& quantizer);
 
  private:
   Method method_;
   ActivationQuantizerSpec spec_;
   AbsHistogram histogram_;
+  double absmax_ = 0;
   bool observed_ = false;
 };
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "accuracy_budget.h"
 #include "activation_observer.h"
 #include "quant_math.h"
 #include "quantized_model.h"
@@ -24,15 +25,26 @@ struct CalibrationOptions {
   // correction) uses (PtqConfig's).
   int bias_correction_batches = 2;
   WeightRoundingOptions rounding;  // iterations 0: nearest
+  // The last `holdout_batches` batches set no range and no correction; sensitivity and the
+  // budget are measured on them. 0: none held out (and neither measured).
+  int holdout_batches = 0;
+  bool sensitivity = false;
+  AccuracyBudget budget;
+  PlanOptions plan;  // the plan's options, which the budget's trials add float layers to
 };
 
 // done / total calibration steps.
 using CalibrationProgress = std::function<void(int64_t done, int64_t total)>;
 
-// The calibration data: yields the next input batch (on the model's device), or nullopt at
-// the end; `count` is how many batches it will yield.
+struct CalibrationBatch {
+  at::Tensor images;             // on the model's device
+  std::vector<int32_t> labels;   // one per image, kNoLabel where unknown
+};
+
+// The calibration data: yields the next batch, or nullopt at the end; `count` is how many
+// batches it will yield.
 struct BatchStream {
-  std::function<absl::StatusOr<std::optional<at::Tensor>>()> next;
+  std::function<absl::StatusOr<std::optional<CalibrationBatch>>()> next;
   int64_t count = 0;
 };
 
@@ -46,12 +58,18 @@ struct BatchStream {
 //      (bias_correction, optional) the per-channel mean of (simulated output - fp32 output),
 //      measured before its fused activation, subtracted from its bias.
 //   4. int8 kernels: weight scales and biases aligned across the int8 runtimes and each int8
-//      conv/linear's requantization recorded (PrepareInt8Kernels).
+//      conv/linear's requantization recorded (PrepareInt8Kernels);
+//   5. with held-out batches: the model scored on them; with `sensitivity` or a budget, each
+//      int8 layer's sensitivity (MeasureLayerSensitivity); with a budget, layers left in float
+//      until it is met (FallBackUntilBudget), each trial redoing steps 1-4 from the same
+//      observations (every value is observed then, so any plan's ranges are known).
 // Steps 1-2 stream every batch through one fp32 pass. Step 3 (when either part is on) runs node
 // by node over the first
 // `bias_correction_batches` batches at once (fp32 and simulated side by side), which keeps each
 // layer's correction exact at the cost of holding two live activations per kept batch.
-// CANCELLED when `cancelled` is set; progress counts batches, then nodes of the second pass.
+// CANCELLED when `cancelled` is set; progress counts batches, then nodes of the second pass,
+// then sensitivity layers and budget trials (a budget met early jumps to the end).
+// FAILED_PRECONDITION when the held-out batches would leave none to calibrate on.
 absl::Status Calibrate(QuantizedModel& model, BatchStream& batches,
                        const CalibrationOptions& options, const CalibrationProgress& progress,
                        const std::atomic<bool>* cancelled);

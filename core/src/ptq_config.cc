@@ -36,6 +36,18 @@ absl::Status ValidatePtqConfig(const PtqConfig& config) {
     return absl::InvalidArgumentError(absl::StrCat("ptq.adaround_iterations must be in [1, ", kMaxAdaRoundIterations,
                                                    "], got ", config.adaround_iterations));
   }
+  if (config.min_agreement != -1 && !(config.min_agreement > 0 && config.min_agreement <= 100)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ptq.min_agreement must be a percentage in (0, 100], got ", config.min_agreement));
+  }
+  if (config.max_top1_drop != -1 && !(config.max_top1_drop >= 0 && config.max_top1_drop <= 100)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ptq.max_top1_drop must be in [0, 100] top-1 points, got ", config.max_top1_drop));
+  }
+  if (config.holdout_batches < 1 || config.holdout_batches > kMaxHoldoutBatches) {
+    return absl::InvalidArgumentError(absl::StrCat("ptq.holdout_batches must be in [1, ", kMaxHoldoutBatches,
+                                                   "], got ", config.holdout_batches));
+  }
   if (config.skip_layers.size() > kMaxLayerNames) {
     return absl::InvalidArgumentError(absl::StrCat("ptq.skip_layers may name at most ", kMaxLayerNames,
                                                    " layers, got ", config.skip_layers.size()));

@@ -103,6 +103,7 @@ std::string QuantParamsJson(const QuantizedModel& model, const PtqConfig& config
   json document = {
       {"format", "ptq-service quant_params v1"},
       {"activation_quantizer", config.activation_quantizer},
+      {"activation_quantizer_used", model.activation_quantizer},
       {"weight_quantizer", config.weight_quantizer},
       {"bins", config.bins},
       {"upsample_bins", config.upsample_bins},
@@ -114,6 +115,10 @@ std::string QuantParamsJson(const QuantizedModel& model, const PtqConfig& config
       {"bias_correction_batches", config.bias_correction_batches},
       {"weight_rounding", config.weight_rounding},
       {"adaround_iterations", config.adaround_iterations},
+      {"sensitivity", config.sensitivity},
+      {"min_agreement", config.min_agreement >= 0 ? json(config.min_agreement) : json(nullptr)},
+      {"max_top1_drop", config.max_top1_drop >= 0 ? json(config.max_top1_drop) : json(nullptr)},
+      {"holdout_batches", config.HoldsImagesOut() ? json(config.holdout_batches) : json(nullptr)},
       {"activations", std::move(activations)},
       {"weights", std::move(weights)},
       {"float_layers", std::move(float_layers)},

@@ -124,6 +124,7 @@ absl::StatusOr<QuantPlan> PlanQuantization(const Graph& graph, const std::vector
           absl::StrCat("ptq.skip_layers: no conv or linear layer named '", name, "'"));
     }
   }
+  const std::set<std::string> budget_float(options.budget_float_layers.begin(), options.budget_float_layers.end());
   std::set<int> se_layers;
   if (options.skip_se_quant) {
     for (const SeBlock& block : se_blocks) se_layers.insert({block.fc1, block.fc2});
@@ -170,6 +171,8 @@ absl::StatusOr<QuantPlan> PlanQuantization(const Graph& graph, const std::vector
       reason = "batch_norm not folded (fuse is off or the pair is not in fuse_list)";
     } else if (skipped.count(node.module_path) != 0 && IsWeightedLayer(node)) {
       reason = "listed in ptq.skip_layers";
+    } else if (budget_float.count(node.module_path) != 0 && IsWeightedLayer(node)) {
+      reason = "left in float to meet the accuracy budget (ptq.min_agreement / ptq.max_top1_drop)";
     } else if (se_layers.count(static_cast<int>(i)) != 0) {
       reason = "squeeze-excitation layer (ptq.skip_se_quant)";
     } else if ((op_class == OpClass::kSameAsInput || op_class == OpClass::kFixedUnitInterval) &&

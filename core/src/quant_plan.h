@@ -42,6 +42,9 @@ struct QuantPlan {
 struct PlanOptions {
   std::vector<std::string> skip_layers;  // conv/linear module paths kept in float
   bool skip_se_quant = false;            // keep each SE block's two inner layers in float
+  // conv/linear module paths the accuracy budget (ptq.min_agreement / max_top1_drop) keeps in
+  // float; names come from the graph, so none is unknown.
+  std::vector<std::string> budget_float_layers;
 };
 
 // INVALID_ARGUMENT ("ptq.skip_layers: ...") for a skip_layers name that is no conv or linear.

@@ -18,6 +18,7 @@
 #include "ptq/core/metrics.h"
 #include "quant_params_json.h"
 #include "quantized_model.h"
+#include "sensitivity_svg.h"
 #include "torch_errors.h"
 #include "torchscript_export.h"
 
@@ -45,6 +46,7 @@ struct QuantizationSession::State {
   PtqConfig config;
   at::Device device = at::kCPU;
   QuantizedModel model;
+  PlanOptions plan_options;
   ModelSummary summary;
 };
 
@@ -90,7 +92,7 @@ absl::StatusOr<std::unique_ptr<QuantizationSession>> QuantizationSession::Create
                         }).status();
   if (!passes.ok()) return passes;
   model.se_blocks = FindSeBlocks(model.fp32);
-  PlanOptions plan_options;
+  PlanOptions& plan_options = state->plan_options;
   plan_options.skip_layers = config.skip_layers;
   plan_options.skip_se_quant = config.skip_se_quant;
   absl::StatusOr<QuantPlan> plan = PlanQuantization(model.fp32, model.se_blocks, plan_options);
@@ -119,14 +121,21 @@ absl::Status QuantizationSession::Calibrate(BatchSource& data, const ProgressCal
   options.bias_correction = state.config.bias_correction;
   options.bias_correction_batches = state.config.bias_correction_batches;
   if (state.config.weight_rounding == "adaround") options.rounding.iterations = state.config.adaround_iterations;
+  if (state.config.HoldsImagesOut()) options.holdout_batches = state.config.holdout_batches;
+  options.sensitivity = state.config.sensitivity;
+  options.budget.min_agreement = state.config.min_agreement;
+  options.budget.max_top1_drop = state.config.max_top1_drop;
+  options.plan = state.plan_options;
   BatchStream stream;
   stream.count = data.num_batches();
-  stream.next = [&]() -> absl::StatusOr<std::optional<at::Tensor>> {
+  stream.next = [&]() -> absl::StatusOr<std::optional<CalibrationBatch>> {
     Batch batch;
     absl::StatusOr<bool> more = data.Next(&batch);
     if (!more.ok()) return more.status();
-    if (!*more) return std::optional<at::Tensor>();
-    return std::optional<at::Tensor>(ToTensor(std::move(batch), state.device));
+    if (!*more) return std::optional<CalibrationBatch>();
+    std::vector<int32_t> labels = std::move(batch.labels);
+    labels.resize(static_cast<size_t>(batch.size()), kNoLabel);
+    return std::optional<CalibrationBatch>(CalibrationBatch{ToTensor(std::move(batch), state.device), std::move(labels)});
   };
   return GuardTorch<bool>("calibration",
                        [&]() -> absl::StatusOr<bool> {
@@ -266,6 +275,15 @@ absl::Status QuantizationSession::WriteArtifacts(const std::string& directory, c
       {root / "int8_infer" / "model.onnx", *int8_onnx},
       {root / "calibration.cache", TensorRtCalibrationCache(state_->model)},
   };
+  if (!state_->model.sensitivity.empty()) {
+    const std::vector<std::string> float_layers =
+        state_->model.budget ? state_->model.budget->float_layers : std::vector<std::string>();
+    if (absl::Status written =
+            WriteFileContents(root / "sensitivity.svg", SensitivitySvg(state_->model.sensitivity, float_layers));
+        !written.ok()) {
+      return written;
+    }
+  }
   for (const auto& [path, contents] : files) {
     if (absl::Status written = WriteFileContents(path, contents); !written.ok()) return written;
   }
@@ -279,6 +297,18 @@ std::vector<LayerReport> QuantizationSession::LayerSqnr() const {
   }
   return layers;
 }
+
+std::optional<HeldOutScore> QuantizationSession::HeldOut() const { return state_->model.held_out; }
+
+std::string QuantizationSession::ActivationQuantizerUsed() const { return state_->model.activation_quantizer; }
+
+std::vector<QuantizerTrial> QuantizationSession::ActivationQuantizerTrials() const {
+  return state_->model.quantizer_trials;
+}
+
+std::vector<LayerSensitivity> QuantizationSession::Sensitivity() const { return state_->model.sensitivity; }
+
+std::optional<AccuracyBudgetReport> QuantizationSession::AccuracyBudget() const { return state_->model.budget; }
 
 absl::StatusOr<std::string> QuantizationSession::QuantParamsJson() const {
   if (!state_->model.calibrated) {

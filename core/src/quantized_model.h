@@ -10,6 +10,7 @@
 #include "graph_ir.h"
 #include "graph_passes.h"
 #include "int8_kernel_math.h"
+#include "ptq/core/quantization_session.h"
 #include "quant_math.h"
 #include "quant_plan.h"
 
@@ -39,6 +40,12 @@ struct QuantizedModel {
   };
   std::vector<LayerSqnr> layer_sqnr;
   std::vector<int64_t> input_shape;  // of the first calibration batch, {N, C, H, W}
+  // With held-out calibration images (ptq.sensitivity, accuracy budgets): the final model's
+  // score on them, each layer's sensitivity in the all-int8 plan, and the budget's search.
+  std::optional<HeldOutScore> held_out;
+  std::vector<QuantizerTrial> quantizer_trials;  // activation_quantizer "auto"
+  std::vector<LayerSensitivity> sensitivity;
+  std::optional<AccuracyBudgetReport> budget;
   bool calibrated = false;
 };
 

@@ -14,13 +14,19 @@ constexpr int kMaxUpsampleBins = 1024;
 
 }  // namespace
 
+const std::vector<std::string>& AutoActivationQuantizers() {
+  static const std::vector<std::string> quantizers = {"PercentileQuantizer", "MSEQuantizer", "HistQuantizer",
+                                                      "AbsmaxQuantizer", "KLQuantizer"};
+  return quantizers;
+}
+
 absl::Status ValidateActivationQuantizer(const ActivationQuantizerSpec& spec) {
   const std::string& name = spec.name;
   if (name != "AbsmaxQuantizer" && name != "HistQuantizer" && name != "KLQuantizer" &&
-      name != "MSEQuantizer" && name != "PercentileQuantizer") {
+      name != "MSEQuantizer" && name != "PercentileQuantizer" && name != kAutoActivationQuantizer) {
     return absl::InvalidArgumentError(absl::StrCat(
         "ptq.activation_quantizer: unknown quantizer '", name,
-        "', expected AbsmaxQuantizer, HistQuantizer, KLQuantizer, MSEQuantizer or PercentileQuantizer"));
+        "', expected AbsmaxQuantizer, HistQuantizer, KLQuantizer, MSEQuantizer, PercentileQuantizer or auto"));
   }
   if (spec.bins < kMinBins || spec.bins > kMaxBins) {
     return absl::InvalidArgumentError(

@@ -2,6 +2,7 @@
 #define PTQ_CORE_SRC_QUANTIZER_SPECS_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 
@@ -9,12 +10,19 @@ namespace ptq::core {
 
 // The seed's activation quantizers and ours, by the names configs use.
 struct ActivationQuantizerSpec {
-  std::string name = "PercentileQuantizer";  // AbsmaxQuantizer, HistQuantizer, KLQuantizer, MSEQuantizer, PercentileQuantizer
+  // AbsmaxQuantizer, HistQuantizer, KLQuantizer, MSEQuantizer, PercentileQuantizer, or "auto"
+  // (each of them tried on held-out calibration images, the best kept).
+  std::string name = "PercentileQuantizer";
   int bins = 1024;
   int upsample_bins = 64;
   double hist_percent = 0.99999;     // HistQuantizer
   double percentile = 99.99;         // PercentileQuantizer
 };
+
+inline constexpr char kAutoActivationQuantizer[] = "auto";
+
+// What "auto" tries, in the order it tries them (the first wins ties).
+const std::vector<std::string>& AutoActivationQuantizers();
 
 // INVALID_ARGUMENT naming the key (ptq.activation_quantizer, ptq.bins, ptq.upsample_bins,
 // ptq.hist_percent, ptq.percentile) for unknown names or out-of-range parameters.

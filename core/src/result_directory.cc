@@ -37,6 +37,42 @@ nlohmann::json MetricsJson(const std::vector<VariantAccuracy>& variants) {
   return metrics;
 }
 
+nlohmann::json ScoreJson(const HeldOutScore& score) {
+  nlohmann::json entry = {{"images", score.images},
+                          {"agreement_top1", score.agreement_top1},
+                          {"logit_sqnr_db", FiniteOrNull(score.logit_sqnr_db)}};
+  if (score.labelled > 0) {
+    entry["labelled"] = score.labelled;
+    entry["top1_drop"] = score.top1_drop;
+  }
+  return entry;
+}
+
+nlohmann::json SensitivityJson(const std::vector<LayerSensitivity>& layers) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const LayerSensitivity& layer : layers) {
+    rows.push_back({{"module_path", layer.module_path},
+                    {"op", layer.op},
+                    {"sqnr_db", FiniteOrNull(layer.sqnr_db)},
+                    {"mac_percent", layer.mac_percent},
+                    {"only_this_int8", ScoreJson(layer.only_this_int8)},
+                    {"only_this_float", ScoreJson(layer.only_this_float)}});
+  }
+  return rows;
+}
+
+nlohmann::json BudgetJson(const AccuracyBudgetReport& budget) {
+  nlohmann::json entry = {{"met", budget.met},
+                          {"all_int8", ScoreJson(budget.all_int8)},
+                          {"result", ScoreJson(budget.result)},
+                          {"float_layers", budget.float_layers},
+                          {"float_mac_percent", budget.float_mac_percent},
+                          {"trials", budget.trials}};
+  if (budget.min_agreement >= 0) entry["min_agreement"] = budget.min_agreement;
+  if (budget.max_top1_drop >= 0) entry["max_top1_drop"] = budget.max_top1_drop;
+  return entry;
+}
+
 // Writes `text` next to `path` and renames it into place.
 absl::Status ReplaceText(const fs::path& path, const std::string& text) {
   const fs::path temporary = path.string() + ".tmp";
@@ -78,7 +114,7 @@ std::string ReportJson(const RunReport& report) {
   }
   nlohmann::json config = report.config_json.empty() ? nlohmann::json::object()
                                                       : nlohmann::json::parse(report.config_json, nullptr, false);
-  const nlohmann::json document = {
+  nlohmann::json document = {
       {"format", "ptq-service report v1"},
       {"config", config.is_discarded() ? nlohmann::json(report.config_json) : config},
       {"int8_engine", report.engine},
@@ -87,6 +123,20 @@ std::string ReportJson(const RunReport& report) {
       {"timings_seconds", std::move(timings)},
       {"layer_sqnr", std::move(layers)},
   };
+  // Scores on the held-out calibration images: what the accuracy budget and the sensitivity
+  // analysis decided on, apart from any evaluation set.
+  if (report.held_out) document["held_out"] = ScoreJson(*report.held_out);
+  if (!report.quantizer_trials.empty()) {
+    nlohmann::json trials = nlohmann::json::array();
+    for (const QuantizerTrial& trial : report.quantizer_trials) {
+      trials.push_back({{"quantizer", trial.quantizer}, {"held_out", ScoreJson(trial.held_out)}});
+    }
+    document["activation_quantizer_choice"] = {{"used", report.activation_quantizer_used},
+                                               {"rule", "highest held-out top-1 agreement, then logit SQNR"},
+                                               {"trials", std::move(trials)}};
+  }
+  if (!report.sensitivity.empty()) document["sensitivity"] = SensitivityJson(report.sensitivity);
+  if (report.budget) document["accuracy_budget"] = BudgetJson(*report.budget);
   return document.dump(2);
 }
 

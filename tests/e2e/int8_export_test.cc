@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <set>
 
 #include "nlohmann/json.hpp"
 #include "ptq/core/in_memory_batches.h"
@@ -391,6 +392,136 @@ TEST(Int8ExportTest, AdaRoundWeightsReachTheArtifacts) {
   EXPECT_GE(accuracy[2].agreement_with_simulated_top1, 99.0);
   EXPECT_LE(accuracy[0].top1 - accuracy[1].top1, 1.0);
   EXPECT_GE(OnnxRuntimeAgreesWithOurInt8(dir.path(), FashionSpec("t10k", 512)), 98.0);
+}
+
+// An accuracy budget on a recipe that loses accuracy (per-tensor weights, which some int8
+// backends need; on MobileNetV2 they cost 14 points): the most sensitive layers stay float until the held-out calibration images
+// meet it; the written files follow (quant_params.json names them and why, the int8 file runs
+// them in float and still matches the simulation, sensitivity.svg marks them), and on test
+// images the model agrees with fp32 more often than the same recipe without the budget.
+TEST(Int8ExportTest, AnAccuracyBudgetKeepsTheMostSensitiveLayersInFloat) {
+  const char* model = "mobilenet_v2.pt";
+  RuntimeOptions runtime;
+  runtime.threads = 2;
+  // The same calibration both times: 640 training images, the last 96 held out.
+  auto calibrate = [&](const PtqConfig& config) {
+    auto session = QuantizationSession::Create((testing::ReferenceModelsDir() / model).string(), config, runtime);
+    EXPECT_TRUE(session.ok()) << session.status();
+    EXPECT_TRUE((*session)->Calibrate(**OpenDataset(FashionSpec("train", 640)), nullptr, nullptr).ok());
+    return *std::move(session);
+  };
+  auto evaluate = [](QuantizationSession& session, const fs::path& dir) {
+    EXPECT_TRUE(session.WriteArtifacts(dir.string()).ok());
+    auto accuracy = session.Evaluate(**OpenDataset(FashionSpec("t10k", 2000)), nullptr, nullptr,
+                                     (dir / "int8_infer" / "model.pt").string());
+    EXPECT_TRUE(accuracy.ok()) << accuracy.status();
+    return accuracy.ok() ? *accuracy : std::vector<VariantAccuracy>(3);
+  };
+  PtqConfig recipe;
+  recipe.weight_quantizer = "AbsmaxQuantizer";
+  recipe.holdout_batches = 3;
+  PtqConfig measured = recipe;
+  measured.sensitivity = true;
+  testing::TempDir plain_dir;
+  const std::vector<VariantAccuracy> plain = evaluate(*calibrate(measured), plain_dir.path());
+
+  PtqConfig budgeted = recipe;
+  budgeted.min_agreement = 99;
+  const std::unique_ptr<QuantizationSession> session = calibrate(budgeted);
+  const std::optional<AccuracyBudgetReport> budget = session->AccuracyBudget();
+  ASSERT_TRUE(budget.has_value());
+  std::printf("Fashion-MNIST %s, per-tensor weights, 96 held-out images: all int8 agreement %.2f%%, "
+              "after the budget %.2f%% with %zu float layers (%.1f%% of MACs) in %d trials:",
+              model, budget->all_int8.agreement_top1, budget->result.agreement_top1, budget->float_layers.size(),
+              budget->float_mac_percent, budget->trials);
+  for (const std::string& layer : budget->float_layers) std::printf(" %s", layer.c_str());
+  std::printf("\n");
+  EXPECT_EQ(budget->all_int8.images, 96);
+  EXPECT_LT(budget->all_int8.agreement_top1, 99.0) << "the recipe no longer needs the budget: pick a harsher one";
+  EXPECT_TRUE(budget->met);
+  EXPECT_GE(budget->result.agreement_top1, 99.0);
+  ASSERT_FALSE(budget->float_layers.empty());
+  EXPECT_EQ(budget->trials, static_cast<int>(budget->float_layers.size()));
+  EXPECT_GT(budget->float_mac_percent, 0);
+  EXPECT_LT(budget->float_mac_percent, 100);
+
+  const std::vector<LayerSensitivity> sensitivity = session->Sensitivity();
+  double mac_percent = 0;
+  for (const LayerSensitivity& layer : sensitivity) mac_percent += layer.mac_percent;
+  EXPECT_NEAR(mac_percent, 100.0, 1e-6) << "every conv/linear is int8 in the all-int8 plan";
+  EXPECT_EQ(session->HeldOut()->agreement_top1, budget->result.agreement_top1);
+
+  testing::TempDir dir;
+  const std::vector<VariantAccuracy> accuracy = evaluate(*session, dir.path());
+  const nlohmann::json params = nlohmann::json::parse(*session->QuantParamsJson());
+  EXPECT_EQ(params.at("min_agreement"), 99.0);
+  std::set<std::string> float_in_params;
+  for (const auto& layer : params.at("float_layers")) {
+    if (layer.at("reason").get<std::string>().find("accuracy budget") != std::string::npos) {
+      float_in_params.insert(layer.at("module_path").get<std::string>());
+    }
+  }
+  EXPECT_EQ(float_in_params, std::set<std::string>(budget->float_layers.begin(), budget->float_layers.end()));
+  std::ifstream svg_file(dir.path() / "sensitivity.svg");
+  const std::string svg((std::istreambuf_iterator<char>(svg_file)), std::istreambuf_iterator<char>());
+  for (const std::string& layer : budget->float_layers) {
+    EXPECT_NE(svg.find(">" + layer + " (float)</text>"), std::string::npos) << layer;
+  }
+  std::printf("2000 test images: fp32 %.2f | without the budget int8 %.2f, agreement %.2f%% | with it int8 %.2f, "
+              "agreement %.2f%%, real vs simulated %.2f%%\n",
+              accuracy[0].top1, plain[2].top1, plain[2].agreement_top1, accuracy[2].top1, accuracy[2].agreement_top1,
+              accuracy[2].agreement_with_simulated_top1);
+  EXPECT_GE(accuracy[2].agreement_with_simulated_top1, 99.0);
+  EXPECT_GT(accuracy[2].agreement_top1, plain[2].agreement_top1);
+}
+
+// activation_quantizer "auto": every quantizer tried from the same histograms and scored on the
+// held-out calibration images; the model keeps the best (top-1 agreement, then logit SQNR), and
+// quant_params.json says which.
+TEST(Int8ExportTest, AutoKeepsTheQuantizerThatAgreesBestOnHeldOutImages) {
+  for (const char* model : {"mobilenet_v3_small.pt", "mobilenet_v3_large.pt"}) {
+    PtqConfig config;
+    config.activation_quantizer = "auto";
+    config.holdout_batches = 3;
+    RuntimeOptions runtime;
+    runtime.threads = 2;
+    auto session = QuantizationSession::Create((testing::ReferenceModelsDir() / model).string(), config, runtime);
+    ASSERT_TRUE(session.ok()) << session.status();
+    ASSERT_TRUE((*session)->Calibrate(**OpenDataset(FashionSpec("train", 640)), nullptr, nullptr).ok());
+    const std::vector<QuantizerTrial> trials = (*session)->ActivationQuantizerTrials();
+    ASSERT_EQ(trials.size(), 5u);
+    EXPECT_EQ(trials[0].quantizer, "PercentileQuantizer");
+    EXPECT_EQ(trials[4].quantizer, "KLQuantizer");
+    const QuantizerTrial* best = &trials[0];
+    for (const QuantizerTrial& trial : trials) {
+      EXPECT_EQ(trial.held_out.images, 96);
+      if (trial.held_out.agreement_top1 > best->held_out.agreement_top1 ||
+          (trial.held_out.agreement_top1 == best->held_out.agreement_top1 &&
+           trial.held_out.logit_sqnr_db > best->held_out.logit_sqnr_db)) {
+        best = &trial;
+      }
+    }
+    EXPECT_EQ((*session)->ActivationQuantizerUsed(), best->quantizer);
+    EXPECT_EQ((*session)->HeldOut()->logit_sqnr_db, best->held_out.logit_sqnr_db);
+    const nlohmann::json params = nlohmann::json::parse(*(*session)->QuantParamsJson());
+    EXPECT_EQ(params.at("activation_quantizer"), "auto");
+    EXPECT_EQ(params.at("activation_quantizer_used"), best->quantizer);
+    for (const auto& point : params.at("activations")) {
+      if (point.at("source") == "observed") {
+        EXPECT_EQ(point.at("observer"), best->quantizer);
+      }
+    }
+    auto accuracy = (*session)->Evaluate(**OpenDataset(FashionSpec("t10k", 10000)), nullptr, nullptr);
+    ASSERT_TRUE(accuracy.ok()) << accuracy.status();
+    std::printf("%s auto chose %s; 10000 test images: fp32 %.2f | int8 simulated %.2f | agreement %.2f%%; tried:",
+                model, best->quantizer.c_str(), (*accuracy)[0].top1, (*accuracy)[1].top1, (*accuracy)[1].agreement_top1);
+    for (const QuantizerTrial& trial : trials) {
+      std::printf(" %s %.2f%%/%.1f dB", trial.quantizer.c_str(), trial.held_out.agreement_top1,
+                  trial.held_out.logit_sqnr_db);
+    }
+    std::printf("\n");
+    EXPECT_LE((*accuracy)[0].top1 - (*accuracy)[1].top1, 0.5) << model;
+  }
 }
 
 }  // namespace

@@ -5,7 +5,9 @@
 
 #include <cstdio>
 
+#include "nlohmann/json.hpp"
 #include "ptq/core/quantization_session.h"
+#include "ptq/core/result_directory.h"
 #include "test_env.h"
 
 namespace ptq::core {
@@ -35,7 +37,7 @@ class RealAccuracyTest : public ::testing::Test {
     return spec;
   }
 
-  Outcome Run(const PtqConfig& config) {
+  Outcome Run(const PtqConfig& config, std::unique_ptr<QuantizationSession>* kept = nullptr) {
     const fs::path model = *shared_ / "models" / "mobilenet_v1_0.25_224_keras_imagenet.pt";
     RuntimeOptions runtime;
     runtime.threads = 2;
@@ -54,6 +56,7 @@ class RealAccuracyTest : public ::testing::Test {
                 outcome.fp32.top1, outcome.fp32.top5, outcome.int8.top1, outcome.int8.top5,
                 outcome.int8.agreement_top1);
     EXPECT_EQ(outcome.int8.count, 1000);
+    if (kept != nullptr) *kept = *std::move(session);
     return outcome;
   }
 
@@ -84,6 +87,41 @@ TEST_F(RealAccuracyTest, DefaultsLoseAtMostHalfAPoint) {
   const Outcome outcome = Run(PtqConfig());
   EXPECT_LE(outcome.fp32.top1 - outcome.int8.top1, 0.5);
   EXPECT_GE(outcome.int8.agreement_top1, 91.0);
+}
+
+// The accuracy-aware mode: the defaults with a 0.2-point top-1 budget and 98% agreement on
+// the last 128 of the 320 calibration images; the most sensitive layers stay float until both
+// hold there, and the report names them. Evaluated on all 1000 images.
+TEST_F(RealAccuracyTest, ABudgetIsMetOnHeldOutImagesAndTheReportNamesTheFloatLayers) {
+  PtqConfig config;
+  config.max_top1_drop = 0.2;
+  config.min_agreement = 98;
+  config.holdout_batches = 4;
+  std::unique_ptr<QuantizationSession> session;
+  const Outcome outcome = Run(config, &session);
+  ASSERT_NE(session, nullptr);
+  const std::optional<AccuracyBudgetReport> budget = session->AccuracyBudget();
+  ASSERT_TRUE(budget.has_value());
+  std::printf("held out %lld: all int8 drop %.2f agreement %.2f%% -> drop %.2f agreement %.2f%%, %zu float layers "
+              "(%.1f%% of MACs)\n",
+              static_cast<long long>(budget->result.images), budget->all_int8.top1_drop,
+              budget->all_int8.agreement_top1, budget->result.top1_drop, budget->result.agreement_top1,
+              budget->float_layers.size(), budget->float_mac_percent);
+  EXPECT_EQ(budget->result.labelled, 128);
+  EXPECT_TRUE(budget->met);
+  EXPECT_LE(budget->result.top1_drop, 0.2);
+  EXPECT_GE(budget->result.agreement_top1, 98.0);
+  ASSERT_FALSE(budget->float_layers.empty()) << "all int8 missed the budget on these images";
+  EXPECT_LE(outcome.fp32.top1 - outcome.int8.top1, 0.5);
+  EXPECT_GE(outcome.int8.agreement_top1, 94.5);
+
+  RunReport report;
+  report.budget = budget;
+  report.sensitivity = session->Sensitivity();
+  const nlohmann::json document = nlohmann::json::parse(ReportJson(report));
+  EXPECT_EQ(document.at("accuracy_budget").at("float_layers").get<std::vector<std::string>>(), budget->float_layers);
+  EXPECT_TRUE(document.at("accuracy_budget").at("met").get<bool>());
+  EXPECT_EQ(document.at("sensitivity").size(), 28u);  // the 27 convs and the classifier
 }
 
 // Regressions: the seed's defaults (KLQuantizer, BatchNorm not folded) failed to calibrate

@@ -57,9 +57,11 @@ absl::StatusOr<Run> QuantizeOn(const std::string& path, const at::Device& device
   size_t next = 0;
   ptq::core::BatchStream stream;
   stream.count = static_cast<int64_t>(batches.size());
-  stream.next = [&]() -> absl::StatusOr<std::optional<at::Tensor>> {
-    if (next == batches.size()) return std::optional<at::Tensor>();
-    return std::optional<at::Tensor>(batches[next++].to(device));
+  stream.next = [&]() -> absl::StatusOr<std::optional<ptq::core::CalibrationBatch>> {
+    if (next == batches.size()) return std::optional<ptq::core::CalibrationBatch>();
+    const at::Tensor images = batches[next++].to(device);
+    return std::optional<ptq::core::CalibrationBatch>(
+        {images, std::vector<int32_t>(static_cast<size_t>(images.size(0)), ptq::core::kNoLabel)});
   };
   c10::InferenceMode no_grad;
   const auto start = std::chrono::steady_clock::now();

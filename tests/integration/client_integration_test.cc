@@ -113,6 +113,48 @@ TEST_F(ClientIntegrationTest, SubmitWaitWithClientSourceStreamsLocalImagesAndPri
   EXPECT_EQ(jobs[0]["config"]["calibration"]["source"], "stream");
 }
 
+// Sensitivity and an accuracy budget on streamed, labelled images: `report` prints the held-out
+// score, the budget and the per-layer table; report.json and sensitivity.svg are in the result.
+TEST_F(ClientIntegrationTest, ReportShowsTheBudgetAndTheLayerSensitivityOfAStreamedJob) {
+  json config = Config("client", 6, 0);
+  config["ptq"]["sensitivity"] = true;
+  config["ptq"]["min_agreement"] = 100;
+  config["ptq"]["max_top1_drop"] = 0;
+  config["ptq"]["holdout_batches"] = 2;
+  const ProcessResult run = Client({"submit", "--config", WriteConfig(config), "--wait", "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.stderr_text;
+  const std::string job_id = json::parse(run.stdout_text)["job_id"];
+
+  const ProcessResult text = Client({"report", job_id});
+  ASSERT_EQ(text.exit_code, 0) << text.stderr_text;
+  EXPECT_NE(text.stdout_text.find("held-out calibration images: agreement with fp32 "), std::string::npos)
+      << text.stdout_text;
+  EXPECT_NE(text.stdout_text.find("of 32 images, top-1 drop "), std::string::npos) << text.stdout_text;
+  EXPECT_NE(text.stdout_text.find("accuracy budget (agreement >= 100.00%, top-1 drop <= 0.00 points): met"),
+            std::string::npos)
+      << text.stdout_text;
+  EXPECT_NE(text.stdout_text.find("features.0.0                     conv2d"), std::string::npos) << text.stdout_text;
+
+  const ProcessResult document = Client({"report", job_id, "--json"});
+  ASSERT_EQ(document.exit_code, 0) << document.stderr_text;
+  const json report = json::parse(document.stdout_text);
+  EXPECT_EQ(report["held_out"]["images"], 32);
+  EXPECT_EQ(report["held_out"]["labelled"], 32);
+  EXPECT_EQ(report["held_out"]["agreement_top1"], 100.0);
+  EXPECT_GT(report["sensitivity"].size(), 40u);  // MobileNetV3-small's convs and linears
+  EXPECT_TRUE(report["accuracy_budget"]["met"].get<bool>());
+  EXPECT_EQ(report["config"]["ptq"]["holdout_batches"], 2);
+
+  const ProcessResult download = Client({"download", job_id, "--out", (root_.path() / "result").string()});
+  ASSERT_EQ(download.exit_code, 0) << download.stderr_text;
+  const std::string svg = testing::ReadFileBytes(root_.path() / "result" / "sensitivity.svg");
+  EXPECT_NE(svg.find("Layer sensitivity on held-out calibration images"), std::string::npos);
+  EXPECT_NE(svg.find(">features.0.0"), std::string::npos);
+
+  // An unknown job is the server's NOT_FOUND (exit 3).
+  EXPECT_EQ(Client({"report", std::string(32, 'f')}).exit_code, 3);
+}
+
 TEST_F(ClientIntegrationTest, ProgressIsPlainLinesInAPipeAndOneRedrawnLineOnATerminal) {
   const std::string config = WriteConfig(Config("server", 3, 200));
   const ProcessResult piped = Client({"submit", "--config", config, "--wait"});

@@ -32,6 +32,29 @@ TEST(ActivationObserverTest, AllZerosGiveAZeroThreshold) {
   EXPECT_DOUBLE_EQ(*observer->ComputeThreshold(127), 0.0);
 }
 
+// "auto" reads one histogram the way each quantizer would: Absmax is the exact max |x|, not the
+// widened histogram's range; the others equal their own observers on the same data.
+TEST(ActivationObserverTest, AutoReadsTheHistogramAsEveryQuantizerWould) {
+  auto observer = MakeActivationObserver(Spec("auto"));
+  const at::Tensor first = at::linspace(-1.0, 1.0, 1000);
+  const at::Tensor second = at::linspace(-3.3, 0.0, 1000);
+  observer->Observe(first);
+  observer->Observe(second);
+  const auto& histogram = static_cast<const HistogramObserver&>(*observer);
+  EXPECT_GT(histogram.histogram().range, 3.3);  // widened in whole fine bins past the max
+  EXPECT_NEAR(*histogram.ComputeThreshold(HistogramObserver::Method::kAbsmax, 127), 3.3, 1e-6);
+  for (const char* name : {"HistQuantizer", "KLQuantizer", "MSEQuantizer", "PercentileQuantizer"}) {
+    auto own = MakeActivationObserver(Spec(name));
+    own->Observe(first);
+    own->Observe(second);
+    EXPECT_DOUBLE_EQ(*histogram.ComputeThreshold(HistogramObserver::MethodOf(name), 127), *own->ComputeThreshold(127))
+        << name;
+  }
+  EXPECT_EQ(HistogramObserver::MethodOf("auto"), HistogramObserver::Method::kPercentile);
+  EXPECT_DOUBLE_EQ(*observer->ComputeThreshold(127),
+                   *histogram.ComputeThreshold(HistogramObserver::Method::kPercentile, 127));
+}
+
 // Two batches: the second one's larger max widens the histogram by PaddleSlim's rule, and the
 // counts of both land in it.
 TEST(ActivationObserverTest, HistogramWidensAndAccumulates) {

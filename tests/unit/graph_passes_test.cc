@@ -99,7 +99,7 @@ TEST(SeBlockTest, FindsTheEightBlocksOfMobileNetV3LargeAndNoneInV2) {
 TEST(QuantPlanTest, SkipSeQuantKeepsTheInnerLayersInFloat) {
   Graph graph = Import("mobilenet_v3_large");
   const std::vector<SeBlock> blocks = FindSeBlocks(graph);
-  absl::StatusOr<QuantPlan> plan = PlanQuantization(graph, blocks, PlanOptions{{}, true});
+  absl::StatusOr<QuantPlan> plan = PlanQuantization(graph, blocks, PlanOptions{{}, true, {}});
   ASSERT_TRUE(plan.ok()) << plan.status();
   for (const SeBlock& block : blocks) {
     EXPECT_FALSE(plan->node_is_int8[static_cast<size_t>(block.fc1)]);
@@ -107,21 +107,21 @@ TEST(QuantPlanTest, SkipSeQuantKeepsTheInnerLayersInFloat) {
     EXPECT_TRUE(plan->node_is_int8[static_cast<size_t>(block.mul)]);
     EXPECT_NE(plan->float_reason[static_cast<size_t>(block.fc1)].find("skip_se_quant"), std::string::npos);
   }
-  absl::StatusOr<QuantPlan> quantized_se = PlanQuantization(graph, blocks, PlanOptions{{}, false});
+  absl::StatusOr<QuantPlan> quantized_se = PlanQuantization(graph, blocks, PlanOptions{{}, false, {}});
   ASSERT_TRUE(quantized_se.ok());
   EXPECT_TRUE(quantized_se->node_is_int8[static_cast<size_t>(blocks[0].fc1)]);
 }
 
 TEST(QuantPlanTest, SkipLayersNamesMustExist) {
   Graph graph = Import("mobilenet_v2");
-  absl::StatusOr<QuantPlan> plan = PlanQuantization(graph, {}, PlanOptions{{"classifier.1"}, false});
+  absl::StatusOr<QuantPlan> plan = PlanQuantization(graph, {}, PlanOptions{{"classifier.1"}, false, {}});
   ASSERT_TRUE(plan.ok());
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
     if (graph.nodes[i].module_path == "classifier.1") {
       EXPECT_FALSE(plan->node_is_int8[i]);
     }
   }
-  absl::Status missing = PlanQuantization(graph, {}, PlanOptions{{"classifier.7"}, false}).status();
+  absl::Status missing = PlanQuantization(graph, {}, PlanOptions{{"classifier.7"}, false, {}}).status();
   EXPECT_NE(missing.message().find("ptq.skip_layers: no conv or linear layer named 'classifier.7'"),
             absl::string_view::npos)
       << missing;

@@ -17,6 +17,11 @@ v1::JobConfig StreamConfig() {
   return config;
 }
 
+absl::StatusOr<ResolvedJob> Resolve(const v1::JobConfig& config) {
+  v1::JobConfig copy = config;
+  return ResolveJobConfig(&copy, "");
+}
+
 std::string ErrorOf(const v1::JobConfig& config) {
   v1::JobConfig copy = config;
   return std::string(ResolveJobConfig(&copy, "").status().message());
@@ -145,6 +150,46 @@ TEST(JobConfigTest, EveryNumberStringAndListHasABound) {
   config = StreamConfig();
   config.mutable_ptq()->set_weight_rounding("stochastic");
   EXPECT_NE(ErrorOf(config).find("ptq.weight_rounding must be \"nearest\" or \"adaround\""), std::string::npos);
+  config = StreamConfig();
+  config.mutable_ptq()->set_min_agreement(0);
+  EXPECT_NE(ErrorOf(config).find("ptq.min_agreement must be a percentage in (0, 100], got 0"), std::string::npos);
+  config.mutable_ptq()->set_min_agreement(std::numeric_limits<double>::quiet_NaN());
+  EXPECT_NE(ErrorOf(config).find("ptq.min_agreement must be a percentage"), std::string::npos);
+  config = StreamConfig();
+  config.mutable_ptq()->set_max_top1_drop(-0.5);
+  EXPECT_NE(ErrorOf(config).find("ptq.max_top1_drop must be in [0, 100] top-1 points, got -0.5"), std::string::npos);
+  config = StreamConfig();
+  config.mutable_ptq()->set_holdout_batches(65);
+  EXPECT_NE(ErrorOf(config).find("ptq.holdout_batches must be in [1, 64], got 65"), std::string::npos);
+}
+
+TEST(JobConfigTest, HeldOutBatchesMustLeaveBatchesToCalibrateOn) {
+  v1::JobConfig config = StreamConfig();
+  config.mutable_calibration()->set_quant_batch_num(2);
+  config.mutable_ptq()->set_holdout_batches(2);
+  EXPECT_TRUE(Resolve(config).ok()) << "held-out batches only matter when something is measured on them";
+  config.mutable_ptq()->set_sensitivity(true);
+  EXPECT_NE(ErrorOf(config).find("ptq.holdout_batches (2) must leave calibration batches to calibrate on: "
+                                 "calibration.quant_batch_num is 2"),
+            std::string::npos)
+      << ErrorOf(config);
+  config.mutable_calibration()->set_quant_batch_num(3);
+  absl::StatusOr<ResolvedJob> job = Resolve(config);
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_TRUE(job->ptq.sensitivity);
+  EXPECT_EQ(job->ptq.holdout_batches, 2);
+  EXPECT_EQ(job->ptq.min_agreement, -1);
+  config.mutable_ptq()->set_sensitivity(false);
+  config.mutable_ptq()->set_activation_quantizer("auto");  // chooses on the held-out batches too
+  config.mutable_calibration()->set_quant_batch_num(2);
+  EXPECT_NE(ErrorOf(config).find("ptq.holdout_batches (2) must leave"), std::string::npos) << ErrorOf(config);
+  config.mutable_calibration()->set_quant_batch_num(3);
+  config.mutable_ptq()->set_min_agreement(99.5);
+  config.mutable_ptq()->set_max_top1_drop(0);
+  job = Resolve(config);
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->ptq.min_agreement, 99.5);
+  EXPECT_EQ(job->ptq.max_top1_drop, 0);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -114,6 +116,49 @@ TEST(ResultDirectoryTest, ArtifactsReportAndManifestAppearTogether) {
   ASSERT_TRUE((*session)->WriteArtifacts(staging.string()).ok());
   EXPECT_TRUE(absl::IsAlreadyExists(PublishResultDirectory(staging.string(), destination.string(), report)));
   EXPECT_EQ(testing::ListFiles(destination).size(), 8u);
+}
+
+// The held-out sections: written only when measured, scores without labels carry no drop,
+// an infinite logit SQNR (identical logits) is null.
+TEST(ResultDirectoryTest, ReportJsonHasTheHeldOutSectionsOnlyWhenMeasured) {
+  const nlohmann::json plain = nlohmann::json::parse(ReportJson(RunReport()));
+  for (const char* key : {"held_out", "sensitivity", "accuracy_budget", "activation_quantizer_choice"}) {
+    EXPECT_FALSE(plain.contains(key)) << key;
+  }
+  HeldOutScore unlabelled;
+  unlabelled.images = 64;
+  unlabelled.agreement_top1 = 96.875;
+  unlabelled.logit_sqnr_db = INFINITY;
+  HeldOutScore labelled = unlabelled;
+  labelled.labelled = 64;
+  labelled.top1_drop = 1.5625;
+  labelled.logit_sqnr_db = 23.5;
+  RunReport report;
+  report.held_out = labelled;
+  report.activation_quantizer_used = "MSEQuantizer";
+  report.quantizer_trials = {{"PercentileQuantizer", unlabelled}, {"MSEQuantizer", labelled}};
+  AccuracyBudgetReport budget;
+  budget.min_agreement = 98;
+  budget.all_int8 = unlabelled;
+  budget.result = labelled;
+  budget.float_layers = {"features.1.conv"};
+  budget.float_mac_percent = 2.2;
+  budget.met = true;
+  budget.trials = 1;
+  report.budget = budget;
+  const nlohmann::json document = nlohmann::json::parse(ReportJson(report));
+  EXPECT_EQ(document.at("held_out"), nlohmann::json::parse(R"({"images": 64, "labelled": 64, "agreement_top1": 96.875,
+                                                               "top1_drop": 1.5625, "logit_sqnr_db": 23.5})"));
+  const nlohmann::json& choice = document.at("activation_quantizer_choice");
+  EXPECT_EQ(choice.at("used"), "MSEQuantizer");
+  EXPECT_EQ(choice.at("trials")[0].at("held_out"),
+            nlohmann::json::parse(R"({"images": 64, "agreement_top1": 96.875, "logit_sqnr_db": null})"));
+  const nlohmann::json& written = document.at("accuracy_budget");
+  EXPECT_EQ(written.at("min_agreement"), 98.0);
+  EXPECT_FALSE(written.contains("max_top1_drop"));
+  EXPECT_EQ(written.at("float_layers"), nlohmann::json::array({"features.1.conv"}));
+  EXPECT_TRUE(written.at("met").get<bool>());
+  EXPECT_FALSE(document.contains("sensitivity"));
 }
 
 }  // namespace

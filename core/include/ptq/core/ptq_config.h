@@ -13,7 +13,8 @@ namespace ptq::core {
 struct PtqConfig {
   // AbsmaxQuantizer, HistQuantizer, KLQuantizer (the seed's default), MSEQuantizer,
   // PercentileQuantizer (ours: the seed's KL and unfolded BatchNorm lose several points on
-  // ImageNet MobileNets we never tuned on; bench/results/accuracy_defaults.md).
+  // ImageNet MobileNets we never tuned on; bench/results/accuracy_defaults.md), or "auto": each
+  // of them tried, the one agreeing most with fp32's top-1 on held-out images kept.
   std::string activation_quantizer = "PercentileQuantizer";
   // PerChannelAbsmaxQuantizer (default) or AbsmaxQuantizer (per tensor); symmetric int8.
   std::string weight_quantizer = "PerChannelAbsmaxQuantizer";
@@ -35,6 +36,20 @@ struct PtqConfig {
   // batches (AdaRound), `adaround_iterations` optimizer steps per layer.
   std::string weight_rounding = "nearest";
   int adaround_iterations = 500;
+  // Per-layer sensitivity on held-out calibration images (report.json, sensitivity.svg).
+  bool sensitivity = false;
+  // Accuracy budget on held-out calibration images (-1: none): layers are left in float, most
+  // sensitive first, until int8 agrees with fp32 on at least `min_agreement` percent of them and
+  // loses at most `max_top1_drop` top-1 points (this one needs labelled calibration data).
+  double min_agreement = -1;
+  double max_top1_drop = -1;
+  // The last this many calibration batches are held out (set no range or correction) when
+  // sensitivity or a budget is asked for.
+  int holdout_batches = 2;
+
+  bool HoldsImagesOut() const {
+    return sensitivity || min_agreement >= 0 || max_top1_drop >= 0 || activation_quantizer == "auto";
+  }
 };
 
 // Bounds on the layer lists: a MobileNet has a few hundred named modules; module paths are
@@ -44,6 +59,7 @@ inline constexpr size_t kMaxLayerNameLength = 256;
 inline constexpr size_t kMaxFuseGroupLayers = 8;
 inline constexpr int kMaxBiasCorrectionBatches = 64;
 inline constexpr int kMaxAdaRoundIterations = 20000;
+inline constexpr int kMaxHoldoutBatches = 64;
 
 // INVALID_ARGUMENT naming the key ("ptq.hist_percent must be in (0, 1], got 2"), including
 // numbers out of range and layer lists or names beyond the bounds above.

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,46 @@ struct LayerReport {
   std::string module_path;
   std::string op;
   double sqnr_db = 0;  // +inf when the outputs are identical
+};
+
+// Simulated int8 against fp32 on the held-out calibration images (the last
+// ptq.holdout_batches batches, which set no range and no correction).
+struct HeldOutScore {
+  int64_t images = 0;
+  int64_t labelled = 0;           // images with a label
+  double agreement_top1 = 0;      // percent of images whose top-1 class equals fp32's
+  double top1_drop = 0;           // fp32 top-1 minus int8 top-1 on the labelled images, points
+  double logit_sqnr_db = 0;       // SQNR of the int8 logits against fp32's (+inf when equal)
+};
+
+// One activation quantizer tried by ptq.activation_quantizer "auto".
+struct QuantizerTrial {
+  std::string quantizer;
+  HeldOutScore held_out;
+};
+
+// How much one int8 conv/linear costs in accuracy (ptq.sensitivity or an accuracy budget),
+// measured with every other layer as the all-int8 model has it.
+struct LayerSensitivity {
+  std::string module_path;
+  std::string op;
+  double sqnr_db = 0;          // its output against fp32 in the all-int8 model
+  double mac_percent = 0;      // its share of the model's conv/linear multiply-accumulates
+  HeldOutScore only_this_int8;   // every other conv/linear in float, activations float
+  HeldOutScore only_this_float;  // every other layer int8, this one's weights and kernel float
+};
+
+// ptq.min_agreement / ptq.max_top1_drop: layers left in float, most sensitive first, until the
+// held-out images meet the budget.
+struct AccuracyBudgetReport {
+  double min_agreement = -1;   // percent; -1 when not asked for
+  double max_top1_drop = -1;   // points; -1 when not asked for
+  HeldOutScore all_int8;       // before any layer was left in float
+  HeldOutScore result;         // the model written
+  std::vector<std::string> float_layers;  // in the order they were left in float
+  double float_mac_percent = 0;           // share of conv/linear MACs those layers run in float
+  bool met = false;
+  int trials = 0;              // plans calibrated and scored
 };
 
 // What the passes found in a model.
@@ -96,6 +137,22 @@ class QuantizationSession {
 
   // Per-layer SQNR measured at the end of Calibrate on part of the first batch.
   std::vector<LayerReport> LayerSqnr() const;
+
+  // The held-out score of the model as calibrated; absent unless ptq.sensitivity or a budget
+  // held images out.
+  std::optional<HeldOutScore> HeldOut() const;
+
+  // The activation quantizer whose thresholds the model has (the one "auto" chose, or the one
+  // the config named), and with "auto" every quantizer tried, in order.
+  std::string ActivationQuantizerUsed() const;
+  std::vector<QuantizerTrial> ActivationQuantizerTrials() const;
+
+  // Per int8 conv/linear of the all-int8 plan, in graph order; empty unless ptq.sensitivity or
+  // a budget asked for it.
+  std::vector<LayerSensitivity> Sensitivity() const;
+
+  // Absent unless ptq.min_agreement or ptq.max_top1_drop was set.
+  std::optional<AccuracyBudgetReport> AccuracyBudget() const;
 
   // quant_params.json: every quantization point with module path, scheme, scale, zero point
   // and observer; every weight's scales; the layers kept in float and why.

@@ -2,6 +2,7 @@
 #define PTQ_CORE_RESULT_DIRECTORY_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,6 +21,11 @@ struct RunReport {
   std::vector<VariantAccuracy> metrics;
   std::vector<std::pair<std::string, double>> timings_seconds;  // e.g. {"calibration", 2.1}
   std::vector<LayerReport> layers;
+  std::optional<HeldOutScore> held_out;      // with held-out calibration images
+  std::vector<QuantizerTrial> quantizer_trials;  // activation_quantizer "auto"
+  std::string activation_quantizer_used;
+  std::vector<LayerSensitivity> sensitivity;  // ptq.sensitivity or a budget
+  std::optional<AccuracyBudgetReport> budget;
 };
 
 // report.json's text (pretty-printed). Infinite SQNRs (identical outputs) are written as null.

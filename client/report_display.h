@@ -1,0 +1,17 @@
+#ifndef PTQ_CLIENT_REPORT_DISPLAY_H_
+#define PTQ_CLIENT_REPORT_DISPLAY_H_
+
+#include <string>
+
+#include "nlohmann/json.hpp"
+
+namespace ptq::client {
+
+// `ptq-client report`'s text for a result directory's report.json: the accuracy table, the
+// held-out score, the accuracy budget (met or not, layers left in float) and the per-layer
+// sensitivity table, each only when the report has it.
+std::string ReportText(const nlohmann::json& report);
+
+}  // namespace ptq::client
+
+#endif  // PTQ_CLIENT_REPORT_DISPLAY_H_

@@ -1,0 +1,55 @@
+// ptq-client report's text from a report.json document.
+#include "report_display.h"
+
+#include <gtest/gtest.h>
+
+namespace ptq::client {
+namespace {
+
+TEST(ReportDisplayTest, ShowsTheBudgetTheFloatLayersAndTheSensitivityTable) {
+  const nlohmann::json report = nlohmann::json::parse(R"({
+    "metrics": [{"variant": "fp32", "top1": 59.6, "top5": 81.6, "agreement_top1": 100, "images_per_second": 250},
+                {"variant": "int8", "top1": 59.4, "top5": 81.7, "agreement_top1": 95.5, "images_per_second": 610}],
+    "held_out": {"images": 128, "labelled": 128, "agreement_top1": 98.44, "top1_drop": -0.78, "logit_sqnr_db": 28.6},
+    "accuracy_budget": {"met": true, "min_agreement": 98, "trials": 2, "float_mac_percent": 8.8,
+                        "float_layers": ["features.1.conv", "features.0.conv"],
+                        "all_int8": {"images": 128, "agreement_top1": 94.53, "logit_sqnr_db": 24.0},
+                        "result": {"images": 128, "agreement_top1": 98.44, "logit_sqnr_db": 28.6}},
+    "sensitivity": [
+      {"module_path": "features.0.conv", "op": "conv2d", "mac_percent": 6.6, "sqnr_db": 42.3,
+       "only_this_int8": {"agreement_top1": 96.9}, "only_this_float": {"agreement_top1": 95.3}},
+      {"module_path": "classifier", "op": "linear", "mac_percent": 0.6, "sqnr_db": null,
+       "only_this_int8": {"agreement_top1": 100}, "only_this_float": {"agreement_top1": 95.3}}]
+  })");
+  const std::string text = ReportText(report);
+  EXPECT_NE(text.find("int8                59.40    81.70     95.50%        610.0"), std::string::npos) << text;
+  EXPECT_NE(text.find("held-out calibration images: agreement with fp32 98.44% of 128 images, top-1 drop -0.78 "
+                      "points, logit SQNR 28.6 dB"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("accuracy budget (agreement >= 98.00%): met\n"
+                      "  all int8:  agreement with fp32 94.53% of 128 images, logit SQNR 24.0 dB\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("left in float (2 layers, 8.8% of conv/linear MACs): features.1.conv features.0.conv"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("features.0.conv                  conv2d     6.6      42.3            96.90%             95.30%  float"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("classifier                       linear     0.6     exact           100.00%             95.30%\n"),
+            std::string::npos)
+      << text;
+}
+
+TEST(ReportDisplayTest, SaysSoWhenTheReportHasNoAccuracyNumbers) {
+  EXPECT_EQ(ReportText(nlohmann::json::object()),
+            "the report has no accuracy numbers (no evaluation, no held-out images)\n");
+  // A budget that was not met says so.
+  const nlohmann::json unmet = {{"accuracy_budget", {{"met", false}, {"max_top1_drop", 0.2}, {"float_layers", {}}}}};
+  EXPECT_NE(ReportText(unmet).find("accuracy budget (top-1 drop <= 0.20 points): NOT met"), std::string::npos);
+  EXPECT_NE(ReportText(unmet).find("no layer left in float"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ptq::client

@@ -3,6 +3,7 @@
 #include <google/protobuf/util/time_util.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -233,15 +234,21 @@ ExitCode RunReport(const GlobalOptions& options, const std::string& job_id) {
               << "; only SUCCEEDED jobs have a report\n";
     return kExitJobFailed;
   }
+  // A private folder (mkdtemp: mode 0700, a fresh name) for the one file.
   std::error_code error;
-  const fs::path local = fs::temp_directory_path(error) / ("ptq-client-report-" + std::to_string(getpid()) + ".json");
+  std::string folder = (fs::temp_directory_path(error) / "ptq-client-report-XXXXXX").string();
+  if (mkdtemp(folder.data()) == nullptr) {
+    std::cerr << "ptq-client: report: cannot create a temporary folder in " << fs::temp_directory_path(error) << "\n";
+    return kExitError;
+  }
+  const fs::path local = fs::path(folder) / "report.json";
   absl::StatusOr<v1::Artifact> header = client.DownloadArtifact(job_id, "report.json", local.string());
   nlohmann::json report;
   if (header.ok()) {
     std::ifstream in(local);
     report = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
   }
-  fs::remove(local, error);
+  fs::remove_all(folder, error);
   if (!header.ok()) return ReportRpcError("report", header.status(), options);
   if (report.is_discarded() || !report.is_object()) {
     std::cerr << "ptq-client: report: the server's report.json of " << job_id << " is not a JSON object\n";
@@ -249,8 +256,13 @@ ExitCode RunReport(const GlobalOptions& options, const std::string& job_id) {
   }
   if (options.json) {
     std::cout << report.dump() << "\n";
-  } else {
+    return kExitOk;
+  }
+  try {
     std::cout << ReportText(report);
+  } catch (const nlohmann::json::exception& e) {
+    std::cerr << "ptq-client: report: the server's report.json of " << job_id << " is malformed: " << e.what() << "\n";
+    return kExitError;
   }
   return kExitOk;
 }

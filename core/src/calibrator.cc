@@ -262,6 +262,36 @@ absl::Status ChooseActivationQuantizer(QuantizedModel& model, const Observers& o
   return absl::OkStatus();
 }
 
+// Step 5 after the model is calibrated: sensitivity, then the budget's trials (each re-planned
+// with more layers in float and redone from the same observations), then the held-out score.
+absl::Status MeasureOnHeldOut(QuantizedModel& model, const Observers& observers, const at::Tensor& kept,
+                              const HeldOutImages& held_out, const CalibrationOptions& options,
+                              const std::function<void()>& step, const std::atomic<bool>* cancelled) {
+  if (options.sensitivity || options.budget.asked()) {
+    absl::StatusOr<std::vector<LayerSensitivity>> sensitivity = MeasureLayerSensitivity(model, held_out, step, cancelled);
+    if (!sensitivity.ok()) return sensitivity.status();
+    model.sensitivity = *std::move(sensitivity);
+  }
+  if (!options.budget.asked()) {
+    if (!model.held_out) model.held_out = ScoreOnHeldOut(model, held_out);
+    return absl::OkStatus();
+  }
+  const RequantizeWithFloatLayers requantize = [&](const std::vector<std::string>& float_layers) {
+    PlanOptions plan_options = options.plan;
+    plan_options.budget_float_layers = float_layers;
+    absl::StatusOr<QuantPlan> plan = PlanQuantization(model.fp32, model.se_blocks, plan_options);
+    if (!plan.ok()) return plan.status();
+    model.plan = *std::move(plan);
+    return QuantizeOnPlan(model, observers, kept, options, 0, 0, {}, cancelled);
+  };
+  absl::StatusOr<AccuracyBudgetReport> budget =
+      FallBackUntilBudget(model, held_out, options.budget, model.sensitivity, requantize, step, cancelled);
+  if (!budget.ok()) return budget.status();
+  model.budget = *std::move(budget);
+  model.held_out = model.budget->result;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status Calibrate(QuantizedModel& model, BatchStream& batches, const CalibrationOptions& options,
@@ -279,8 +309,10 @@ absl::Status Calibrate(QuantizedModel& model, BatchStream& batches, const Calibr
                                                       batches.count));
   }
   model.activation_quantizer = options.activation.name;
-  if (choose_quantizer && held_out_count == 0) {
-    return absl::InvalidArgumentError("ptq.activation_quantizer \"auto\" needs held-out batches (ptq.holdout_batches)");
+  const bool measure_sensitivity = options.sensitivity || options.budget.asked();
+  if ((choose_quantizer || measure_sensitivity) && held_out_count == 0) {
+    return absl::InvalidArgumentError(
+        "activation_quantizer \"auto\", sensitivity and accuracy budgets need held-out batches (ptq.holdout_batches)");
   }
   Observers observers;
   if (held_out_count > 0) {
@@ -298,7 +330,6 @@ absl::Status Calibrate(QuantizedModel& model, BatchStream& batches, const Calibr
   for (size_t i = 0; i < model.fp32.nodes.size(); ++i) {
     weighted_int8 += model.plan.node_is_int8[i] && IsWeightedLayer(model.fp32.nodes[i]);
   }
-  const bool measure_sensitivity = held_out_count > 0 && (options.sensitivity || options.budget.asked());
   const int64_t choice_steps = choose_quantizer ? static_cast<int64_t>(AutoActivationQuantizers().size()) : 0;
   const int64_t total_steps = batches.count + (refine && !choose_quantizer ? layers : 0) + choice_steps +
                               (measure_sensitivity ? weighted_int8 : 0) + (options.budget.asked() ? weighted_int8 : 0);
@@ -317,33 +348,11 @@ absl::Status Calibrate(QuantizedModel& model, BatchStream& batches, const Calibr
   status = choose_quantizer
                ? ChooseActivationQuantizer(model, observers, kept_images, held_out, options, step, cancelled)
                : QuantizeOnPlan(model, observers, kept_images, options, batches.count, total_steps, progress, cancelled);
-  if (!status.ok()) return status;
-  if (held_out_count > 0) {
-    if (measure_sensitivity) {
-      absl::StatusOr<std::vector<LayerSensitivity>> sensitivity =
-          MeasureLayerSensitivity(model, held_out, step, cancelled);
-      if (!sensitivity.ok()) return sensitivity.status();
-      model.sensitivity = *std::move(sensitivity);
-    }
-    if (options.budget.asked()) {
-      const RequantizeWithFloatLayers requantize = [&](const std::vector<std::string>& float_layers) {
-        PlanOptions plan_options = options.plan;
-        plan_options.budget_float_layers = float_layers;
-        absl::StatusOr<QuantPlan> plan = PlanQuantization(model.fp32, model.se_blocks, plan_options);
-        if (!plan.ok()) return plan.status();
-        model.plan = *std::move(plan);
-        return QuantizeOnPlan(model, observers, kept_images, options, 0, 0, {}, cancelled);
-      };
-      absl::StatusOr<AccuracyBudgetReport> budget =
-          FallBackUntilBudget(model, held_out, options.budget, model.sensitivity, requantize, step, cancelled);
-      if (!budget.ok()) return budget.status();
-      model.budget = *std::move(budget);
-      model.held_out = model.budget->result;
-      if (progress) progress(total_steps, total_steps);
-    } else if (!choose_quantizer) {
-      model.held_out = ScoreOnHeldOut(model, held_out);
-    }
+  if (status.ok() && held_out_count > 0) {
+    status = MeasureOnHeldOut(model, observers, kept_images, held_out, options, step, cancelled);
+    if (status.ok() && progress) progress(total_steps, total_steps);  // a budget met early ends here
   }
+  if (!status.ok()) return status;
   model.calibrated = true;
   return absl::OkStatus();
 }

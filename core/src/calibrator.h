@@ -26,7 +26,8 @@ struct CalibrationOptions {
   int bias_correction_batches = 2;
   WeightRoundingOptions rounding;  // iterations 0: nearest
   // The last `holdout_batches` batches set no range and no correction; sensitivity and the
-  // budget are measured on them. 0: none held out (and neither measured).
+  // budget are measured on them and "auto" chooses on them. 0: none held out (then none of
+  // those can be asked for: INVALID_ARGUMENT).
   int holdout_batches = 0;
   bool sensitivity = false;
   AccuracyBudget budget;

@@ -49,6 +49,8 @@ TEST(ReportDisplayTest, SaysSoWhenTheReportHasNoAccuracyNumbers) {
   const nlohmann::json unmet = {{"accuracy_budget", {{"met", false}, {"max_top1_drop", 0.2}, {"float_layers", {}}}}};
   EXPECT_NE(ReportText(unmet).find("accuracy budget (top-1 drop <= 0.20 points): NOT met"), std::string::npos);
   EXPECT_NE(ReportText(unmet).find("no layer left in float"), std::string::npos);
+  // A field of the wrong type is an exception the command turns into an error, not a crash.
+  EXPECT_THROW(ReportText(nlohmann::json::parse(R"({"metrics": [{"variant": 5}]})")), nlohmann::json::exception);
 }
 
 }  // namespace

@@ -82,16 +82,12 @@ class ScriptWriter {
   }
 
   // The value in float. A value with quantization parameters is read back through
-  // dequantize, so float readers see the same rounded numbers the simulation gives them, and
-  // in the simulation's layout (contiguous NCHW, not the quantized channels-last): a float
-  // convolution sums in another order on channels-last input, and its last-bit differences
-  // flipped roundings at the next quantization (RealAccuracyTest.ABudgetIsMetOnHeldOutImages...:
-  // float layers between int8 ones).
+  // dequantize, so float readers see the same rounded numbers the simulation gives them.
   std::string Float(int value) {
     if (!int8_ || !QParams(value)) return float_name_[static_cast<size_t>(value)];
     std::string& name = dequant_name_[static_cast<size_t>(value)];
     if (name.empty()) {
-      name = Emit(absl::StrCat("v", value, "d"), absl::StrCat("torch.dequantize(", Quant(value), ").contiguous()"));
+      name = Emit(absl::StrCat("v", value, "d"), absl::StrCat("torch.dequantize(", Quant(value), ")"));
     }
     return name;
   }

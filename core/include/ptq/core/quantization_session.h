@@ -138,8 +138,8 @@ class QuantizationSession {
   // Per-layer SQNR measured at the end of Calibrate on part of the first batch.
   std::vector<LayerReport> LayerSqnr() const;
 
-  // The held-out score of the model as calibrated; absent unless ptq.sensitivity or a budget
-  // held images out.
+  // The held-out score of the model as calibrated; absent unless "auto", ptq.sensitivity or a
+  // budget held images out.
   std::optional<HeldOutScore> HeldOut() const;
 
   // The activation quantizer whose thresholds the model has (the one "auto" chose, or the one

@@ -24,7 +24,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fx_int8_speed import images_per_second, run_like_ptq_server  # noqa: E402
-from reference_tables import CALIBRATION_BATCHES, CALIBRATION_BATCH_SIZE, ROOT, Server, fashion_models, shared_model  # noqa: E402
+from reference_tables import (CALIBRATION_BATCHES, CALIBRATION_BATCH_SIZE, ROOT, Server, fashion_models,  # noqa: E402
+                              publish, shared_model)
 
 CASES = [
     # (model name contains, label, ptq section of the baseline, the budget's keys added to it)
@@ -89,11 +90,7 @@ def main():
                      f"| {report['all_int8']['agreement_top1']:.1f}% → {report['result']['agreement_top1']:.1f}% "
                      f"| {agreement[0]:.1f}% → {agreement[1]:.1f}% | {fp32:.0f} | {all_int8:.0f} | {budgeted:.0f} "
                      f"| {budgeted / all_int8:.2f}x |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "budget_speed.md"), "w") as f:
-        f.write(text)
+    publish("\n".join(lines) + "\n", args.out, "budget_speed.md")
 
 
 if __name__ == "__main__":

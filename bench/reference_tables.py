@@ -236,6 +236,14 @@ def pytorch_fx(model, calibration, evaluation):
             "calibration_seconds": statistics.median(seconds), "model": torch.jit.freeze(torch.jit.script(int8))}
 
 
+def publish(text, out_dir, filename):
+    """Prints a results table and writes it to OUT_DIR/FILENAME."""
+    print(text)
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, filename), "w") as f:
+        f.write(text)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", default=os.path.join(ROOT, "build"))
@@ -370,11 +378,7 @@ def main():
                  f"file, and the last column is that job's whole model load. FX's is prepare_fx + the calibration "
                  f"passes + convert_fx on the eager model and images already in memory. Both are the median of "
                  f"{TIMING_RUNS} runs.")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "reference_tables.md"), "w") as f:
-        f.write(text)
+    publish("\n".join(lines) + "\n", args.out, "reference_tables.md")
 
 
 if __name__ == "__main__":

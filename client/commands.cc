@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
@@ -31,6 +32,21 @@ void PrintModel(const v1::Model& model, const GlobalOptions& options) {
             << "parameters: " << model.parameter_count() << "\n"
             << "forward:    " << model.forward_schema() << "\n"
             << "status:     " << (model.already_present() ? "already on the server" : "uploaded") << "\n";
+}
+
+// Fetches `job_id` into `job` for a command that needs a SUCCEEDED job (`what`: what only those
+// have). nullopt when it did; otherwise the exit code to end with, the reason printed.
+std::optional<ExitCode> FetchSucceededJob(QuantClient& client, const std::string& job_id, const std::string& command,
+                                          const char* what, const GlobalOptions& options, v1::Job* job) {
+  absl::StatusOr<v1::Job> fetched = client.GetJob(job_id);
+  if (!fetched.ok()) return ReportRpcError(command, fetched.status(), options);
+  if (fetched->state() != v1::JOB_STATE_SUCCEEDED) {
+    std::cerr << "ptq-client: " << command << ": job " << job_id << " is " << StateName(fetched->state())
+              << "; only SUCCEEDED jobs have " << what << "\n";
+    return kExitJobFailed;
+  }
+  *job = *std::move(fetched);
+  return std::nullopt;
 }
 
 void PrintJobEnd(const v1::Job& job, const GlobalOptions& options) {
@@ -176,15 +192,12 @@ ExitCode RunEvaluate(const GlobalOptions& options, const EvaluateOptions& evalua
 ExitCode RunDownload(const GlobalOptions& options, const std::string& job_id, const std::string& out_dir) {
   namespace fs = std::filesystem;
   QuantClient client(options.server, options.timeout);
-  absl::StatusOr<v1::Job> job = client.GetJob(job_id);
-  if (!job.ok()) return ReportRpcError("download", job.status(), options);
-  if (job->state() != v1::JOB_STATE_SUCCEEDED) {
-    std::cerr << "ptq-client: download: job " << job_id << " is " << StateName(job->state())
-              << "; only SUCCEEDED jobs have files\n";
-    return kExitJobFailed;
+  v1::Job job;
+  if (std::optional<ExitCode> failed = FetchSucceededJob(client, job_id, "download", "files", options, &job)) {
+    return *failed;
   }
   nlohmann::json files = nlohmann::json::array();
-  for (const v1::Artifact& listed : job->artifacts()) {
+  for (const v1::Artifact& listed : job.artifacts()) {
     const fs::path destination = fs::path(out_dir) / listed.path();
     std::error_code error;
     fs::create_directories(destination.parent_path(), error);
@@ -227,12 +240,9 @@ ExitCode RunDownload(const GlobalOptions& options, const std::string& job_id, co
 ExitCode RunReport(const GlobalOptions& options, const std::string& job_id) {
   namespace fs = std::filesystem;
   QuantClient client(options.server, options.timeout);
-  absl::StatusOr<v1::Job> job = client.GetJob(job_id);
-  if (!job.ok()) return ReportRpcError("report", job.status(), options);
-  if (job->state() != v1::JOB_STATE_SUCCEEDED) {
-    std::cerr << "ptq-client: report: job " << job_id << " is " << StateName(job->state())
-              << "; only SUCCEEDED jobs have a report\n";
-    return kExitJobFailed;
+  v1::Job job;
+  if (std::optional<ExitCode> failed = FetchSucceededJob(client, job_id, "report", "a report", options, &job)) {
+    return *failed;
   }
   // A private folder (mkdtemp: mode 0700, a fresh name) for the one file.
   std::error_code error;

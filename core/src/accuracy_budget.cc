@@ -28,7 +28,7 @@ std::vector<std::string> FallbackOrder(const std::vector<LayerSensitivity>& laye
 }
 
 absl::StatusOr<AccuracyBudgetReport> FallBackUntilBudget(QuantizedModel& model, const HeldOutImages& held_out,
-                                                         const AccuracyBudget& budget,
+                                                         const HeldOutScore& all_int8, const AccuracyBudget& budget,
                                                          const std::vector<LayerSensitivity>& sensitivity,
                                                          const RequantizeWithFloatLayers& requantize,
                                                          const std::function<void()>& progress,
@@ -43,7 +43,7 @@ absl::StatusOr<AccuracyBudgetReport> FallBackUntilBudget(QuantizedModel& model, 
   AccuracyBudgetReport report;
   report.min_agreement = budget.min_agreement;
   report.max_top1_drop = budget.max_top1_drop;
-  report.all_int8 = ScoreOnHeldOut(model, held_out);
+  report.all_int8 = all_int8;
   report.result = report.all_int8;
   report.met = MeetsBudget(report.all_int8, budget);
   const std::vector<std::string> order = FallbackOrder(sensitivity);

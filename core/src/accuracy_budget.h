@@ -32,12 +32,12 @@ std::vector<std::string> FallbackOrder(const std::vector<LayerSensitivity>& laye
 using RequantizeWithFloatLayers = std::function<absl::Status(const std::vector<std::string>& float_layers)>;
 
 // Leaves layers in float in FallbackOrder, one more per trial, each trial re-calibrated and
-// scored on the held-out images, until the budget is met (all layers float meets any budget
+// scored on the held-out images (`all_int8`: the model as it comes, already scored there), until the budget is met (all layers float meets any budget
 // that fp32 meets). The model ends as the last trial left it. FAILED_PRECONDITION for a
 // max_top1_drop without labelled held-out images; CANCELLED once `cancelled` is set.
 // `progress` is called once per trial.
 absl::StatusOr<AccuracyBudgetReport> FallBackUntilBudget(QuantizedModel& model, const HeldOutImages& held_out,
-                                                         const AccuracyBudget& budget,
+                                                         const HeldOutScore& all_int8, const AccuracyBudget& budget,
                                                          const std::vector<LayerSensitivity>& sensitivity,
                                                          const RequantizeWithFloatLayers& requantize,
                                                          const std::function<void()>& progress,

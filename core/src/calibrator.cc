@@ -262,20 +262,19 @@ absl::Status ChooseActivationQuantizer(QuantizedModel& model, const Observers& o
   return absl::OkStatus();
 }
 
-// Step 5 after the model is calibrated: sensitivity, then the budget's trials (each re-planned
-// with more layers in float and redone from the same observations), then the held-out score.
+// Step 5 after the model is calibrated: its held-out score, sensitivity, then the budget's
+// trials (each re-planned with more layers in float and redone from the same observations),
+// whose last one's score replaces it.
 absl::Status MeasureOnHeldOut(QuantizedModel& model, const Observers& observers, const at::Tensor& kept,
                               const HeldOutImages& held_out, const CalibrationOptions& options,
                               const std::function<void()>& step, const std::atomic<bool>* cancelled) {
+  if (!model.held_out) model.held_out = ScoreOnHeldOut(model, held_out);  // "auto" scored its choice
   if (options.sensitivity || options.budget.asked()) {
     absl::StatusOr<std::vector<LayerSensitivity>> sensitivity = MeasureLayerSensitivity(model, held_out, step, cancelled);
     if (!sensitivity.ok()) return sensitivity.status();
     model.sensitivity = *std::move(sensitivity);
   }
-  if (!options.budget.asked()) {
-    if (!model.held_out) model.held_out = ScoreOnHeldOut(model, held_out);
-    return absl::OkStatus();
-  }
+  if (!options.budget.asked()) return absl::OkStatus();
   const RequantizeWithFloatLayers requantize = [&](const std::vector<std::string>& float_layers) {
     PlanOptions plan_options = options.plan;
     plan_options.budget_float_layers = float_layers;
@@ -285,7 +284,8 @@ absl::Status MeasureOnHeldOut(QuantizedModel& model, const Observers& observers,
     return QuantizeOnPlan(model, observers, kept, options, 0, 0, {}, cancelled);
   };
   absl::StatusOr<AccuracyBudgetReport> budget =
-      FallBackUntilBudget(model, held_out, options.budget, model.sensitivity, requantize, step, cancelled);
+      FallBackUntilBudget(model, held_out, *model.held_out, options.budget, model.sensitivity, requantize, step,
+                          cancelled);
   if (!budget.ok()) return budget.status();
   model.budget = *std::move(budget);
   model.held_out = model.budget->result;

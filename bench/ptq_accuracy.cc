@@ -41,6 +41,7 @@ struct Options {
   int adaround_iterations = ptq::core::PtqConfig().adaround_iterations;
   std::string bias_correction = "both";  // rows without and with it, or only "on" / "off"
   bool sensitivity = false;
+  std::optional<bool> equalize;
   double min_agreement = -1;
   double max_top1_drop = -1;
   int holdout_batches = ptq::core::PtqConfig().holdout_batches;
@@ -82,6 +83,8 @@ int main(int argc, char** argv) {
   app.add_option("--adaround-iterations", options.adaround_iterations, "ptq.adaround_iterations");
   app.add_option("--bias-correction", options.bias_correction, "both, on or off")
       ->check(CLI::IsMember({"both", "on", "off"}));
+  app.add_option("--equalize", options.equalize,
+                 "ptq.equalize: cross-layer equalization of activation ranges (unset: on unless a budget is asked)");
   app.add_flag("--sensitivity", options.sensitivity, "ptq.sensitivity: print each layer's held-out sensitivity");
   app.add_option("--min-agreement", options.min_agreement, "ptq.min_agreement (percent)");
   app.add_option("--max-top1-drop", options.max_top1_drop, "ptq.max_top1_drop (points)");
@@ -102,6 +105,7 @@ int main(int argc, char** argv) {
       if (options.bias_correction != "both" && bias_correction != (options.bias_correction == "on")) continue;
       ptq::core::PtqConfig config;
       config.sensitivity = options.sensitivity;
+      config.equalize = options.equalize;
       config.min_agreement = options.min_agreement;
       config.max_top1_drop = options.max_top1_drop;
       config.holdout_batches = options.holdout_batches;

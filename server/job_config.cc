@@ -82,8 +82,10 @@ absl::StatusOr<core::PtqConfig> ResolvePtq(v1::PtqSpec* ptq, std::string* engine
   config.weight_rounding = ptq->weight_rounding();
   config.adaround_iterations = ptq->adaround_iterations();
   config.sensitivity = ptq->sensitivity();
+  if (ptq->has_equalize()) config.equalize = ptq->equalize();
   if (ptq->has_min_agreement()) config.min_agreement = ptq->min_agreement();
   if (ptq->has_max_top1_drop()) config.max_top1_drop = ptq->max_top1_drop();
+  ptq->set_equalize(config.Equalizes());  // what an unset key resolved to, as for the other defaults
   config.holdout_batches = ptq->holdout_batches();
   if (ptq->backend() != "onednn" && ptq->backend() != "qnnpack") {
     return absl::InvalidArgumentError(

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "cross_layer_equalization.h"
 #include "executor.h"
 #include "layer_sensitivity.h"
 
@@ -64,7 +66,13 @@ absl::Status SettlePoint(QuantizedModel& model, int value, const Observers& obse
         return absl::Status(threshold.status().code(), absl::StrCat("activation of '", point->name,
                                                                     "': ", threshold.status().message()));
       }
-      qparams = ActivationQParamsFor(*threshold, point->scheme);
+      // A histogram's top bin edge can land past a ReLU6's 6 (6.004 seen). Capped, the uint8
+      // grid stays inside the clip, and ONNX Runtime folds the QDQ file's Clip into its
+      // QuantizeLinear (it failed to load such a file at its default optimization level,
+      // "two nodes with same node name").
+      const double capped =
+          point->scheme == ActivationScheme::kUnsigned ? std::min(*threshold, point->upper_bound) : *threshold;
+      qparams = ActivationQParamsFor(capped, point->scheme);
       return absl::OkStatus();
     }
   }
@@ -292,6 +300,29 @@ absl::Status MeasureOnHeldOut(QuantizedModel& model, const Observers& observers,
   return absl::OkStatus();
 }
 
+// Equalization: the first `count` batches are read ahead, the graph's activation ranges
+// equalized on them (the pre-equalization graph kept as the fp32 reference), and `batches`
+// then yields them again before the rest.
+absl::Status EqualizeOnFirstBatches(QuantizedModel& model, BatchStream& batches, int64_t count) {
+  auto read_ahead = std::make_shared<std::vector<CalibrationBatch>>();
+  std::vector<at::Tensor> images;
+  while (static_cast<int64_t>(read_ahead->size()) < count) {
+    absl::StatusOr<std::optional<CalibrationBatch>> batch = batches.next();
+    if (!batch.ok()) return batch.status();
+    if (!batch->has_value()) break;
+    images.push_back((*batch)->images);
+    read_ahead->push_back(**std::move(batch));
+  }
+  model.before_equalization = model.fp32;
+  model.equalized_values = EqualizeActivationRanges(model.fp32, model.plan, images);
+  batches.next = [read_ahead, next = std::move(batches.next), at = size_t{0}]() mutable
+      -> absl::StatusOr<std::optional<CalibrationBatch>> {
+    if (at < read_ahead->size()) return std::optional<CalibrationBatch>(std::move((*read_ahead)[at++]));
+    return next();
+  };
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status Calibrate(QuantizedModel& model, BatchStream& batches, const CalibrationOptions& options,
@@ -301,6 +332,8 @@ absl::Status Calibrate(QuantizedModel& model, BatchStream& batches, const Calibr
   model.sensitivity.clear();
   model.budget.reset();
   model.quantizer_trials.clear();
+  if (model.before_equalization) model.fp32 = *std::exchange(model.before_equalization, std::nullopt);
+  model.equalized_values.clear();
   const bool choose_quantizer = options.activation.name == kAutoActivationQuantizer;
   const int64_t held_out_count = options.holdout_batches;
   if (held_out_count > 0 && held_out_count >= batches.count) {
@@ -333,6 +366,11 @@ absl::Status Calibrate(QuantizedModel& model, BatchStream& batches, const Calibr
   const int64_t choice_steps = choose_quantizer ? static_cast<int64_t>(AutoActivationQuantizers().size()) : 0;
   const int64_t total_steps = batches.count + (refine && !choose_quantizer ? layers : 0) + choice_steps +
                               (measure_sensitivity ? weighted_int8 : 0) + (options.budget.asked() ? weighted_int8 : 0);
+  if (options.equalize && options.weights == WeightGranularity::kPerChannel) {
+    const int64_t read_ahead =
+        std::min<int64_t>(std::max(1, options.bias_correction_batches), batches.count - held_out_count);
+    if (absl::Status status = EqualizeOnFirstBatches(model, batches, read_ahead); !status.ok()) return status;
+  }
   std::vector<at::Tensor> kept;
   HeldOutImages held_out;
   absl::Status status =

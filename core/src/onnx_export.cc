@@ -23,7 +23,7 @@ class ExportError : public std::runtime_error {
 class OnnxWriter {
  public:
   OnnxWriter(const QuantizedModel& model, OnnxVariant variant)
-      : model_(model), qdq_(variant == OnnxVariant::kQdq), graph_(qdq_ ? model.simulated : model.fp32) {}
+      : model_(model), qdq_(variant == OnnxVariant::kQdq), graph_(qdq_ ? model.simulated : Fp32AsUploaded(model)) {}
 
   onnx::ModelProto Build() {
     onnx::ModelProto proto;

@@ -52,6 +52,9 @@ std::string QuantParamsJson(const QuantizedModel& model, const PtqConfig& config
         {"scheme", ActivationSchemeName(point->scheme)},
         {"source", SourceName(point->source)},
         {"observer", point->source == PointSource::kObserved ? json(model.activation_quantizer) : json(nullptr)},
+        // Its channels rescaled by cross-layer equalization (ptq.equalize), and its readers' weights with them.
+        {"equalized", std::find(model.equalized_values.begin(), model.equalized_values.end(), static_cast<int>(v)) !=
+                          model.equalized_values.end()},
     };
     if (point->source == PointSource::kSameAsInput) {
       entry["shares_parameters_of"] = model.plan.points[static_cast<size_t>(point->same_as)]->name;
@@ -115,6 +118,7 @@ std::string QuantParamsJson(const QuantizedModel& model, const PtqConfig& config
       {"bias_correction_batches", config.bias_correction_batches},
       {"weight_rounding", config.weight_rounding},
       {"adaround_iterations", config.adaround_iterations},
+      {"equalize", config.Equalizes()},
       {"sensitivity", config.sensitivity},
       {"min_agreement", config.min_agreement >= 0 ? json(config.min_agreement) : json(nullptr)},
       {"max_top1_drop", config.max_top1_drop >= 0 ? json(config.max_top1_drop) : json(nullptr)},

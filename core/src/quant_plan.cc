@@ -1,5 +1,6 @@
 #include "quant_plan.h"
 
+#include <limits>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -62,6 +63,13 @@ bool ProducesNonNegative(const Node& node, const std::vector<bool>& non_negative
     default:
       return false;
   }
+}
+
+// The largest value the op can output: a ReLU6's 6, a hardtanh's max; infinity otherwise.
+double UpperBoundOf(const Node& node) {
+  if (IsWeightedLayer(node) && node.activation == FusedActivation::kRelu6) return 6;
+  if (node.kind == OpKind::kHardtanh) return node.max_value;
+  return std::numeric_limits<double>::infinity();
 }
 
 // Whether the op's output is a hardswish's, >= -0.375 (or its input is and it keeps the range;
@@ -155,6 +163,7 @@ absl::StatusOr<QuantPlan> PlanQuantization(const Graph& graph, const std::vector
       point.scheme = ActivationScheme::kUnsigned;
     } else {
       point.scheme = scheme_of(value);
+      if (producer >= 0) point.upper_bound = UpperBoundOf(graph.nodes[static_cast<size_t>(producer)]);
     }
     plan.points[static_cast<size_t>(value)] = point;
     quantized[static_cast<size_t>(value)] = true;
@@ -190,6 +199,7 @@ absl::StatusOr<QuantPlan> PlanQuantization(const Graph& graph, const std::vector
     point.name = node.module_path;
     if (op_class == OpClass::kOwnObserver) {
       point.scheme = scheme_of(node.output);
+      point.upper_bound = UpperBoundOf(node);
     } else if (op_class == OpClass::kFixedUnitInterval) {
       point.source = PointSource::kFixedUnitInterval;
       point.scheme = ActivationScheme::kUnsigned;

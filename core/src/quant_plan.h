@@ -1,6 +1,7 @@
 #ifndef PTQ_CORE_SRC_QUANT_PLAN_H_
 #define PTQ_CORE_SRC_QUANT_PLAN_H_
 
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +25,9 @@ struct ActivationPoint {
   ActivationScheme scheme = ActivationScheme::kSigned;
   int same_as = -1;   // kSameAsInput: the value whose observed or fixed parameters it shares
   std::string name;   // "input", or the module path of the op producing the value
+  // kUnsigned values never exceed this (6 after a ReLU6, a hardtanh's max): an observed
+  // threshold is capped at it.
+  double upper_bound = std::numeric_limits<double>::infinity();
 };
 
 // Which ops run in int8 and which activations are quantized, the way an int8 backend runs the

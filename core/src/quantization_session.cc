@@ -121,6 +121,7 @@ absl::Status QuantizationSession::Calibrate(BatchSource& data, const ProgressCal
   options.bias_correction = state.config.bias_correction;
   options.bias_correction_batches = state.config.bias_correction_batches;
   if (state.config.weight_rounding == "adaround") options.rounding.iterations = state.config.adaround_iterations;
+  options.equalize = state.config.Equalizes();
   if (state.config.HoldsImagesOut()) options.holdout_batches = state.config.holdout_batches;
   options.sensitivity = state.config.sensitivity;
   options.budget.min_agreement = state.config.min_agreement;

@@ -7,8 +7,12 @@
 
 namespace ptq::core {
 
+const Graph& Fp32AsUploaded(const QuantizedModel& model) {
+  return model.before_equalization ? *model.before_equalization : model.fp32;
+}
+
 at::Tensor RunFp32(const QuantizedModel& model, const at::Tensor& input) {
-  return RunGraph(model.fp32, input);
+  return RunGraph(Fp32AsUploaded(model), input);
 }
 
 void RoundToQuantizedGrid(const QuantizedModel& model, int value_id, at::Tensor& tensor) {

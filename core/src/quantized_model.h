@@ -18,7 +18,12 @@ namespace ptq::core {
 
 // A model through the passes, and (after calibration) everything needed to simulate it in int8.
 struct QuantizedModel {
-  Graph fp32;                     // after fuse / activation fusion: the fp32 reference
+  Graph fp32;                     // after fuse / activation fusion (and equalization): what
+                                  // int8 layers are derived from and compared with, layer by layer
+  // The fp32 graph before cross-layer equalization rescaled `fp32`'s channels (Fp32AsUploaded):
+  // the equalized graph clips a rescaled ReLU6 channel at 6 / k_c instead of 6.
+  std::optional<Graph> before_equalization;
+  std::vector<int> equalized_values;  // value ids of the activations equalization rescaled
   Graph simulated;                // same topology; int8 layers carry fake-quantized weights and
                                   // bias-corrected biases
   std::vector<SeBlock> se_blocks;
@@ -56,7 +61,11 @@ std::vector<QuantizedModel::LayerSqnr> MeasureLayerSqnr(const QuantizedModel& mo
 // quantized activation; leaves it alone otherwise.
 void RoundToQuantizedGrid(const QuantizedModel& model, int value_id, at::Tensor& tensor);
 
-// fp32 forward of the passed graph.
+// The fp32 graph as uploaded (after fuse and activation fusion, before equalization): what
+// fp32 results and the fp32 artifacts come from.
+const Graph& Fp32AsUploaded(const QuantizedModel& model);
+
+// fp32 forward of Fp32AsUploaded.
 at::Tensor RunFp32(const QuantizedModel& model, const at::Tensor& input);
 
 // True for an int8 conv/linear whose input and output are quantized: the exporters give it

@@ -58,7 +58,7 @@ class ScriptWriter {
   ScriptWriter(const QuantizedModel& model, bool int8, torch::jit::Module& module,
                torch::jit::Module* prepacker)
       : model_(model), int8_(int8), module_(module), prepacker_(prepacker),
-        graph_(int8 ? model.simulated : model.fp32),
+        graph_(int8 ? model.simulated : Fp32AsUploaded(model)),
         float_name_(static_cast<size_t>(graph_.num_values)),
         quant_name_(static_cast<size_t>(graph_.num_values)),
         dequant_name_(static_cast<size_t>(graph_.num_values)) {}

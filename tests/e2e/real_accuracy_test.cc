@@ -82,11 +82,12 @@ TEST_F(RealAccuracyTest, MseWithBiasCorrectionIsWithinOnePointAndAgreesNinetyPer
   EXPECT_GE(outcome.int8.agreement_top1, 90.0);
 }
 
-// A config with no ptq keys: PercentileQuantizer, BatchNorm folded, bias correction.
+// A config with no ptq keys: PercentileQuantizer, BatchNorm folded, bias correction,
+// equalization (which took agreement from 92.8% to 93.8% here; 93.0 fails without it).
 TEST_F(RealAccuracyTest, DefaultsLoseAtMostHalfAPoint) {
   const Outcome outcome = Run(PtqConfig());
   EXPECT_LE(outcome.fp32.top1 - outcome.int8.top1, 0.5);
-  EXPECT_GE(outcome.int8.agreement_top1, 91.0);
+  EXPECT_GE(outcome.int8.agreement_top1, 93.0);
 }
 
 // The accuracy-aware mode: the defaults with a 0.2-point top-1 budget and 98% agreement on

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "executor.h"
 #include "quant_plan.h"
 #include "test_env.h"
@@ -110,6 +112,30 @@ TEST(QuantPlanTest, SkipSeQuantKeepsTheInnerLayersInFloat) {
   absl::StatusOr<QuantPlan> quantized_se = PlanQuantization(graph, blocks, PlanOptions{{}, false, {}});
   ASSERT_TRUE(quantized_se.ok());
   EXPECT_TRUE(quantized_se->node_is_int8[static_cast<size_t>(blocks[0].fc1)]);
+}
+
+// A ReLU6 unit's output never exceeds 6, so its point says so (thresholds are capped there);
+// the projection convs of MobileNetV2 have no activation and no bound.
+TEST(QuantPlanTest, ReluSixOutputsAreBoundedBySix) {
+  Graph graph = Import("mobilenet_v2");
+  ASSERT_TRUE(FoldBatchNorms(graph, {}).ok());
+  FuseActivations(graph);
+  absl::StatusOr<QuantPlan> plan = PlanQuantization(graph, {}, PlanOptions{});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  int bounded = 0, unbounded_convs = 0;
+  for (const Node& node : graph.nodes) {
+    if (node.kind != OpKind::kConv2d) continue;
+    const ActivationPoint& point = *plan->points[static_cast<size_t>(node.output)];
+    if (node.activation == FusedActivation::kRelu6) {
+      EXPECT_EQ(point.upper_bound, 6.0) << node.module_path;
+      ++bounded;
+    } else {
+      EXPECT_TRUE(std::isinf(point.upper_bound)) << node.module_path;
+      ++unbounded_convs;
+    }
+  }
+  EXPECT_EQ(bounded, 35);
+  EXPECT_EQ(unbounded_convs, 17);
 }
 
 TEST(QuantPlanTest, SkipLayersNamesMustExist) {

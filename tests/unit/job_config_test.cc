@@ -192,5 +192,29 @@ TEST(JobConfigTest, HeldOutBatchesMustLeaveBatchesToCalibrateOn) {
   EXPECT_EQ(job->ptq.max_top1_drop, 0);
 }
 
+// Equalization is on unless asked otherwise, and off by default for a budget (which it costs
+// float layers); the stored config records what an unset key resolved to.
+TEST(JobConfigTest, EqualizationDefaultsOnExceptWithABudget) {
+  v1::JobConfig config = StreamConfig();
+  config.mutable_calibration()->set_quant_batch_num(4);
+  v1::JobConfig resolved = config;
+  absl::StatusOr<ResolvedJob> job = ResolveJobConfig(&resolved, "");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_TRUE(job->ptq.Equalizes());
+  EXPECT_TRUE(resolved.ptq().has_equalize() && resolved.ptq().equalize());
+
+  config.mutable_ptq()->set_min_agreement(98);
+  resolved = config;
+  job = ResolveJobConfig(&resolved, "");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_FALSE(job->ptq.Equalizes());
+  EXPECT_TRUE(resolved.ptq().has_equalize() && !resolved.ptq().equalize());
+
+  config.mutable_ptq()->set_equalize(true);
+  job = Resolve(config);
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_TRUE(job->ptq.Equalizes());
+}
+
 }  // namespace
 }  // namespace ptq::server

@@ -2,6 +2,7 @@
 #define PTQ_CORE_PTQ_CONFIG_H_
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,14 @@ struct PtqConfig {
   // batches (AdaRound), `adaround_iterations` optimizer steps per layer.
   std::string weight_rounding = "nearest";
   int adaround_iterations = 500;
+  // Cross-layer equalization of activation ranges (per-channel weights only): each channel of
+  // an activation between two int8 convs rescaled toward the tensor's range before ranges are
+  // set, measured on the first `bias_correction_batches` batches. Unset: on, except with an
+  // accuracy budget (Equalizes()). It raised top-1 agreement with fp32 on every model measured,
+  // but clips rescaled channels near their calibration maximum, which float layers keep: a
+  // budget on the shared MobileNetV1-0.25 then left 17 layers float instead of 7, and its int8
+  // file ran no faster than fp32 (bench/results/accuracy_defaults.md).
+  std::optional<bool> equalize;
   // Per-layer sensitivity on held-out calibration images (report.json, sensitivity.svg).
   bool sensitivity = false;
   // Accuracy budget on held-out calibration images (-1: none): layers are left in float, most
@@ -47,9 +56,9 @@ struct PtqConfig {
   // sensitivity or a budget is asked for.
   int holdout_batches = 2;
 
-  bool HoldsImagesOut() const {
-    return sensitivity || min_agreement >= 0 || max_top1_drop >= 0 || activation_quantizer == "auto";
-  }
+  bool AsksForBudget() const { return min_agreement >= 0 || max_top1_drop >= 0; }
+  bool HoldsImagesOut() const { return sensitivity || AsksForBudget() || activation_quantizer == "auto"; }
+  bool Equalizes() const { return equalize.value_or(!AsksForBudget()); }
 };
 
 // Bounds on the layer lists: a MobileNet has a few hundred named modules; module paths are

@@ -1,0 +1,147 @@
+#include "cross_layer_equalization.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "executor.h"
+#include "graph_passes.h"
+#include "test_env.h"
+#include "torchscript_import.h"
+
+namespace ptq::core {
+namespace {
+
+// Ranges 6, 1.5, 0 and 0.001 against the largest, 6: a depthwise reader takes M / a (1, 4),
+// any other reader sqrt(M / a) (1, 2); a silent channel stays; 6 / 0.001 = 6000 is capped at
+// 256 (sqrt(6000) = 77.46 is not).
+TEST(EqualizationScalesTest, HandComputedScales) {
+  const std::vector<double> ranges = {6, 1.5, 0, 0.001};
+  const std::vector<double> depthwise = EqualizationScales(ranges, true);
+  ASSERT_EQ(depthwise.size(), 4u);
+  EXPECT_DOUBLE_EQ(depthwise[0], 1);
+  EXPECT_DOUBLE_EQ(depthwise[1], 4);
+  EXPECT_DOUBLE_EQ(depthwise[2], 1);
+  EXPECT_DOUBLE_EQ(depthwise[3], kMaxEqualizationScale);
+  const std::vector<double> plain = EqualizationScales(ranges, false);
+  EXPECT_DOUBLE_EQ(plain[0], 1);
+  EXPECT_DOUBLE_EQ(plain[1], 2);
+  EXPECT_DOUBLE_EQ(plain[2], 1);
+  EXPECT_NEAR(plain[3], std::sqrt(6000.0), 1e-9);
+}
+
+Node Conv(int input, int output, at::Tensor weight, int64_t groups, FusedActivation activation) {
+  Node node;
+  node.kind = OpKind::kConv2d;
+  node.inputs = {input};
+  node.output = output;
+  node.weight = std::move(weight);
+  node.bias = at::zeros({node.weight.size(0)});
+  node.stride = {1, 1};
+  node.padding = {0, 0};
+  node.dilation = {1, 1};
+  node.groups = groups;
+  node.activation = activation;
+  return node;
+}
+
+// conv (3 -> 4, ReLU6) -> zero pad -> depthwise 3x3 -> conv 1x1 (4 -> 2): the first pair is
+// found through the pad, the second is a plain reader.
+Graph ConvPadDepthwisePointwise() {
+  at::manual_seed(0);
+  Graph graph;
+  graph.input = 0;
+  graph.nodes.push_back(Conv(0, 1, at::randn({4, 3, 1, 1}), 1, FusedActivation::kRelu6));
+  Node pad;
+  pad.kind = OpKind::kPad;
+  pad.inputs = {1};
+  pad.output = 2;
+  pad.dims = {0, 1, 0, 1};
+  graph.nodes.push_back(pad);
+  graph.nodes.push_back(Conv(2, 3, at::randn({4, 1, 3, 3}), 4, FusedActivation::kRelu));
+  graph.nodes.push_back(Conv(3, 4, at::randn({2, 4, 1, 1}), 1, FusedActivation::kNone));
+  graph.output = 4;
+  graph.num_values = 5;
+  return graph;
+}
+
+QuantPlan Plan(const Graph& graph) {
+  absl::StatusOr<QuantPlan> plan = PlanQuantization(graph, {}, PlanOptions{});
+  EXPECT_TRUE(plan.ok()) << plan.status();
+  return plan.ok() ? *std::move(plan) : QuantPlan();
+}
+
+TEST(CrossLayerEqualizationTest, FindsPairsThroughZeroPaddingOnly) {
+  Graph graph = ConvPadDepthwisePointwise();
+  std::vector<EqualizablePair> pairs = FindEqualizablePairs(graph, Plan(graph));
+  ASSERT_EQ(pairs.size(), 2u);
+  EXPECT_EQ(pairs[0].producer, 0);
+  EXPECT_EQ(pairs[0].consumer, 2);
+  EXPECT_EQ(pairs[0].value, 1);
+  EXPECT_TRUE(pairs[0].depthwise_consumer);
+  EXPECT_EQ(pairs[1].producer, 2);
+  EXPECT_EQ(pairs[1].consumer, 3);
+  EXPECT_FALSE(pairs[1].depthwise_consumer);
+
+  graph.nodes[1].pad_value = 1;  // padding with 1 does not scale with the channel
+  pairs = FindEqualizablePairs(graph, Plan(graph));
+  ASSERT_EQ(pairs.size(), 1u);
+  EXPECT_EQ(pairs[0].producer, 2);
+}
+
+TEST(CrossLayerEqualizationTest, AValueWithTwoReadersIsLeftAlone) {
+  Graph graph = ConvPadDepthwisePointwise();
+  Node add;
+  add.kind = OpKind::kAdd;
+  add.inputs = {3, 3};
+  add.output = 5;
+  graph.nodes.push_back(add);
+  graph.output = 5;
+  graph.num_values = 6;
+  const std::vector<EqualizablePair> pairs = FindEqualizablePairs(graph, Plan(graph));
+  ASSERT_EQ(pairs.size(), 1u);
+  EXPECT_EQ(pairs[0].value, 1);
+}
+
+// On the batch it measured, the rescaled graph computes what the original did, and behind a
+// depthwise reader every channel that fires spans the largest one's range.
+TEST(CrossLayerEqualizationTest, RescalingKeepsTheOutputAndEvensTheChannels) {
+  Graph graph = ConvPadDepthwisePointwise();
+  graph.nodes[0].weight = graph.nodes[0].weight * at::tensor({4.0f, 1.0f, 0.1f, 0.02f}).reshape({4, 1, 1, 1});
+  const Graph original = graph;
+  at::manual_seed(1);
+  const at::Tensor batch = at::randn({8, 3, 6, 6});
+  const std::vector<int> rescaled = EqualizeActivationRanges(graph, Plan(graph), {batch});
+  EXPECT_EQ(rescaled, (std::vector<int>{1, 3}));
+  const at::Tensor expected = RunGraph(original, batch);
+  EXPECT_TRUE(at::allclose(RunGraph(graph, batch), expected, 1e-4, 1e-5));
+
+  at::Tensor first_activation;
+  RunGraph(graph, batch, [&](int value, at::Tensor& tensor) {
+    if (value == 1) first_activation = tensor.amax({0, 2, 3});
+  });
+  const float largest = first_activation.max().item<float>();
+  EXPECT_LE(largest, 6.0f);
+  EXPECT_TRUE(at::allclose(first_activation, at::full_like(first_activation, largest), 1e-4)) << first_activation;
+}
+
+// The same on a whole torchvision MobileNetV2 (BatchNorm folded, ReLU6 fused): its expand ->
+// depthwise and depthwise -> project pairs are rescaled, its outputs unchanged.
+TEST(CrossLayerEqualizationTest, MobileNetV2KeepsItsOutput) {
+  absl::StatusOr<Graph> imported = ImportTorchScript((testing::TestModelsDir() / "mobilenet_v2.pt").string());
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  Graph graph = *std::move(imported);
+  ASSERT_TRUE(FoldBatchNorms(graph, {}).ok());
+  FuseActivations(graph);
+  const Graph original = graph;
+  at::manual_seed(0);
+  const at::Tensor batch = at::randn({4, 3, 64, 64});
+  const std::vector<int> rescaled = EqualizeActivationRanges(graph, Plan(graph), {batch});
+  EXPECT_GE(rescaled.size(), 30u);  // 17 blocks: 16 expand -> depthwise, 17 depthwise -> project
+  const at::Tensor expected = RunGraph(original, batch);
+  const double scale = expected.abs().max().item<double>();
+  EXPECT_LE((RunGraph(graph, batch) - expected).abs().max().item<double>(), 1e-4 * scale);
+}
+
+}  // namespace
+}  // namespace ptq::core

@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fx_int8_speed import images_per_second, run_like_ptq_server  # noqa: E402
 from reference_tables import (CALIBRATION_BATCHES, CALIBRATION_BATCH_SIZE, ROOT, Server, fashion_models,  # noqa: E402
-                              publish, shared_model)
+                              job_config, publish, shared_model)
 
 CASES = [
     # (model name contains, label, ptq section of the baseline, the budget's keys added to it)
@@ -60,14 +60,7 @@ def main():
         try:
             jobs = []
             for ptq in (baseline, dict(baseline, **budget)):
-                config = {"name": label, "model": {"path": model["path"]}, "input": model["input"],
-                          "calibration": {"source": "server", "path": model["calibration"],
-                                          "quant_batch_num": CALIBRATION_BATCHES,
-                                          "quant_batch_size": CALIBRATION_BATCH_SIZE},
-                          "evaluate": {"path": model["evaluation"]}}
-                if ptq:
-                    config["ptq"] = ptq
-                jobs.append(server.submit(config))
+                jobs.append(server.submit(job_config(model, label, ptq or None)))
             with open(os.path.join(server.result_dir(jobs[1]), "report.json")) as f:
                 report = json.load(f)["accuracy_budget"]
             size = model["input"]["size"]

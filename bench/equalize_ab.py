@@ -24,7 +24,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fx_int8_speed import run_like_ptq_server  # noqa: E402
 from reference_tables import (CALIBRATION_BATCHES, CALIBRATION_BATCH_SIZE, ROOT, Server, accuracy,  # noqa: E402
-                              dataset_tensors, fashion_models, paired_comparison, publish, shared_model, variants)
+                              dataset_tensors, fashion_models, job_config, paired_comparison, publish, shared_model,
+                              variants)
 
 
 def main():
@@ -48,12 +49,7 @@ def main():
         try:
             runs = []
             for equalize in (False, True):
-                job = server.submit({"name": f"equalize {equalize}", "model": {"path": model["path"]},
-                                     "input": model["input"],
-                                     "calibration": {"source": "server", "path": model["calibration"],
-                                                     "quant_batch_num": CALIBRATION_BATCHES,
-                                                     "quant_batch_size": CALIBRATION_BATCH_SIZE},
-                                     "evaluate": {"path": model["evaluation"]}, "ptq": {"equalize": equalize}})
+                job = server.submit(job_config(model, f"equalize {equalize}", {"equalize": equalize}))
                 int8_file = torch.jit.load(os.path.join(server.result_dir(job), "int8_infer", "model.pt"))
                 runs.append((variants(job), accuracy(int8_file, *evaluation)[2]))
             fp32_file = torch.jit.load(os.path.join(server.result_dir(job), "fp32", "model.pt"))

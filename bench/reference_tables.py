@@ -104,6 +104,18 @@ def shared_model():
              "input": {"size": 224, "resize_short": 256, "mean": [127.5] * 3, "std": [127.5] * 3}}]
 
 
+def job_config(model, name, ptq=None):
+    """A job on `model` calibrating on the server's first CALIBRATION_BATCHES batches of its
+    calibration set and evaluating on its evaluation set, with `ptq` as the ptq section if given."""
+    config = {"name": name, "model": {"path": model["path"]}, "input": model["input"],
+              "calibration": {"source": "server", "path": model["calibration"],
+                              "quant_batch_num": CALIBRATION_BATCHES, "quant_batch_size": CALIBRATION_BATCH_SIZE},
+              "evaluate": {"path": model["evaluation"]}}
+    if ptq is not None:
+        config["ptq"] = ptq
+    return config
+
+
 class Server:
     """A real ptq-server on loopback with a temporary state directory."""
 
@@ -270,13 +282,7 @@ def main():
             for label, ptq in CONFIGS:
                 if ptq is not None and "skip_se_quant" in ptq and "v3" not in (model["arch"] or ""):
                     continue
-                config = {"name": label, "model": {"path": model["path"]}, "input": model["input"],
-                          "calibration": {"source": "server", "path": model["calibration"],
-                                          "quant_batch_num": CALIBRATION_BATCHES,
-                                          "quant_batch_size": CALIBRATION_BATCH_SIZE},
-                          "evaluate": {"path": model["evaluation"]}}
-                if ptq is not None:
-                    config["ptq"] = dict({"fuse": True}, **ptq)
+                config = job_config(model, label, None if ptq is None else dict({"fuse": True}, **ptq))
                 if args.eval_images:
                     config["evaluate"]["limit"] = args.eval_images
                 job = server.submit(config)

@@ -43,7 +43,7 @@ absl::StatusOr<core::PreprocessSpec> ResolveInput(v1::InputSpec* input) {
   return spec;
 }
 
-absl::StatusOr<core::PtqConfig> ResolvePtq(v1::PtqSpec* ptq, std::string* engine) {
+absl::StatusOr<core::PtqConfig> ResolvePtq(v1::PtqSpec* ptq) {
   core::PtqConfig config;
   if (ptq->activation_quantizer().empty()) ptq->set_activation_quantizer(config.activation_quantizer);
   if (ptq->weight_quantizer().empty()) ptq->set_weight_quantizer(config.weight_quantizer);
@@ -59,7 +59,7 @@ absl::StatusOr<core::PtqConfig> ResolvePtq(v1::PtqSpec* ptq, std::string* engine
   if (!ptq->has_adaround_iterations()) ptq->set_adaround_iterations(config.adaround_iterations);
   if (!ptq->has_sensitivity()) ptq->set_sensitivity(config.sensitivity);
   if (!ptq->has_holdout_batches()) ptq->set_holdout_batches(config.holdout_batches);
-  if (ptq->backend().empty()) ptq->set_backend("onednn");
+  if (ptq->backend().empty()) ptq->set_backend(config.backend);
   config.activation_quantizer = ptq->activation_quantizer();
   config.weight_quantizer = ptq->weight_quantizer();
   config.bins = ptq->bins();
@@ -87,11 +87,7 @@ absl::StatusOr<core::PtqConfig> ResolvePtq(v1::PtqSpec* ptq, std::string* engine
   if (ptq->has_max_top1_drop()) config.max_top1_drop = ptq->max_top1_drop();
   ptq->set_equalize(config.Equalizes());  // what an unset key resolved to, as for the other defaults
   config.holdout_batches = ptq->holdout_batches();
-  if (ptq->backend() != "onednn" && ptq->backend() != "qnnpack") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ptq.backend must be \"onednn\" or \"qnnpack\", got \"", ptq->backend(), "\""));
-  }
-  *engine = ptq->backend();
+  config.backend = ptq->backend();
   if (absl::Status valid = core::ValidatePtqConfig(config); !valid.ok()) return valid;
   return config;
 }
@@ -152,7 +148,7 @@ absl::StatusOr<ResolvedJob> ResolveJobConfig(v1::JobConfig* config, const std::s
   absl::StatusOr<core::PreprocessSpec> preprocess = ResolveInput(config->mutable_input());
   if (!preprocess.ok()) return preprocess.status();
   job.preprocess = *preprocess;
-  absl::StatusOr<core::PtqConfig> ptq = ResolvePtq(config->mutable_ptq(), &job.engine);
+  absl::StatusOr<core::PtqConfig> ptq = ResolvePtq(config->mutable_ptq());
   if (!ptq.ok()) return ptq.status();
   job.ptq = *std::move(ptq);
 

@@ -15,7 +15,6 @@ namespace ptq::server {
 // A job config turned into what the engine takes, with every path resolved.
 struct ResolvedJob {
   core::PtqConfig ptq;
-  std::string engine;  // int8 engine of the TorchScript artifact
   core::PreprocessSpec preprocess;
   // Calibration batches arrive with StreamCalibrationBatch ("stream", or "client" through
   // ptq-client) instead of being read from `calibration`.

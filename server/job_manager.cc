@@ -651,7 +651,7 @@ absl::StatusOr<v1::Metrics> JobManager::EvaluateNow(const v1::EvaluateRequest& r
       const fs::path path = !for_job ? models_->ModelFile(request.model_id())
                             : variant == "fp32" ? result_dir / "fp32" / "model.pt"
                                                 : result_dir / "int8_infer" / "model.pt";
-      files.push_back({variant, path.string()});
+      files.push_back({variant, path.string(), variant == "int8" ? resolved->ptq.backend : ""});
     }
     metrics = core::EvaluateTorchScriptFiles(files, **data, progress, cancelled);
   }

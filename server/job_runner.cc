@@ -64,7 +64,7 @@ absl::StatusOr<JobOutput> RunQuantJob(const JobRun& run) {
 
   run.enter_state(v1::JOB_STATE_EXPORTING, 1, "steps");
   step_start = std::chrono::steady_clock::now();
-  if (absl::Status written = output.session->WriteArtifacts(staging.path.string(), run.resolved.engine);
+  if (absl::Status written = output.session->WriteArtifacts(staging.path.string());
       !written.ok()) {
     return InStep("export", written);
   }
@@ -91,7 +91,7 @@ absl::StatusOr<JobOutput> RunQuantJob(const JobRun& run) {
   google::protobuf::util::JsonPrintOptions json_options;
   json_options.preserve_proto_field_names = true;
   (void)google::protobuf::util::MessageToJsonString(run.config, &report.config_json, json_options);
-  report.engine = run.resolved.engine;
+  report.engine = run.resolved.ptq.backend;
   report.onednn_isa = core::OnednnInstructionSet();
   report.metrics = output.metrics;
   report.timings_seconds = {{"calibration", output.timings.calibration_seconds()},

@@ -32,6 +32,10 @@ absl::Status ValidatePtqConfig(const PtqConfig& config) {
     return absl::InvalidArgumentError(
         absl::StrCat("ptq.weight_rounding must be \"nearest\" or \"adaround\", got \"", config.weight_rounding, "\""));
   }
+  if (config.backend != "onednn" && config.backend != "qnnpack") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ptq.backend must be \"onednn\" or \"qnnpack\", got \"", config.backend, "\""));
+  }
   if (config.adaround_iterations < 1 || config.adaround_iterations > kMaxAdaRoundIterations) {
     return absl::InvalidArgumentError(absl::StrCat("ptq.adaround_iterations must be in [1, ", kMaxAdaRoundIterations,
                                                    "], got ", config.adaround_iterations));

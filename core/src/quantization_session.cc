@@ -5,10 +5,12 @@
 #include <chrono>
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "activation_observer.h"
 #include "calibrator.h"
 #include "graph_passes.h"
@@ -17,6 +19,7 @@
 #include "ptq/common/file_write.h"
 #include "ptq/core/metrics.h"
 #include "quant_params_json.h"
+#include "quantized_engine.h"
 #include "quantized_model.h"
 #include "sensitivity_svg.h"
 #include "torch_errors.h"
@@ -148,19 +151,14 @@ absl::Status QuantizationSession::Calibrate(BatchSource& data, const ProgressCal
       .status();
 }
 
-absl::Status QuantizationSession::ExportTorchScript(const std::string& fp32_path, const std::string& int8_path,
-                                                   const std::string& engine) const {
+absl::Status QuantizationSession::ExportTorchScript(const std::string& fp32_path, const std::string& int8_path) const {
   if (!state_->model.calibrated) {
     return absl::FailedPreconditionError("export needs a calibrated model: run Calibrate first");
   }
-  if (engine != "onednn" && engine != "qnnpack") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ptq.backend must be \"onednn\" or \"qnnpack\", got \"", engine, "\""));
-  }
   absl::StatusOr<torch::jit::Module> fp32 = BuildFp32Module(state_->model);
   if (!fp32.ok()) return fp32.status();
-  absl::StatusOr<torch::jit::Module> int8 =
-      BuildInt8Module(state_->model, engine == "onednn" ? Int8Engine::kOnednn : Int8Engine::kQnnpack);
+  const QuantizedEngineSection engine(state_->config.backend);
+  absl::StatusOr<torch::jit::Module> int8 = BuildInt8Module(state_->model);
   if (!int8.ok()) return int8.status();
   // Serialized in memory, then written with checked writes: LibTorch's file writer reports a
   // full disk from its destructor, where an exception ends the process.
@@ -187,10 +185,14 @@ absl::StatusOr<std::vector<VariantAccuracy>> QuantizationSession::Evaluate(Batch
   return GuardTorch<std::vector<VariantAccuracy>>("evaluation", [&]() -> absl::StatusOr<std::vector<VariantAccuracy>> {
     torch::NoGradGuard no_grad;
     std::optional<torch::jit::Module> int8_model;
+    std::set<std::string> int8_engines;
     if (!int8_model_path.empty()) {
-      // Quantized weights are repacked on load for the engine current at that moment.
+      // Quantized weights are repacked on load for the engine in effect, and some quantized
+      // ops pick their kernels by it at each run: both happen inside the backend's section.
+      const QuantizedEngineSection engine(state.config.backend);
       int8_model = torch::jit::load(int8_model_path, torch::kCPU);
       int8_model->eval();
+      int8_engines.insert(CurrentQuantizedEngine());
     }
     AccuracyMeter fp32_accuracy, simulated_accuracy, int8_accuracy;
     AgreementMeter simulated_agreement, int8_agreement, int8_simulated_agreement;
@@ -225,8 +227,10 @@ absl::StatusOr<std::vector<VariantAccuracy>> QuantizationSession::Evaluate(Batch
         return finite;
       }
       if (int8_model) {
+        const QuantizedEngineSection engine(state.config.backend);
         start = std::chrono::steady_clock::now();
         const at::Tensor int8 = to_host(int8_model->forward({input.to(at::kCPU)}).toTensor());
+        int8_engines.insert(CurrentQuantizedEngine());
         int8_seconds += elapsed(start);
         int8_accuracy.Add(int8.data_ptr<float>(), n, classes, labels.data());
         int8_agreement.Add(fp32.data_ptr<float>(), int8.data_ptr<float>(), n, classes);
@@ -239,18 +243,19 @@ absl::StatusOr<std::vector<VariantAccuracy>> QuantizationSession::Evaluate(Batch
     if (images == 0) return absl::FailedPreconditionError("evaluation data has no images");
     std::vector<VariantAccuracy> result;
     result.push_back({"fp32", fp32_accuracy.top1(), fp32_accuracy.top5(), fp32_accuracy.count(), 100.0,
-                      images / fp32_seconds});
+                      images / fp32_seconds, -1, ""});
     result.push_back({"int8_simulated", simulated_accuracy.top1(), simulated_accuracy.top5(),
-                      simulated_accuracy.count(), simulated_agreement.percent(), images / simulated_seconds});
+                      simulated_accuracy.count(), simulated_agreement.percent(), images / simulated_seconds, -1, ""});
     if (int8_model) {
       result.push_back({"int8", int8_accuracy.top1(), int8_accuracy.top5(), int8_accuracy.count(),
-                        int8_agreement.percent(), images / int8_seconds, int8_simulated_agreement.percent()});
+                        int8_agreement.percent(), images / int8_seconds, int8_simulated_agreement.percent(),
+                        absl::StrJoin(int8_engines, "+")});
     }
     return result;
   });
 }
 
-absl::Status QuantizationSession::WriteArtifacts(const std::string& directory, const std::string& engine) const {
+absl::Status QuantizationSession::WriteArtifacts(const std::string& directory) const {
   const std::filesystem::path root(directory);
   std::error_code error;
   for (const char* sub : {"fp32", "int8_infer"}) {
@@ -260,7 +265,7 @@ absl::Status QuantizationSession::WriteArtifacts(const std::string& directory, c
     }
   }
   if (absl::Status exported = ExportTorchScript((root / "fp32" / "model.pt").string(),
-                                                (root / "int8_infer" / "model.pt").string(), engine);
+                                                (root / "int8_infer" / "model.pt").string());
       !exported.ok()) {
     return exported;
   }

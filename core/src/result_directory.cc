@@ -32,6 +32,7 @@ nlohmann::json MetricsJson(const std::vector<VariantAccuracy>& variants) {
     if (variant.agreement_with_simulated_top1 >= 0) {
       entry["agreement_with_simulated_top1"] = variant.agreement_with_simulated_top1;
     }
+    if (!variant.engine.empty()) entry["engine"] = variant.engine;
     metrics.push_back(std::move(entry));
   }
   return metrics;

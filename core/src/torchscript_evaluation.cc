@@ -4,12 +4,24 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
+#include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "ptq/core/metrics.h"
+#include "quantized_engine.h"
 #include "torch_errors.h"
 
 namespace ptq::core {
+namespace {
+
+std::optional<QuantizedEngineSection> EngineFor(const TorchScriptVariant& variant) {
+  if (variant.backend.empty()) return std::nullopt;
+  return std::optional<QuantizedEngineSection>(std::in_place, variant.backend);
+}
+
+}  // namespace
 
 absl::StatusOr<std::vector<VariantAccuracy>> EvaluateTorchScriptFiles(const std::vector<TorchScriptVariant>& variants,
                                                                       BatchSource& data,
@@ -23,6 +35,7 @@ absl::StatusOr<std::vector<VariantAccuracy>> EvaluateTorchScriptFiles(const std:
       return absl::NotFoundError(absl::StrCat(variant.variant, " model file '", variant.path, "' does not exist"));
     }
     try {
+      const std::optional<QuantizedEngineSection> engine = EngineFor(variant);
       modules.push_back(torch::jit::load(variant.path, torch::kCPU));
       modules.back().eval();
     } catch (const c10::Error& e) {
@@ -35,6 +48,7 @@ absl::StatusOr<std::vector<VariantAccuracy>> EvaluateTorchScriptFiles(const std:
     std::vector<AccuracyMeter> accuracy(variants.size());
     std::vector<AgreementMeter> agreement(variants.size());
     std::vector<double> seconds(variants.size(), 0);
+    std::vector<std::set<std::string>> engines(variants.size());
     int64_t images = 0;
     Batch batch;
     while (true) {
@@ -46,9 +60,11 @@ absl::StatusOr<std::vector<VariantAccuracy>> EvaluateTorchScriptFiles(const std:
       const int64_t n = batch.size();
       at::Tensor reference;
       for (size_t i = 0; i < modules.size(); ++i) {
+        const std::optional<QuantizedEngineSection> engine = EngineFor(variants[i]);
         const auto start = std::chrono::steady_clock::now();
         const at::Tensor logits = modules[i].forward({input}).toTensor().to(at::kFloat).contiguous();
         seconds[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (engine) engines[i].insert(CurrentQuantizedEngine());
         if (logits.dim() != 2 || logits.size(0) != n) {
           return absl::InvalidArgumentError(absl::StrCat(variants[i].variant, " model output has shape ",
                                                          c10::str(logits.sizes()), ", expected [", n, ", classes]"));
@@ -65,7 +81,7 @@ absl::StatusOr<std::vector<VariantAccuracy>> EvaluateTorchScriptFiles(const std:
     std::vector<VariantAccuracy> result;
     for (size_t i = 0; i < variants.size(); ++i) {
       result.push_back({variants[i].variant, accuracy[i].top1(), accuracy[i].top5(), accuracy[i].count(),
-                        agreement[i].percent(), images / seconds[i]});
+                        agreement[i].percent(), images / seconds[i], -1, absl::StrJoin(engines[i], "+")});
     }
     return result;
   });

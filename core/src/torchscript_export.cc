@@ -282,10 +282,9 @@ class ScriptWriter {
 
 }  // namespace
 
-absl::StatusOr<torch::jit::Module> BuildInt8Module(const QuantizedModel& model, Int8Engine engine) {
+absl::StatusOr<torch::jit::Module> BuildInt8Module(const QuantizedModel& model) {
   if (!model.calibrated) return absl::FailedPreconditionError("int8 export needs a calibrated model");
   return GuardTorch<torch::jit::Module>("int8 TorchScript export", [&] {
-    at::globalContext().setQEngine(engine == Int8Engine::kOnednn ? at::QEngine::ONEDNN : at::QEngine::QNNPACK);
     torch::jit::Module prepacker("Prepacker");
     prepacker.define(R"(
 def prepack_conv(self, w: Tensor, b: Optional[Tensor], stride: List[int], padding: List[int], dilation: List[int], groups: int):

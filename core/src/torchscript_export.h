@@ -8,17 +8,14 @@
 
 namespace ptq::core {
 
-// LibTorch's int8 CPU engines here (Debian's build has no fbgemm).
-enum class Int8Engine { kOnednn, kQnnpack };
-
 // The calibrated model as a TorchScript module with real quantized kernels: the input is
 // quantized once, activations stay quint8 between int8 ops (quantized::conv2d(_relu) and
 // linear(_relu) on prepacked per-channel qint8 weights, quantized::add/mul/cat/hardswish,
 // and ATen's quantized pooling, reshapes and clamps), float layers get dequantize/quantize
 // around them, and the output is dequantized. It takes and returns the same float tensors as
-// the fp32 model and computes what RunSimulated simulates. Prepacking uses `engine`, which
-// becomes LibTorch's current quantized engine.
-absl::StatusOr<torch::jit::Module> BuildInt8Module(const QuantizedModel& model, Int8Engine engine);
+// the fp32 model and computes what RunSimulated simulates. Its weights are packed for the
+// quantized engine in effect: build it inside a QuantizedEngineSection (quantized_engine.h).
+absl::StatusOr<torch::jit::Module> BuildInt8Module(const QuantizedModel& model);
 
 // The fp32 reference after the passes (BatchNorm folded where `fuse` asked), as TorchScript.
 absl::StatusOr<torch::jit::Module> BuildFp32Module(const QuantizedModel& model);

@@ -126,7 +126,10 @@ TEST(Int8ExportTest, BeforeCalibrationAndUnknownEngineAreRefused) {
   EXPECT_TRUE(absl::IsFailedPrecondition((*session)->ExportTorchScript("/tmp/a.pt", "/tmp/b.pt")));
   InMemoryBatches data = RandomBatches(16, 2, 4);
   ASSERT_TRUE((*session)->Calibrate(*data.Source(), nullptr, nullptr).ok());
-  const absl::Status engine = (*session)->ExportTorchScript("/tmp/a.pt", "/tmp/b.pt", "fbgemm");
+  PtqConfig fbgemm;
+  fbgemm.backend = "fbgemm";
+  const absl::Status engine = QuantizationSession::Create((testing::TestModelsDir() / "tiny.pt").string(), fbgemm, {}).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(engine)) << engine;
   EXPECT_NE(engine.message().find("ptq.backend"), absl::string_view::npos) << engine;
 }
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -260,6 +261,50 @@ TEST_F(JobsIntegrationTest, TwoJobsWithDifferentConfigsKeepTheirOwnResults) {
   EXPECT_EQ(report(first.job_id())["config"]["ptq"]["activation_quantizer"], "KLQuantizer");
   EXPECT_EQ(report(second.job_id())["config"]["ptq"]["activation_quantizer"], "HistQuantizer");
   EXPECT_DOUBLE_EQ(report(second.job_id())["config"]["ptq"]["hist_percent"].get<double>(), 0.999);
+}
+
+// LibTorch's quantized engine is process-wide: it decides how int8 weights are packed when a
+// file loads and which kernels quantized ops run. An int8 file run under the other engine gives
+// other logits (up to 0.1 apart on these models), so a job whose evaluation ran under the
+// other job's engine no longer agrees image for image with its own simulation, nor with the
+// same job run alone.
+TEST_F(JobsIntegrationTest, JobsOnDifferentInt8BackendsAtOnceEachRunOnTheirOwn) {
+  StartServer({"--workers", "2"});
+  auto config_for = [&](const std::string& backend) {
+    v1::JobConfig config = FashionConfig(model_id_, "server", 2, 16, 2000);
+    config.mutable_ptq()->set_backend(backend);
+    return config;
+  };
+  auto int8_metrics = [&](const std::string& job_id) {
+    const nlohmann::json report =
+        nlohmann::json::parse(testing::ReadFileBytes(results_dir() / job_id / "report.json"));
+    for (const nlohmann::json& variant : report["metrics"]) {
+      if (variant["variant"] == "int8") return variant;
+    }
+    return nlohmann::json();
+  };
+  std::map<std::string, nlohmann::json> alone;
+  for (const std::string backend : {"onednn", "qnnpack"}) {
+    const v1::Job job = WaitForEnd(SubmitOk(config_for(backend)).job_id());
+    ASSERT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.error();
+    alone[backend] = int8_metrics(job.job_id());
+    EXPECT_EQ(alone[backend]["engine"], backend);
+  }
+  for (int round = 0; round < 3; ++round) {
+    const v1::Job onednn = SubmitOk(config_for("onednn"));
+    const v1::Job qnnpack = SubmitOk(config_for("qnnpack"));
+    for (const auto& [backend, submitted] :
+         {std::pair{std::string("onednn"), &onednn}, std::pair{std::string("qnnpack"), &qnnpack}}) {
+      const v1::Job job = WaitForEnd(submitted->job_id());
+      ASSERT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.error();
+      const nlohmann::json metrics = int8_metrics(job.job_id());
+      EXPECT_EQ(metrics["engine"], backend) << "round " << round;
+      EXPECT_EQ(metrics["agreement_with_simulated_top1"], alone[backend]["agreement_with_simulated_top1"])
+          << backend << ", round " << round;
+      EXPECT_EQ(metrics["top1"], alone[backend]["top1"]) << backend << ", round " << round;
+      EXPECT_EQ(metrics["agreement_top1"], alone[backend]["agreement_top1"]) << backend << ", round " << round;
+    }
+  }
 }
 
 TEST_F(JobsIntegrationTest, BadSubmissionsGetTheRightCodeAndTheServerKeepsServing) {

@@ -36,7 +36,7 @@ TEST(JobConfigTest, FillsTheSeedsDefaultsIntoTheConfig) {
   EXPECT_EQ(job->quant_batch_size, 10);
   EXPECT_EQ(job->ptq.activation_quantizer, "PercentileQuantizer");
   EXPECT_TRUE(job->ptq.fuse);
-  EXPECT_EQ(job->engine, "onednn");
+  EXPECT_EQ(job->ptq.backend, "onednn");
   EXPECT_EQ(job->preprocess.size, 224);
   EXPECT_FALSE(job->evaluation.has_value());
   // The stored config says what ran.

@@ -90,13 +90,15 @@ TEST(ResultDirectoryTest, ArtifactsReportAndManifestAppearTogether) {
 
   // The published files evaluate on their own: the int8 file gives the session's int8 numbers.
   auto from_files = EvaluateTorchScriptFiles(
-      {{"fp32", (destination / "fp32" / "model.pt").string()}, {"int8", (destination / "int8_infer" / "model.pt").string()}},
+      {{"fp32", (destination / "fp32" / "model.pt").string(), ""},
+       {"int8", (destination / "int8_infer" / "model.pt").string(), "onednn"}},
       *data.Source(), nullptr, nullptr);
   ASSERT_TRUE(from_files.ok()) << from_files.status();
   ASSERT_EQ(from_files->size(), 2u);
   EXPECT_EQ((*from_files)[1].variant, "int8");
   EXPECT_DOUBLE_EQ((*from_files)[1].top1, (*metrics)[2].top1);
   EXPECT_EQ((*from_files)[1].count, 8);
+  EXPECT_EQ((*from_files)[1].engine, "onednn");
   EXPECT_DOUBLE_EQ((*from_files)[0].agreement_top1, 100.0);
 
   // An evaluation added later lands in report.json, and MANIFEST follows the new bytes.

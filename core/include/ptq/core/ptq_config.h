@@ -55,6 +55,8 @@ struct PtqConfig {
   // The last this many calibration batches are held out (set no range or correction) when
   // sensitivity or a budget is asked for.
   int holdout_batches = 2;
+  // The int8 engine of the exported TorchScript and of every int8 run: "onednn" or "qnnpack".
+  std::string backend = "onednn";
 
   bool AsksForBudget() const { return min_agreement >= 0 || max_top1_drop >= 0; }
   bool HoldsImagesOut() const { return sensitivity || AsksForBudget() || activation_quantizer == "auto"; }

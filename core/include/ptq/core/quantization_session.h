@@ -36,6 +36,9 @@ struct VariantAccuracy {
   double images_per_second = 0;
   // "int8" only: percent of images whose top-1 class equals the simulated int8's; -1 otherwise.
   double agreement_with_simulated_top1 = -1;
+  // "int8" only: LibTorch's quantized engine in effect when the file loaded and at each batch
+  // ("onednn", "qnnpack"; both names joined by '+' had it changed during the run).
+  std::string engine;
 };
 
 // How much precision one int8 layer loses: SQNR of its simulated output against fp32.
@@ -116,24 +119,24 @@ class QuantizationSession {
                          const std::atomic<bool>* cancelled);
 
   // Writes the folded fp32 model and the int8 model (real quantized kernels, prepacked for
-  // `engine`: "onednn" or "qnnpack") as TorchScript files; both take the same float input.
-  // FAILED_PRECONDITION before Calibrate; INVALID_ARGUMENT for an unknown engine.
-  absl::Status ExportTorchScript(const std::string& fp32_path, const std::string& int8_path,
-                                 const std::string& engine = "onednn") const;
+  // ptq.backend) as TorchScript files; both take the same float input.
+  // FAILED_PRECONDITION before Calibrate.
+  absl::Status ExportTorchScript(const std::string& fp32_path, const std::string& int8_path) const;
 
   // fp32 and simulated int8 top-1/top-5 on `data`, with the int8 top-1 agreement with fp32.
   // With `int8_model_path` (a file ExportTorchScript wrote) also the real int8 model, run
-  // from that file, so what users download is what is measured. Progress counts images.
+  // from that file under ptq.backend's engine, so what users download is what is measured.
+  // Progress counts images.
   // FAILED_PRECONDITION before Calibrate.
   absl::StatusOr<std::vector<VariantAccuracy>> Evaluate(BatchSource& data, const ProgressCallback& progress,
                                                         const std::atomic<bool>* cancelled,
                                                         const std::string& int8_model_path = "");
 
   // Writes the downloadable artifacts into `directory` (created if missing):
-  // fp32/model.pt and fp32/model.onnx, int8_infer/model.pt (prepacked for `engine`) and
+  // fp32/model.pt and fp32/model.onnx, int8_infer/model.pt (prepacked for ptq.backend) and
   // int8_infer/model.onnx (QDQ), calibration.cache (TensorRT's table for fp32/model.onnx's
   // tensor names) and quant_params.json.
-  absl::Status WriteArtifacts(const std::string& directory, const std::string& engine = "onednn") const;
+  absl::Status WriteArtifacts(const std::string& directory) const;
 
   // Per-layer SQNR measured at the end of Calibrate on part of the first batch.
   std::vector<LayerReport> LayerSqnr() const;

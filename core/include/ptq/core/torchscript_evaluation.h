@@ -15,6 +15,9 @@ namespace ptq::core {
 struct TorchScriptVariant {
   std::string variant;
   std::string path;
+  // An int8 file's engine ("onednn" or "qnnpack", its job's ptq.backend): it loads and runs
+  // under it. Empty for a float file.
+  std::string backend;
 };
 
 // Runs every file on each batch of `data` (on the CPU, where the quantized kernels are) and

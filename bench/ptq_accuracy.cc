@@ -17,8 +17,8 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_split.h"
-#include "ptq/core/devices.h"
 #include "ptq/core/dataset.h"
+#include "ptq/core/devices.h"
 #include "ptq/core/quantization_session.h"
 
 namespace {

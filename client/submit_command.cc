@@ -7,12 +7,12 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
-#include "ptq/common/sha256.h"
 #include "command_support.h"
 #include "commands.h"
 #include "job_config_file.h"
 #include "job_display.h"
 #include "local_dataset.h"
+#include "ptq/common/sha256.h"
 #include "quant_client.h"
 
 namespace ptq::client {

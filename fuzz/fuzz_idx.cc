@@ -7,7 +7,7 @@
 #include <fstream>
 #include <string>
 
-#include "idx_dataset.h"
+#include "data/idx_dataset.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path =

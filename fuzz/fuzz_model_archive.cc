@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-#include "zip_directory.h"
+#include "graph/zip_directory.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string archive(reinterpret_cast<const char*>(data), size);

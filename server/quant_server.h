@@ -11,9 +11,9 @@
 #include "job_manager.h"
 #include "job_store.h"
 #include "model_store.h"
+#include "ptq/common/task_pool.h"
 #include "quant_service.h"
 #include "server_options.h"
-#include "ptq/common/task_pool.h"
 
 namespace ptq::server {
 

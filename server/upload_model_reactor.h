@@ -7,8 +7,8 @@
 
 #include "absl/status/status.h"
 #include "model_store.h"
-#include "ptq/v1/service.pb.h"
 #include "ptq/common/task_pool.h"
+#include "ptq/v1/service.pb.h"
 
 namespace ptq::server {
 

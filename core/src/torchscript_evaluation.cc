@@ -9,8 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "export/quantized_engine.h"
 #include "ptq/core/metrics.h"
-#include "quantized_engine.h"
 #include "torch_errors.h"
 
 namespace ptq::core {

@@ -15,11 +15,11 @@
 #include <cstdlib>
 #include <string>
 
-#include "calibrator.h"
-#include "graph_passes.h"
-#include "quant_plan.h"
-#include "quantized_model.h"
-#include "torchscript_import.h"
+#include "graph/graph_passes.h"
+#include "graph/torchscript_import.h"
+#include "quant/calibrator.h"
+#include "quant/quant_plan.h"
+#include "quant/quantized_model.h"
 
 namespace {
 

@@ -19,11 +19,11 @@ with torch.no_grad():  # realistic BatchNorm statistics
 model.eval()
 torch.jit.save(torch.jit.script(model), "/tmp/mobilenet_v3_small.pt")
 PY
-sources="graph_ir torchscript_import executor fold_batchnorm se_blocks quant_plan histogram_math activation_observer quant_math int8_kernel_math calibrator quantized_model"
+sources="graph/graph_ir graph/torchscript_import graph/executor graph/fold_batchnorm graph/se_blocks quant/quant_plan quant/histogram_math quant/activation_observer quant/quant_math quant/int8_kernel_math quant/calibrator quant/quantized_model quant/cross_layer_equalization quant/layer_sensitivity quant/accuracy_budget quant/weight_rounding metrics"
 flags="-std=c++20 -O2 -fopenmp -Icore/src -Icore/include -I.gpu/include -I$torch_dir/include -I$torch_dir/include/torch/csrc/api/include"
 mkdir -p /tmp/cuda_check
 # One compiler per file: LibTorch's headers make each file slow, and the machine has cores.
-for source in $sources; do g++ $flags -c core/src/$source.cc -o /tmp/cuda_check/$source.o & done
+for source in $sources; do g++ $flags -c core/src/$source.cc -o /tmp/cuda_check/$(basename $source).o & done
 g++ $flags -c tests/gpu/cuda_engine_check.cc -o /tmp/cuda_check/check.o &
 wait
 g++ -fopenmp /tmp/cuda_check/*.o -o /tmp/cuda_engine_check -L"$torch_dir/lib" -ltorch -ltorch_cpu -ltorch_cuda \

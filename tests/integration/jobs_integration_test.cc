@@ -15,8 +15,8 @@
 #include "nlohmann/json.hpp"
 #include "ptq/common/sha256.h"
 #include "server_process.h"
-#include "subprocess.h"
 #include "service_client.h"
+#include "subprocess.h"
 #include "test_env.h"
 
 namespace ptq {

@@ -1,13 +1,13 @@
 // The accuracy budget's decisions and the sensitivity picture, on hand-made inputs.
-#include "accuracy_budget.h"
+#include "quant/accuracy_budget.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cmath>
 
+#include "export/sensitivity_svg.h"
 #include "ptq/core/batch.h"
-#include "sensitivity_svg.h"
 
 namespace ptq::core {
 namespace {

@@ -1,4 +1,4 @@
-#include "activation_observer.h"
+#include "quant/activation_observer.h"
 
 #include <gtest/gtest.h>
 

@@ -1,13 +1,13 @@
-#include "cross_layer_equalization.h"
+#include "quant/cross_layer_equalization.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "executor.h"
-#include "graph_passes.h"
+#include "graph/executor.h"
+#include "graph/graph_passes.h"
+#include "graph/torchscript_import.h"
 #include "test_env.h"
-#include "torchscript_import.h"
 
 namespace ptq::core {
 namespace {

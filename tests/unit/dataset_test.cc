@@ -5,8 +5,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "idx_dataset.h"
-#include "imagenet_folder.h"
+#include "data/idx_dataset.h"
+#include "data/imagenet_folder.h"
 #include "test_env.h"
 
 namespace ptq::core {

@@ -1,9 +1,9 @@
 #include <gtest/gtest.h>
 #include <torch/script.h>
 
-#include "executor.h"
+#include "graph/executor.h"
+#include "graph/torchscript_import.h"
 #include "test_env.h"
-#include "torchscript_import.h"
 
 namespace ptq::core {
 namespace {

@@ -1,13 +1,13 @@
-#include "graph_passes.h"
+#include "graph/graph_passes.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "executor.h"
-#include "quant_plan.h"
+#include "graph/executor.h"
+#include "graph/torchscript_import.h"
+#include "quant/quant_plan.h"
 #include "test_env.h"
-#include "torchscript_import.h"
 
 namespace ptq::core {
 namespace {

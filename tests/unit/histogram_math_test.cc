@@ -1,4 +1,4 @@
-#include "histogram_math.h"
+#include "quant/histogram_math.h"
 
 #include <gtest/gtest.h>
 

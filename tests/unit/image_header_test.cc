@@ -1,4 +1,4 @@
-#include "image_header.h"
+#include "data/image_header.h"
 
 #include <gtest/gtest.h>
 

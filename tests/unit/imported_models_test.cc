@@ -1,4 +1,4 @@
-#include "imported_models.h"
+#include "graph/imported_models.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -6,10 +6,10 @@
 #include <filesystem>
 #include <string>
 
+#include "graph/torchscript_import.h"
 #include "ptq/core/in_memory_batches.h"
 #include "ptq/core/quantization_session.h"
 #include "test_env.h"
-#include "torchscript_import.h"
 
 namespace ptq::core {
 namespace {

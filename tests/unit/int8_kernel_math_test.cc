@@ -1,4 +1,4 @@
-#include "int8_kernel_math.h"
+#include "quant/int8_kernel_math.h"
 
 #include <gtest/gtest.h>
 #include <torch/csrc/jit/frontend/resolver.h>

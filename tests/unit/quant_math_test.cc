@@ -1,4 +1,4 @@
-#include "quant_math.h"
+#include "quant/quant_math.h"
 
 #include <gtest/gtest.h>
 

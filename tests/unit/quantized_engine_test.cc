@@ -1,6 +1,6 @@
 // QuantizedEngineSection: LibTorch's process-wide quantized engine held per section, shared by
 // sections of one engine, handed to the other engine only when they have all ended.
-#include "quantized_engine.h"
+#include "export/quantized_engine.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "weight_rounding.h"
+#include "quant/weight_rounding.h"
 
 #include <gtest/gtest.h>
 

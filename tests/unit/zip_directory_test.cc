@@ -1,4 +1,4 @@
-#include "zip_directory.h"
+#include "graph/zip_directory.h"
 
 #include <gtest/gtest.h>
 

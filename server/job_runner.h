@@ -48,9 +48,10 @@ struct JobOutput {
 // these at start.
 inline constexpr char kStagingPrefix[] = ".staging-";
 
-// Calibrates, exports the artifacts, evaluates (when the config names an evaluation dataset)
-// and publishes results_dir/<job_id> atomically. Errors say which step failed; CANCELLED
-// once `cancelled` is set. Nothing is left under results_dir unless it succeeds.
+// The job through core::RunPipeline: its config as the pipeline takes it, its stages as job
+// states, published as results_dir/<job_id> from the staging folder beside it. Errors say
+// which stage failed; CANCELLED once `cancelled` is set. Nothing is left under results_dir
+// unless it succeeds.
 absl::StatusOr<JobOutput> RunQuantJob(const JobRun& run);
 
 }  // namespace ptq::server

@@ -2,15 +2,13 @@
 
 #include <torch/torch.h>
 
-#include <chrono>
 #include <filesystem>
 #include <optional>
-#include <set>
 #include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "evaluation.h"
 #include "export/onnx_export.h"
 #include "export/quant_params_json.h"
 #include "export/quantized_engine.h"
@@ -19,7 +17,7 @@
 #include "graph/graph_passes.h"
 #include "graph/imported_models.h"
 #include "ptq/common/file_write.h"
-#include "ptq/core/metrics.h"
+#include "ptq/core/result_directory.h"
 #include "quant/activation_observer.h"
 #include "quant/calibrator.h"
 #include "quant/quantized_model.h"
@@ -182,90 +180,28 @@ absl::StatusOr<std::vector<VariantAccuracy>> QuantizationSession::Evaluate(Batch
   if (!state.model.calibrated) {
     return absl::FailedPreconditionError("evaluate needs a calibrated model: run Calibrate first");
   }
-  return GuardTorch<std::vector<VariantAccuracy>>("evaluation", [&]() -> absl::StatusOr<std::vector<VariantAccuracy>> {
-    torch::NoGradGuard no_grad;
-    std::optional<torch::jit::Module> int8_model;
-    std::set<std::string> int8_engines;
-    if (!int8_model_path.empty()) {
-      // Quantized weights are repacked on load for the engine in effect, and some quantized
-      // ops pick their kernels by it at each run: both happen inside the backend's section.
-      const QuantizedEngineSection engine(state.config.backend);
-      int8_model = torch::jit::load(int8_model_path, torch::kCPU);
-      int8_model->eval();
-      int8_engines.insert(CurrentQuantizedEngine());
-    }
-    AccuracyMeter fp32_accuracy, simulated_accuracy, int8_accuracy;
-    AgreementMeter simulated_agreement, int8_agreement, int8_simulated_agreement;
-    double fp32_seconds = 0, simulated_seconds = 0, int8_seconds = 0;
-    int64_t images = 0;
-    const int64_t total = data.num_images();
-    Batch batch;
-    auto elapsed = [](std::chrono::steady_clock::time_point since) {
-      return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
-    };
-    auto to_host = [](const at::Tensor& logits) { return logits.to(at::kCPU, at::kFloat).contiguous(); };
-    while (true) {
-      if (cancelled != nullptr && cancelled->load()) return absl::CancelledError("evaluation cancelled");
-      absl::StatusOr<bool> more = data.Next(&batch);
-      if (!more.ok()) return more.status();
-      if (!*more) break;
-      const std::vector<int32_t> labels = batch.labels;
-      const at::Tensor input = ToTensor(std::move(batch), state.device);
-      auto start = std::chrono::steady_clock::now();
-      const at::Tensor fp32 = to_host(RunFp32(state.model, input));
-      fp32_seconds += elapsed(start);
-      start = std::chrono::steady_clock::now();
-      const at::Tensor simulated = to_host(RunSimulated(state.model, input));
-      simulated_seconds += elapsed(start);
-      const int64_t n = fp32.size(0);
-      const int64_t classes = fp32.numel() / n;
-      fp32_accuracy.Add(fp32.data_ptr<float>(), n, classes, labels.data());
-      simulated_accuracy.Add(simulated.data_ptr<float>(), n, classes, labels.data());
-      simulated_agreement.Add(fp32.data_ptr<float>(), simulated.data_ptr<float>(), n, classes);
-      if (absl::Status finite = RequireFiniteLogits(fp32_accuracy, "fp32"); !finite.ok()) return finite;
-      if (absl::Status finite = RequireFiniteLogits(simulated_accuracy, "int8 simulated"); !finite.ok()) {
-        return finite;
-      }
-      if (int8_model) {
-        const QuantizedEngineSection engine(state.config.backend);
-        start = std::chrono::steady_clock::now();
-        const at::Tensor int8 = to_host(int8_model->forward({input.to(at::kCPU)}).toTensor());
-        int8_engines.insert(CurrentQuantizedEngine());
-        int8_seconds += elapsed(start);
-        int8_accuracy.Add(int8.data_ptr<float>(), n, classes, labels.data());
-        int8_agreement.Add(fp32.data_ptr<float>(), int8.data_ptr<float>(), n, classes);
-        int8_simulated_agreement.Add(simulated.data_ptr<float>(), int8.data_ptr<float>(), n, classes);
-        if (absl::Status finite = RequireFiniteLogits(int8_accuracy, "int8"); !finite.ok()) return finite;
-      }
-      images += n;
-      if (progress) progress(images, total);
-    }
-    if (images == 0) return absl::FailedPreconditionError("evaluation data has no images");
-    std::vector<VariantAccuracy> result;
-    result.push_back({"fp32", fp32_accuracy.top1(), fp32_accuracy.top5(), fp32_accuracy.count(), 100.0,
-                      images / fp32_seconds, -1, ""});
-    result.push_back({"int8_simulated", simulated_accuracy.top1(), simulated_accuracy.top5(),
-                      simulated_accuracy.count(), simulated_agreement.percent(), images / simulated_seconds, -1, ""});
-    if (int8_model) {
-      result.push_back({"int8", int8_accuracy.top1(), int8_accuracy.top5(), int8_accuracy.count(),
-                        int8_agreement.percent(), images / int8_seconds, int8_simulated_agreement.percent(),
-                        absl::StrJoin(int8_engines, "+")});
-    }
-    return result;
-  });
+  const QuantizedModel& model = state.model;
+  std::vector<EvaluationRunner> runners = {
+      {"fp32", [&model](const at::Tensor& input) { return RunFp32(model, input); }, "", -1},
+      {"int8_simulated", [&model](const at::Tensor& input) { return RunSimulated(model, input); }, "", -1}};
+  if (!int8_model_path.empty()) {
+    absl::StatusOr<EvaluationRunner> int8 = TorchScriptFileRunner("int8", int8_model_path, state.config.backend);
+    if (!int8.ok()) return int8.status();
+    int8->also_agree_with = 1;
+    runners.push_back(*std::move(int8));
+  }
+  return EvaluateRunners(runners, data, state.device, progress, cancelled);
 }
 
 absl::Status QuantizationSession::WriteArtifacts(const std::string& directory) const {
   const std::filesystem::path root(directory);
   std::error_code error;
-  for (const char* sub : {"fp32", "int8_infer"}) {
-    std::filesystem::create_directories(root / sub, error);
-    if (error) {
-      return absl::InternalError(absl::StrCat("cannot create '", (root / sub).string(), "': ", error.message()));
-    }
+  const std::filesystem::path fp32_model = root / kFp32ModelFile, int8_model = root / kInt8ModelFile;
+  for (const std::filesystem::path& sub : {fp32_model.parent_path(), int8_model.parent_path()}) {
+    std::filesystem::create_directories(sub, error);
+    if (error) return absl::InternalError(absl::StrCat("cannot create '", sub.string(), "': ", error.message()));
   }
-  if (absl::Status exported = ExportTorchScript((root / "fp32" / "model.pt").string(),
-                                                (root / "int8_infer" / "model.pt").string());
+  if (absl::Status exported = ExportTorchScript(fp32_model.string(), int8_model.string());
       !exported.ok()) {
     return exported;
   }
@@ -277,8 +213,8 @@ absl::Status QuantizationSession::WriteArtifacts(const std::string& directory) c
   if (!int8_onnx.ok()) return int8_onnx.status();
   const std::pair<std::filesystem::path, std::string> files[] = {
       {root / "quant_params.json", *params + "\n"},
-      {root / "fp32" / "model.onnx", *fp32_onnx},
-      {root / "int8_infer" / "model.onnx", *int8_onnx},
+      {fp32_model.parent_path() / "model.onnx", *fp32_onnx},
+      {int8_model.parent_path() / "model.onnx", *int8_onnx},
       {root / "calibration.cache", TensorRtCalibrationCache(state_->model)},
   };
   if (!state_->model.sensitivity.empty()) {

@@ -13,6 +13,10 @@
 
 namespace ptq::core {
 
+// The models in a result directory, relative to it (WriteArtifacts writes the rest beside them).
+inline constexpr char kFp32ModelFile[] = "fp32/model.pt";
+inline constexpr char kInt8ModelFile[] = "int8_infer/model.pt";
+
 // What report.json says about one quantization run.
 struct RunReport {
   std::string config_json;  // the job config as accepted (a JSON document)

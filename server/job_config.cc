@@ -20,29 +20,6 @@ absl::Status OutOfRange(absl::string_view key, int64_t value, int64_t low, int64
   return absl::InvalidArgumentError(absl::StrCat(key, " must be in [", low, ", ", high, "], got ", value));
 }
 
-absl::StatusOr<core::PreprocessSpec> ResolveInput(v1::InputSpec* input) {
-  core::PreprocessSpec spec;
-  if (!input->has_size()) input->set_size(spec.size);
-  if (!input->has_resize_short()) input->set_resize_short(spec.resize_short);
-  if (input->mean().empty()) *input->mutable_mean() = {spec.mean.begin(), spec.mean.end()};
-  if (input->std().empty()) *input->mutable_std() = {spec.std.begin(), spec.std.end()};
-  if (input->color_order().empty()) input->set_color_order("RGB");
-  spec.size = input->size();
-  spec.resize_short = input->resize_short();
-  spec.mean.assign(input->mean().begin(), input->mean().end());
-  spec.std.assign(input->std().begin(), input->std().end());
-  absl::StatusOr<core::ColorOrder> order = core::ParseColorOrder(input->color_order());
-  if (!order.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("input.color_order must be \"RGB\" or \"BGR\", got \"", input->color_order(), "\""));
-  }
-  spec.color_order = *order;
-  if (absl::Status valid = core::ValidatePreprocessSpec(spec); !valid.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("input.", valid.message()));
-  }
-  return spec;
-}
-
 absl::StatusOr<core::PtqConfig> ResolvePtq(v1::PtqSpec* ptq) {
   core::PtqConfig config;
   if (ptq->activation_quantizer().empty()) ptq->set_activation_quantizer(config.activation_quantizer);
@@ -108,6 +85,40 @@ absl::StatusOr<core::DataSpec> ResolveDataset(const std::string& data_root, cons
 }
 
 }  // namespace
+
+absl::StatusOr<core::PreprocessSpec> ResolveInput(v1::InputSpec* input) {
+  core::PreprocessSpec spec;
+  if (!input->has_size()) input->set_size(spec.size);
+  if (!input->has_resize_short()) input->set_resize_short(spec.resize_short);
+  if (input->mean().empty()) *input->mutable_mean() = {spec.mean.begin(), spec.mean.end()};
+  if (input->std().empty()) *input->mutable_std() = {spec.std.begin(), spec.std.end()};
+  if (input->color_order().empty()) input->set_color_order("RGB");
+  spec.size = input->size();
+  spec.resize_short = input->resize_short();
+  spec.mean.assign(input->mean().begin(), input->mean().end());
+  spec.std.assign(input->std().begin(), input->std().end());
+  absl::StatusOr<core::ColorOrder> order = core::ParseColorOrder(input->color_order());
+  if (!order.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("input.color_order must be \"RGB\" or \"BGR\", got \"", input->color_order(), "\""));
+  }
+  spec.color_order = *order;
+  if (absl::Status valid = core::ValidatePreprocessSpec(spec); !valid.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("input.", valid.message()));
+  }
+  return spec;
+}
+
+absl::StatusOr<core::DataSpec> ResolveEvaluationData(const std::string& data_root, const std::string& path,
+                                                    const std::string& format, int64_t limit,
+                                                    const core::PreprocessSpec& preprocess) {
+  if (limit < 0) return absl::InvalidArgumentError(absl::StrCat("evaluate.limit must be >= 0, got ", limit));
+  absl::StatusOr<core::DataSpec> data = ResolveDataset(data_root, path, format, "evaluate", preprocess);
+  if (!data.ok()) return data.status();
+  data->limit = limit;
+  data->batch_size = 32;
+  return data;
+}
 
 absl::StatusOr<ResolvedJob> ResolveJobConfig(v1::JobConfig* config, const std::string& data_root) {
   ResolvedJob job;
@@ -185,14 +196,9 @@ absl::StatusOr<ResolvedJob> ResolveJobConfig(v1::JobConfig* config, const std::s
 
   const v1::EvaluateSpec& evaluate = config->evaluate();
   if (!evaluate.path().empty()) {
-    if (evaluate.has_limit() && evaluate.limit() < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("evaluate.limit must be >= 0, got ", evaluate.limit()));
-    }
     absl::StatusOr<core::DataSpec> data =
-        ResolveDataset(data_root, evaluate.path(), evaluate.format(), "evaluate", job.preprocess);
+        ResolveEvaluationData(data_root, evaluate.path(), evaluate.format(), evaluate.limit(), job.preprocess);
     if (!data.ok()) return data.status();
-    data->limit = evaluate.limit();
-    data->batch_size = 32;
     job.evaluation = *std::move(data);
   }
   return job;

@@ -36,6 +36,17 @@ inline constexpr size_t kMaxJobConfigBytes = size_t{512} << 10;
 // same config and data root always resolve the same way, also after a restart.
 absl::StatusOr<ResolvedJob> ResolveJobConfig(v1::JobConfig* config, const std::string& data_root);
 
+// The input section alone, its defaults filled in (an evaluation of an uploaded model reads its
+// dataset with it). INVALID_ARGUMENT naming the key.
+absl::StatusOr<core::PreprocessSpec> ResolveInput(v1::InputSpec* input);
+
+// An evaluation dataset under the data root, read with `preprocess` in batches of 32: its first
+// `limit` images (0: all). Errors name evaluate.path, evaluate.format and evaluate.limit:
+// ResolveDataPath's statuses, INVALID_ARGUMENT for an unknown format or a negative limit.
+absl::StatusOr<core::DataSpec> ResolveEvaluationData(const std::string& data_root, const std::string& path,
+                                                    const std::string& format, int64_t limit,
+                                                    const core::PreprocessSpec& preprocess);
+
 }  // namespace ptq::server
 
 #endif  // PTQ_SERVER_JOB_CONFIG_H_

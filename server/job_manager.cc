@@ -123,7 +123,15 @@ absl::Status JobManager::Recover() {
     job_by_sequence_[row.sequence] = job_id;
     if (!record.job.idempotency_key().empty()) job_by_idempotency_key_[record.job.idempotency_key()] = job_id;
     const v1::JobState state = record.job.state();
-    if (IsFinalState(state) || state == v1::JOB_STATE_AWAITING_DATA) continue;
+    if (IsFinalState(state)) continue;
+    v1::JobConfig config = record.job.config();
+    absl::StatusOr<ResolvedJob> resolved = ResolveJobConfig(&config, options_.data_root);
+    if (!resolved.ok()) {
+      FailLocked(record, absl::StrCat("its config no longer resolves on this server: ", resolved.status().message()));
+      continue;
+    }
+    record.resolved = std::make_shared<const ResolvedJob>(*std::move(resolved));
+    if (state == v1::JOB_STATE_AWAITING_DATA) continue;
     const std::string& source = record.job.config().calibration().source();
     if (source == "server" && record.job.attempts() >= kMaxAttempts) {
       FailLocked(record, absl::StrCat("the server stopped while running this job ", record.job.attempts(),
@@ -255,9 +263,10 @@ absl::StatusOr<v1::Job> JobManager::Submit(v1::JobConfig config, const std::stri
   JobRecord& record = jobs_[job.job_id()];
   record.sequence = *sequence;
   record.job = job;
+  record.resolved = std::make_shared<const ResolvedJob>(*std::move(resolved));
   job_by_sequence_[*sequence] = job.job_id();
   if (!idempotency_key.empty()) job_by_idempotency_key_[idempotency_key] = job.job_id();
-  if (!resolved->streamed) {
+  if (!record.resolved->streamed) {
     queue_.push_back(WorkItem{job.job_id(), nullptr});
     work_available_.notify_one();
   }
@@ -363,13 +372,11 @@ absl::StatusOr<StreamExpectation> JobManager::BeginCalibrationStream(const std::
   if (record.stream_claimed) {
     return absl::AbortedError(absl::StrCat("another StreamCalibrationBatch call for job ", job_id, " is in progress"));
   }
-  v1::JobConfig config = record.job.config();
-  absl::StatusOr<ResolvedJob> resolved = ResolveJobConfig(&config, options_.data_root);
-  if (!resolved.ok()) return resolved.status();
   record.stream_claimed = true;
   record.stream_context = context;
   record.stream_active_at = std::chrono::steady_clock::now();
-  return StreamExpectation{resolved->preprocess, resolved->quant_batch_num, resolved->quant_batch_size};
+  const ResolvedJob& resolved = *record.resolved;
+  return StreamExpectation{resolved.preprocess, resolved.quant_batch_num, resolved.quant_batch_size};
 }
 
 absl::Status JobManager::CompleteCalibrationStream(const std::string& job_id,
@@ -464,6 +471,7 @@ void JobManager::RunJob(const std::string& job_id, const std::string& device) {
     if (record.job.state() != v1::JOB_STATE_QUEUED) return;
     run.job_id = job_id;
     run.config = record.job.config();
+    run.resolved = *record.resolved;
     run.streamed = record.streamed;
     run.cancelled = record.cancelled.get();
     ChangeLocked(record, [](v1::Job& job) {
@@ -471,12 +479,6 @@ void JobManager::RunJob(const std::string& job_id, const std::string& device) {
       job.set_attempts(job.attempts() + 1);
     });
   }
-  absl::StatusOr<ResolvedJob> resolved = ResolveJobConfig(&run.config, options_.data_root);
-  if (!resolved.ok()) {
-    FinishJob(job_id, resolved.status(), device);
-    return;
-  }
-  run.resolved = *std::move(resolved);
   run.model_path = models_->ModelFile(run.config.model().model_id()).string();
   run.device = device;
   run.results_dir = options_.results_dir;
@@ -603,25 +605,21 @@ absl::StatusOr<v1::Metrics> JobManager::EvaluateNow(const v1::EvaluateRequest& r
                                                     const std::atomic<bool>* cancelled,
                                                     const EvaluateProgress& progress) {
   const bool for_job = request.target_case() == v1::EvaluateRequest::kJobId;
-  v1::JobConfig config;
+  // The job's own preprocessing, or the request's for an uploaded model.
+  v1::InputSpec input = request.input();
+  std::string backend;
   if (for_job) {
     absl::StatusOr<v1::Job> job = Get(request.job_id());
     if (!job.ok()) return job.status();
-    config = job->config();
-  } else {
-    *config.mutable_input() = request.input();
+    input = job->config().input();
+    backend = job->config().ptq().backend();
   }
-  // The job's own preprocessing, or the request's for an uploaded model; the rest of the
-  // config only needs to resolve.
-  config.mutable_model()->set_model_id(for_job ? config.model().model_id() : request.model_id());
-  config.mutable_calibration()->set_source("stream");
-  config.clear_evaluate();
-  config.mutable_evaluate()->set_path(request.dataset());
-  config.mutable_evaluate()->set_format(request.format());
-  if (request.has_limit()) config.mutable_evaluate()->set_limit(request.limit());
-  absl::StatusOr<ResolvedJob> resolved = ResolveJobConfig(&config, options_.data_root);
-  if (!resolved.ok()) return resolved.status();
-  absl::StatusOr<std::unique_ptr<core::BatchSource>> data = core::OpenDataset(*resolved->evaluation);
+  absl::StatusOr<core::PreprocessSpec> preprocess = ResolveInput(&input);
+  if (!preprocess.ok()) return preprocess.status();
+  absl::StatusOr<core::DataSpec> spec = ResolveEvaluationData(options_.data_root, request.dataset(), request.format(),
+                                                              request.has_limit() ? request.limit() : 0, *preprocess);
+  if (!spec.ok()) return spec.status();
+  absl::StatusOr<std::unique_ptr<core::BatchSource>> data = core::OpenDataset(*spec);
   if (!data.ok()) return data.status();
 
   std::vector<std::string> variants(request.variants().begin(), request.variants().end());
@@ -642,16 +640,15 @@ absl::StatusOr<v1::Metrics> JobManager::EvaluateNow(const v1::EvaluateRequest& r
           options_.cached_sessions, " jobs since); fp32 and int8 run from the job's files"));
     }
     std::lock_guard<std::mutex> session_lock(*in_use);
-    metrics = session->Evaluate(**data, progress, cancelled, (result_dir / "int8_infer" / "model.pt").string());
+    metrics = session->Evaluate(**data, progress, cancelled, (result_dir / core::kInt8ModelFile).string());
   } else {
     std::vector<core::TorchScriptVariant> files;
     // fp32 always runs: it is the reference of the agreement figures.
     for (const std::string& variant : {std::string("fp32"), std::string("int8")}) {
       if (variant != "fp32" && std::count(variants.begin(), variants.end(), variant) == 0) continue;
       const fs::path path = !for_job ? models_->ModelFile(request.model_id())
-                            : variant == "fp32" ? result_dir / "fp32" / "model.pt"
-                                                : result_dir / "int8_infer" / "model.pt";
-      files.push_back({variant, path.string(), variant == "int8" ? resolved->ptq.backend : ""});
+                            : result_dir / (variant == "fp32" ? core::kFp32ModelFile : core::kInt8ModelFile);
+      files.push_back({variant, path.string(), variant == "int8" ? backend : ""});
     }
     metrics = core::EvaluateTorchScriptFiles(files, **data, progress, cancelled);
   }

@@ -122,6 +122,9 @@ class JobManager {
   struct JobRecord {
     int64_t sequence = 0;
     v1::Job job;
+    // The config as resolved when the job was submitted, or by the start that recovered it;
+    // null for finished jobs, which never run again.
+    std::shared_ptr<const ResolvedJob> resolved;
     std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
     std::shared_ptr<const core::InMemoryBatches> streamed;
     bool stream_claimed = false;

@@ -9,8 +9,8 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "grpc/quant_server.h"
 #include "json_log_format.h"
-#include "quant_server.h"
 #include "spdlog/fmt/ranges.h"
 #include "spdlog/spdlog.h"
 

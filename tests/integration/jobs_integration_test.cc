@@ -409,6 +409,30 @@ TEST_F(JobsIntegrationTest, KilledServerRequeuesTheRunningJobWhichThenSucceeds) 
   }
 }
 
+// A job's config is resolved when it is submitted and again by the start that recovers it, not
+// on each use: a waiting job whose dataset has gone from the data root fails at that start,
+// saying why, and the others keep waiting.
+TEST_F(JobsIntegrationTest, AWaitingJobWhoseDatasetWentAwayFailsAtTheRestartWithTheReason) {
+  StartServer();
+  const v1::Job kept = SubmitOk(FashionConfig(model_id_, "stream", 1, 8, 0));
+  const v1::Job orphaned = SubmitOk(FashionConfig(model_id_, "stream", 1, 8, 64));
+  EXPECT_EQ(server_->Stop(std::chrono::seconds(30)), 0);
+  fs::rename(root_.path() / "data" / "fashion-mnist", root_.path() / "data" / "moved");
+  server_->Restart();
+  Reconnect();
+  v1::Job job;
+  ASSERT_TRUE(client_->Get(orphaned.job_id(), &job).ok());
+  EXPECT_EQ(job.state(), v1::JOB_STATE_FAILED);
+  EXPECT_NE(job.error().find("no longer resolves"), std::string::npos) << job.error();
+  EXPECT_NE(job.error().find("evaluate.path"), std::string::npos) << job.error();
+  ASSERT_TRUE(client_->Get(kept.job_id(), &job).ok());
+  EXPECT_EQ(job.state(), v1::JOB_STATE_AWAITING_DATA);
+  const testing::EncodedImages images = testing::FashionMnistAsPgm(8);
+  v1::CalibrationSummary summary;
+  ASSERT_TRUE(client_->Stream(testing::ImageBatches(kept.job_id(), images, 1, 8), &summary).ok());
+  EXPECT_EQ(WaitForEnd(kept.job_id()).state(), v1::JOB_STATE_SUCCEEDED);
+}
+
 // Regression: a job whose run ended the process was re-queued at every start, a crash loop.
 TEST_F(JobsIntegrationTest, AJobTheServerDiedRunningThreeTimesFailsInsteadOfRunningAgain) {
   StartServer();

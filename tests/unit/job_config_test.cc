@@ -108,6 +108,36 @@ TEST(JobConfigTest, ErrorsNameTheKey) {
   EXPECT_NE(ErrorOf(config).find("--data-root"), std::string::npos);
 }
 
+// What an evaluation of an uploaded model or a finished job resolves: its dataset under the
+// data root, with the preprocessing given, errors named as in a job config's evaluate section.
+TEST(JobConfigTest, EvaluationDataResolvesUnderTheDataRootWithTheGivenInput) {
+  testing::TempDir root;
+  testing::CopyFashionMnistTestSet(root.path() / "fashion");
+  v1::InputSpec input;
+  input.set_size(32);
+  absl::StatusOr<core::PreprocessSpec> preprocess = ResolveInput(&input);
+  ASSERT_TRUE(preprocess.ok()) << preprocess.status();
+  EXPECT_EQ(input.color_order(), "RGB");  // defaults filled in
+  absl::StatusOr<core::DataSpec> spec = ResolveEvaluationData(root.path().string(), "fashion/t10k", "", 50, *preprocess);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->limit, 50);
+  EXPECT_EQ(spec->batch_size, 32);
+  EXPECT_EQ(spec->preprocess.size, 32);
+  EXPECT_EQ(spec->confine_to, root.path().string());
+
+  absl::Status status = ResolveEvaluationData(root.path().string(), "fashion/t10k", "", -1, *preprocess).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(status) && status.message().find("evaluate.limit") != absl::string_view::npos)
+      << status;
+  status = ResolveEvaluationData(root.path().string(), "fashion/t10k", "tfrecord", 0, *preprocess).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(status) && status.message().find("evaluate.format") != absl::string_view::npos)
+      << status;
+  status = ResolveEvaluationData(root.path().string(), "../outside", "", 0, *preprocess).status();
+  EXPECT_TRUE(absl::IsPermissionDenied(status) && status.message().find("evaluate.path") != absl::string_view::npos)
+      << status;
+  input.set_color_order("CMYK");
+  EXPECT_NE(ResolveInput(&input).status().message().find("input.color_order"), absl::string_view::npos);
+}
+
 // Regressions: each of these was accepted, and the first two grew the server by gigabytes
 // or broke every ListJobs page.
 TEST(JobConfigTest, EveryNumberStringAndListHasABound) {

@@ -1,11 +1,11 @@
-#include "quant_service.h"
+#include "grpc/quant_service.h"
 
-#include "calibration_stream_reactor.h"
-#include "download_artifact_reactor.h"
-#include "evaluate_reactor.h"
-#include "status_util.h"
-#include "upload_model_reactor.h"
-#include "watch_job_reactor.h"
+#include "grpc/calibration_stream_reactor.h"
+#include "grpc/download_artifact_reactor.h"
+#include "grpc/evaluate_reactor.h"
+#include "grpc/status_util.h"
+#include "grpc/upload_model_reactor.h"
+#include "grpc/watch_job_reactor.h"
 
 namespace ptq::server {
 namespace {

@@ -1,5 +1,5 @@
-#ifndef PTQ_SERVER_WATCH_JOB_REACTOR_H_
-#define PTQ_SERVER_WATCH_JOB_REACTOR_H_
+#ifndef PTQ_SERVER_GRPC_WATCH_JOB_REACTOR_H_
+#define PTQ_SERVER_GRPC_WATCH_JOB_REACTOR_H_
 
 #include <grpcpp/grpcpp.h>
 
@@ -41,4 +41,4 @@ class WatchJobReactor : public grpc::ServerWriteReactor<v1::Job> {
 
 }  // namespace ptq::server
 
-#endif  // PTQ_SERVER_WATCH_JOB_REACTOR_H_
+#endif  // PTQ_SERVER_GRPC_WATCH_JOB_REACTOR_H_

@@ -1,6 +1,6 @@
-#include "evaluate_reactor.h"
+#include "grpc/evaluate_reactor.h"
 
-#include "status_util.h"
+#include "grpc/status_util.h"
 
 namespace ptq::server {
 

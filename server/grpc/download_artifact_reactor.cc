@@ -1,8 +1,8 @@
-#include "download_artifact_reactor.h"
+#include "grpc/download_artifact_reactor.h"
 
 #include "absl/strings/str_cat.h"
+#include "grpc/status_util.h"
 #include "ptq/common/sha256.h"
-#include "status_util.h"
 
 namespace ptq::server {
 namespace {

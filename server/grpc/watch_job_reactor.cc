@@ -1,7 +1,7 @@
-#include "watch_job_reactor.h"
+#include "grpc/watch_job_reactor.h"
 
+#include "grpc/status_util.h"
 #include "job_states.h"
-#include "status_util.h"
 
 namespace ptq::server {
 WatchJobReactor::WatchJobReactor(JobManager* jobs, const std::string& job_id) : jobs_(jobs) {

@@ -1,5 +1,5 @@
-#ifndef PTQ_SERVER_EVALUATE_REACTOR_H_
-#define PTQ_SERVER_EVALUATE_REACTOR_H_
+#ifndef PTQ_SERVER_GRPC_EVALUATE_REACTOR_H_
+#define PTQ_SERVER_GRPC_EVALUATE_REACTOR_H_
 
 #include <grpcpp/grpcpp.h>
 
@@ -49,4 +49,4 @@ class EvaluateReactor : public grpc::ServerWriteReactor<v1::EvaluateUpdate> {
 
 }  // namespace ptq::server
 
-#endif  // PTQ_SERVER_EVALUATE_REACTOR_H_
+#endif  // PTQ_SERVER_GRPC_EVALUATE_REACTOR_H_

@@ -1,5 +1,5 @@
-#ifndef PTQ_SERVER_STATUS_UTIL_H_
-#define PTQ_SERVER_STATUS_UTIL_H_
+#ifndef PTQ_SERVER_GRPC_STATUS_UTIL_H_
+#define PTQ_SERVER_GRPC_STATUS_UTIL_H_
 
 #include <grpcpp/support/status.h>
 
@@ -13,4 +13,4 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 
 }  // namespace ptq::server
 
-#endif  // PTQ_SERVER_STATUS_UTIL_H_
+#endif  // PTQ_SERVER_GRPC_STATUS_UTIL_H_

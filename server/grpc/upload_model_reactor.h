@@ -1,5 +1,5 @@
-#ifndef PTQ_SERVER_UPLOAD_MODEL_REACTOR_H_
-#define PTQ_SERVER_UPLOAD_MODEL_REACTOR_H_
+#ifndef PTQ_SERVER_GRPC_UPLOAD_MODEL_REACTOR_H_
+#define PTQ_SERVER_GRPC_UPLOAD_MODEL_REACTOR_H_
 
 #include <grpcpp/grpcpp.h>
 
@@ -38,4 +38,4 @@ class UploadModelReactor : public grpc::ServerReadReactor<v1::UploadModelRequest
 
 }  // namespace ptq::server
 
-#endif  // PTQ_SERVER_UPLOAD_MODEL_REACTOR_H_
+#endif  // PTQ_SERVER_GRPC_UPLOAD_MODEL_REACTOR_H_

@@ -1,5 +1,5 @@
-#ifndef PTQ_SERVER_QUANT_SERVICE_H_
-#define PTQ_SERVER_QUANT_SERVICE_H_
+#ifndef PTQ_SERVER_GRPC_QUANT_SERVICE_H_
+#define PTQ_SERVER_GRPC_QUANT_SERVICE_H_
 
 #include <filesystem>
 
@@ -52,4 +52,4 @@ class QuantService final : public v1::QuantService::CallbackService {
 
 }  // namespace ptq::server
 
-#endif  // PTQ_SERVER_QUANT_SERVICE_H_
+#endif  // PTQ_SERVER_GRPC_QUANT_SERVICE_H_

@@ -1,7 +1,7 @@
-#include "upload_model_reactor.h"
+#include "grpc/upload_model_reactor.h"
 
+#include "grpc/status_util.h"
 #include "spdlog/spdlog.h"
-#include "status_util.h"
 
 namespace ptq::server {
 

@@ -1,10 +1,10 @@
-#include "calibration_stream_reactor.h"
+#include "grpc/calibration_stream_reactor.h"
 
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "grpc/status_util.h"
 #include "spdlog/spdlog.h"
-#include "status_util.h"
 
 namespace ptq::server {
 

@@ -1,5 +1,5 @@
-#ifndef PTQ_SERVER_CALIBRATION_STREAM_REACTOR_H_
-#define PTQ_SERVER_CALIBRATION_STREAM_REACTOR_H_
+#ifndef PTQ_SERVER_GRPC_CALIBRATION_STREAM_REACTOR_H_
+#define PTQ_SERVER_GRPC_CALIBRATION_STREAM_REACTOR_H_
 
 #include <grpcpp/grpcpp.h>
 
@@ -45,4 +45,4 @@ class CalibrationStreamReactor : public grpc::ServerReadReactor<v1::CalibrationB
 
 }  // namespace ptq::server
 
-#endif  // PTQ_SERVER_CALIBRATION_STREAM_REACTOR_H_
+#endif  // PTQ_SERVER_GRPC_CALIBRATION_STREAM_REACTOR_H_

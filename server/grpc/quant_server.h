@@ -1,5 +1,5 @@
-#ifndef PTQ_SERVER_QUANT_SERVER_H_
-#define PTQ_SERVER_QUANT_SERVER_H_
+#ifndef PTQ_SERVER_GRPC_QUANT_SERVER_H_
+#define PTQ_SERVER_GRPC_QUANT_SERVER_H_
 
 #include <grpcpp/grpcpp.h>
 
@@ -8,11 +8,11 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "grpc/quant_service.h"
 #include "job_manager.h"
 #include "job_store.h"
 #include "model_store.h"
 #include "ptq/common/task_pool.h"
-#include "quant_service.h"
 #include "server_options.h"
 
 namespace ptq::server {
@@ -59,4 +59,4 @@ class QuantServer {
 
 }  // namespace ptq::server
 
-#endif  // PTQ_SERVER_QUANT_SERVER_H_
+#endif  // PTQ_SERVER_GRPC_QUANT_SERVER_H_

@@ -1,5 +1,5 @@
-#ifndef PTQ_SERVER_DOWNLOAD_ARTIFACT_REACTOR_H_
-#define PTQ_SERVER_DOWNLOAD_ARTIFACT_REACTOR_H_
+#ifndef PTQ_SERVER_GRPC_DOWNLOAD_ARTIFACT_REACTOR_H_
+#define PTQ_SERVER_GRPC_DOWNLOAD_ARTIFACT_REACTOR_H_
 
 #include <grpcpp/grpcpp.h>
 
@@ -33,4 +33,4 @@ class DownloadArtifactReactor : public grpc::ServerWriteReactor<v1::ArtifactChun
 
 }  // namespace ptq::server
 
-#endif  // PTQ_SERVER_DOWNLOAD_ARTIFACT_REACTOR_H_
+#endif  // PTQ_SERVER_GRPC_DOWNLOAD_ARTIFACT_REACTOR_H_

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "CLI/CLI.hpp"
 #include "ptq/core/devices.h"
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
   float mean = 127.5f, std_dev = 127.5f;
   int size = 224, resize_short = 256;
   std::string quantizer = "MSEQuantizer";
+  std::optional<bool> equalize;
   CLI::App app{"calibration overhead"};
   app.add_option("--model", model);
   app.add_option("--data", data);
@@ -58,6 +60,7 @@ int main(int argc, char** argv) {
   app.add_option("--mean", mean);
   app.add_option("--std", std_dev);
   app.add_option("--quantizer", quantizer);
+  app.add_option("--equalize", equalize, "ptq.equalize (unset: the default, on)");
   app.add_option("--size", size, "input size (the bundled Fashion-MNIST models: 32)");
   app.add_option("--resize-short", resize_short, "short side before the center crop; 0: resize the whole image");
   CLI11_PARSE(app, argc, argv);
@@ -106,6 +109,7 @@ int main(int argc, char** argv) {
     config.activation_quantizer = quantizer;
     config.fuse = true;
     config.bias_correction = bias_correction;
+    config.equalize = equalize;
     std::vector<double> runs;
     for (int r = 0; r < repeat; ++r) {
       auto session = ptq::core::QuantizationSession::Create(model, config, {});

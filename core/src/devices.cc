@@ -1,10 +1,12 @@
 #include "ptq/core/devices.h"
 
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <torch/cuda.h>
 
 #include <cstdlib>
+#include <mutex>
 
 namespace ptq::core {
 
@@ -12,6 +14,14 @@ int CudaDeviceCount() { return torch::cuda::is_available() ? static_cast<int>(to
 
 void SetIntraOpThreads(int threads) {
   if (threads > 0) at::set_num_threads(threads);
+}
+
+void KeepCudaAtTrueFp32() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    at::globalContext().setAllowTF32CuDNN(false);
+    at::globalContext().setAllowTF32CuBLAS(false);
+  });
 }
 
 std::string CapOnednnBelowAmx() {

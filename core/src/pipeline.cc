@@ -71,7 +71,7 @@ absl::StatusOr<PipelineResult> RunPipeline(const PipelineJob& job, const std::st
   enter(PipelineStage::kCalibrating, job.calibration_batches, "steps");
   auto stage_start = std::chrono::steady_clock::now();
   absl::StatusOr<std::unique_ptr<QuantizationSession>> session =
-      QuantizationSession::Create(job.model_path, job.ptq, RuntimeOptions{job.device, 0});
+      QuantizationSession::Create(job.model_path, job.ptq, RuntimeOptions{job.device});
   if (!session.ok()) return InStage("loading the model", session.status());
   result.timings.model_load_seconds = SecondsSince(stage_start);
   result.session = *std::move(session);

@@ -17,6 +17,7 @@
 #include "graph/graph_passes.h"
 #include "graph/imported_models.h"
 #include "ptq/common/file_write.h"
+#include "ptq/core/devices.h"
 #include "ptq/core/result_directory.h"
 #include "quant/activation_observer.h"
 #include "quant/calibrator.h"
@@ -70,14 +71,7 @@ absl::StatusOr<std::unique_ptr<QuantizationSession>> QuantizationSession::Create
         absl::StrCat("device '", runtime.device, "' asked for, but LibTorch sees no CUDA device"));
   }
   state->device = *device;
-  if (device->is_cuda()) {
-    // PyTorch lets cuDNN convolutions use TF32 by default, which moved fp32 logits by 1e-3 and
-    // flipped 1.6% of simulated int8 top-1 decisions against the CPU on an H100
-    // (tests/gpu/run_on_device.sh); calibration needs a true fp32 reference. Process-wide.
-    at::globalContext().setAllowTF32CuDNN(false);
-    at::globalContext().setAllowTF32CuBLAS(false);
-  }
-  if (runtime.threads > 0) at::set_num_threads(runtime.threads);
+  if (device->is_cuda()) KeepCudaAtTrueFp32();
 
   absl::StatusOr<Graph> graph = ImportTorchScriptOnce(model_path);
   if (!graph.ok()) return graph.status();

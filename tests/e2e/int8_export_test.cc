@@ -9,6 +9,7 @@
 #include <set>
 
 #include "nlohmann/json.hpp"
+#include "ptq/core/devices.h"
 #include "ptq/core/in_memory_batches.h"
 #include "ptq/core/quantization_session.h"
 #include "subprocess.h"
@@ -273,7 +274,7 @@ TEST(Int8ExportTest, RealMobileNetV1AgreesWithTheSimulation) {
   config.fuse = true;
   config.activation_quantizer = "MSEQuantizer";
   RuntimeOptions runtime;
-  runtime.threads = 2;
+  SetIntraOpThreads(2);  // as ptq-server --threads 2 sets it at start
   auto session = QuantizationSession::Create(
       (*shared / "models" / "mobilenet_v1_0.25_224_keras_imagenet.pt").string(), config, runtime);
   ASSERT_TRUE(session.ok()) << session.status();
@@ -320,7 +321,7 @@ std::vector<VariantAccuracy> CalibrateFashionModel(const std::string& model, con
                                                    const fs::path& directory, int64_t test_images,
                                                    std::string* quant_params) {
   RuntimeOptions runtime;
-  runtime.threads = 2;
+  SetIntraOpThreads(2);  // as ptq-server --threads 2 sets it at start
   auto session = QuantizationSession::Create((testing::ReferenceModelsDir() / model).string(), config, runtime);
   EXPECT_TRUE(session.ok()) << session.status();
   if (!session.ok()) return {};
@@ -439,7 +440,7 @@ TEST(Int8ExportTest, AdaRoundWeightsReachTheArtifacts) {
 TEST(Int8ExportTest, AnAccuracyBudgetKeepsTheMostSensitiveLayersInFloat) {
   const char* model = "mobilenet_v2.pt";
   RuntimeOptions runtime;
-  runtime.threads = 2;
+  SetIntraOpThreads(2);  // as ptq-server --threads 2 sets it at start
   // The same calibration both times: 640 training images, the last 96 held out.
   auto calibrate = [&](const PtqConfig& config) {
     auto session = QuantizationSession::Create((testing::ReferenceModelsDir() / model).string(), config, runtime);
@@ -521,7 +522,7 @@ TEST(Int8ExportTest, AutoKeepsTheQuantizerThatAgreesBestOnHeldOutImages) {
     config.activation_quantizer = "auto";
     config.holdout_batches = 3;
     RuntimeOptions runtime;
-    runtime.threads = 2;
+    SetIntraOpThreads(2);  // as ptq-server --threads 2 sets it at start
     auto session = QuantizationSession::Create((testing::ReferenceModelsDir() / model).string(), config, runtime);
     ASSERT_TRUE(session.ok()) << session.status();
     ASSERT_TRUE((*session)->Calibrate(**OpenDataset(FashionSpec("train", 640)), nullptr, nullptr).ok());

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "nlohmann/json.hpp"
+#include "ptq/core/devices.h"
 #include "ptq/core/quantization_session.h"
 #include "ptq/core/result_directory.h"
 #include "test_env.h"
@@ -40,7 +41,7 @@ class RealAccuracyTest : public ::testing::Test {
   Outcome Run(const PtqConfig& config, std::unique_ptr<QuantizationSession>* kept = nullptr) {
     const fs::path model = *shared_ / "models" / "mobilenet_v1_0.25_224_keras_imagenet.pt";
     RuntimeOptions runtime;
-    runtime.threads = 2;
+    SetIntraOpThreads(2);  // as ptq-server --threads 2 sets it at start
     auto session = QuantizationSession::Create(model.string(), config, runtime);
     EXPECT_TRUE(session.ok()) << session.status();
     auto calibration = OpenDataset(Data(320));

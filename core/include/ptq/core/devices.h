@@ -12,6 +12,13 @@ int CudaDeviceCount();
 // at the same time share it; `threads` <= 0 leaves the setting alone.
 void SetIntraOpThreads(int threads);
 
+// Turns TF32 off for cuDNN and cuBLAS, once per process (later calls change nothing).
+// PyTorch lets cuDNN convolutions use TF32 by default, which moved fp32 logits by 1e-3 and
+// flipped 1.6% of simulated int8 top-1 decisions against the CPU on an H100
+// (tests/gpu/run_on_device.sh): calibration needs a true fp32 reference. Sessions on a CUDA
+// device call it; every job wants the same setting, so it is set once, not per job.
+void KeepCudaAtTrueFp32();
+
 // On CPUs with AMX (Sapphire Rapids and later) onednn 2.6, under LibTorch's int8 convolutions,
 // picks AMX kernels for dense layers, and on MobileNet layers at batch 32 they are slower than
 // its AVX-512 VNNI kernels (bundled MobileNetV2 at 32x32: int8 14.0k -> 21.2k images/s without

@@ -16,11 +16,10 @@
 
 namespace ptq::core {
 
+// Where a session computes. LibTorch's intra-op threads are the process's, set once at start
+// (SetIntraOpThreads), never per session.
 struct RuntimeOptions {
   std::string device = "cpu";  // "cpu", "cuda" or "cuda:N"
-  // Intra-op threads for LibTorch; 0 leaves the setting alone. LibTorch's pool is one per
-  // process, so the last session created decides for all.
-  int threads = 0;
 };
 
 // done / total steps (batches) of a long operation.

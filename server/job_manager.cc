@@ -2,22 +2,16 @@
 
 #include <google/protobuf/util/message_differencer.h>
 #include <google/protobuf/util/time_util.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <random>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "data_paths.h"
+#include "job_protos.h"
 #include "job_runner.h"
 #include "job_states.h"
-#include "ptq/core/result_directory.h"
-#include "ptq/core/torchscript_evaluation.h"
 #include "spdlog/spdlog.h"
 
 namespace ptq::server {
@@ -42,30 +36,6 @@ std::string NewJobId() {
   return absl::StrFormat("job-%016x", random());
 }
 
-v1::VariantMetrics ToProto(const core::VariantAccuracy& accuracy) {
-  v1::VariantMetrics metrics;
-  metrics.set_variant(accuracy.variant);
-  metrics.set_top1(accuracy.top1);
-  metrics.set_top5(accuracy.top5);
-  metrics.set_count(accuracy.count);
-  metrics.set_agreement_top1(accuracy.agreement_top1);
-  metrics.set_images_per_second(accuracy.images_per_second);
-  return metrics;
-}
-
-void SetArtifacts(const std::vector<core::ManifestEntry>& entries, v1::Job& job) {
-  job.clear_artifacts();
-  for (const core::ManifestEntry& entry : entries) {
-    v1::Artifact* artifact = job.add_artifacts();
-    artifact->set_path(entry.path);
-    artifact->set_sha256(entry.sha256);
-    artifact->set_size_bytes(entry.size_bytes);
-  }
-  // MANIFEST lists every file but itself; downloads offer it too.
-  v1::Artifact* manifest = job.add_artifacts();
-  manifest->set_path("MANIFEST");
-}
-
 // Checks that a dataset opens (index file, listed files, IDX headers) without reading it all.
 absl::Status CheckDatasetOpens(core::DataSpec spec, absl::string_view key) {
   spec.limit = 1;
@@ -79,7 +49,17 @@ absl::Status CheckDatasetOpens(core::DataSpec spec, absl::string_view key) {
 }  // namespace
 
 JobManager::JobManager(JobManagerOptions options, JobStore* store, const ModelStore* models)
-    : options_(std::move(options)), store_(store), models_(models) {}
+    : options_(std::move(options)),
+      store_(store),
+      models_(models),
+      queue_(options_.worker_devices, options_.worker_nice),
+      evaluations_(
+          JobEvaluations::Options{options_.results_dir, options_.data_root, options_.cached_sessions}, models,
+          [this](const std::string& job_id) { return Get(job_id); },
+          [this](const std::string& job_id, const std::vector<core::ManifestEntry>& artifacts) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            ChangeLocked(jobs_.at(job_id), [&](v1::Job& job) { SetArtifacts(artifacts, job); });
+          }) {}
 
 absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions options, JobStore* store,
                                                               const ModelStore* models) {
@@ -92,9 +72,7 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions 
   }
   std::unique_ptr<JobManager> manager(new JobManager(std::move(options), store, models));
   if (absl::Status recovered = manager->Recover(); !recovered.ok()) return recovered;
-  for (const std::string& device : manager->options_.worker_devices) {
-    manager->workers_.emplace_back([m = manager.get(), device] { m->RunWorker(device); });
-  }
+  manager->queue_.Start();
   manager->reaper_ = std::thread([m = manager.get()] { m->RunReaper(); });
   return manager;
 }
@@ -142,7 +120,7 @@ absl::Status JobManager::Recover() {
         job.clear_progress();
         job.clear_started_at();
       });
-      queue_.push_back(WorkItem{job_id, nullptr});
+      QueueRunLocked(job_id);
       spdlog::info("job {} re-queued after a restart (was {})", job_id, StateName(state));
     } else {
       FailLocked(record, kRestartedReason);
@@ -240,7 +218,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(v1::JobConfig config, const std::stri
   }
 
   std::lock_guard<std::mutex> lock(mutex_);
-  if (stopping_ || draining_) return absl::UnavailableError("the server is shutting down");
+  if (stopping_ || !queue_.accepting()) return absl::UnavailableError("the server is shutting down");
   if (!idempotency_key.empty() && job_by_idempotency_key_.count(idempotency_key) > 0) {
     return jobs_.at(job_by_idempotency_key_.at(idempotency_key)).job;  // a concurrent twin won
   }
@@ -266,10 +244,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(v1::JobConfig config, const std::stri
   record.resolved = std::make_shared<const ResolvedJob>(*std::move(resolved));
   job_by_sequence_[*sequence] = job.job_id();
   if (!idempotency_key.empty()) job_by_idempotency_key_[idempotency_key] = job.job_id();
-  if (!record.resolved->streamed) {
-    queue_.push_back(WorkItem{job.job_id(), nullptr});
-    work_available_.notify_one();
-  }
+  if (!record.resolved->streamed) QueueRunLocked(job.job_id());
   spdlog::info("job {} submitted ('{}', model {}, {} {}, {} calibration) -> {}", job.job_id(), job.name(),
                job.config().model().model_id().substr(0, 12), job.config().ptq().activation_quantizer(),
                job.config().ptq().weight_quantizer(), job.config().calibration().source(), StateName(job.state()));
@@ -325,8 +300,7 @@ absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& job_id) {
   }
   record.cancelled->store(true);
   if (state == v1::JOB_STATE_QUEUED || state == v1::JOB_STATE_AWAITING_DATA) {
-    queue_.erase(std::remove_if(queue_.begin(), queue_.end(), [&](const WorkItem& item) { return item.job_id == job_id; }),
-                 queue_.end());
+    queue_.Remove(job_id);
     ReleaseStreamLocked(record);
     ChangeLocked(record, [](v1::Job& job) {
       job.set_state(v1::JOB_STATE_CANCELLED);
@@ -392,8 +366,7 @@ absl::Status JobManager::CompleteCalibrationStream(const std::string& job_id,
   }
   record.streamed = std::move(data);
   EnterStateLocked(record, v1::JOB_STATE_QUEUED, record.job.config().calibration().quant_batch_num(), "batches");
-  queue_.push_back(WorkItem{job_id, nullptr});
-  work_available_.notify_one();
+  QueueRunLocked(job_id);
   return absl::OkStatus();
 }
 
@@ -428,39 +401,17 @@ void JobManager::NoteStreamActivity(const std::string& job_id) {
   jobs_.at(job_id).stream_active_at = std::chrono::steady_clock::now();
 }
 
-void JobManager::RunWorker(const std::string& device) {
-  // Per thread on Linux; the OpenMP team this thread starts for LibTorch inherits it.
-  if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), options_.worker_nice) != 0) {
-    spdlog::warn("worker {}: could not set nice {}: {}", device, options_.worker_nice, std::strerror(errno));
-  }
-  while (true) {
-    WorkItem item;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      work_available_.wait(lock, [&] { return stopping_ || draining_ || !queue_.empty(); });
-      if (stopping_ || draining_) return;
-      item = std::move(queue_.front());
-      queue_.pop_front();
-      ++busy_workers_;
-    }
+bool JobManager::QueueRunLocked(const std::string& job_id) {
+  return queue_.Push(job_id, [this, job_id](const std::string& device) {
     // Core turns what LibTorch and OpenCV throw into statuses; this is the last line, so that
     // nothing a job does can end the process.
     try {
-      if (item.task) {
-        item.task(device);
-      } else {
-        RunJob(item.job_id, device);
-      }
+      RunJob(job_id, device);
     } catch (const std::exception& e) {
       spdlog::error("worker {}: unexpected exception: {}", device, e.what());
-      if (!item.task) FinishJob(item.job_id, absl::InternalError(absl::StrCat("unexpected error: ", e.what())), device);
+      FinishJob(job_id, absl::InternalError(absl::StrCat("unexpected error: ", e.what())), device);
     }
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      --busy_workers_;
-    }
-    worker_idle_.notify_all();
-  }
+  });
 }
 
 void JobManager::RunJob(const std::string& job_id, const std::string& device) {
@@ -498,8 +449,7 @@ void JobManager::RunJob(const std::string& job_id, const std::string& device) {
   std::lock_guard<std::mutex> lock(mutex_);
   JobRecord& record = jobs_.at(job_id);
   ReleaseStreamLocked(record);
-  sessions_.push_front(CachedSession{job_id, output->session});
-  if (static_cast<int>(sessions_.size()) > options_.cached_sessions) sessions_.pop_back();
+  evaluations_.KeepSession(job_id, output->session);
   const v1::JobState before = record.job.state();
   ChangeLocked(record, [&](v1::Job& job) {
     job.set_state(v1::JOB_STATE_SUCCEEDED);
@@ -541,148 +491,32 @@ void JobManager::FinishJob(const std::string& job_id, const absl::Status& status
   }
 }
 
-std::shared_ptr<core::QuantizationSession> JobManager::CachedSessionFor(const std::string& job_id,
-                                                                        std::shared_ptr<std::mutex>* in_use) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (const CachedSession& cached : sessions_) {
-    if (cached.job_id == job_id) {
-      *in_use = cached.in_use;
-      return cached.session;
-    }
-  }
-  return nullptr;
-}
-
 absl::Status JobManager::Evaluate(const v1::EvaluateRequest& request, std::shared_ptr<const std::atomic<bool>> cancelled,
                                   EvaluateProgress progress, EvaluateDone done) {
-  for (const std::string& variant : request.variants()) {
-    if (variant != "fp32" && variant != "int8_simulated" && variant != "int8") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("variants: \"", variant, "\" is not one of \"fp32\", \"int8_simulated\", \"int8\""));
-    }
-  }
-  if (request.has_limit() && request.limit() < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("limit must be >= 0, got ", request.limit()));
-  }
-  if (request.target_case() == v1::EvaluateRequest::kJobId) {
-    absl::StatusOr<v1::Job> job = Get(request.job_id());
-    if (!job.ok()) return job.status();
-    if (job->state() != v1::JOB_STATE_SUCCEEDED) {
-      return absl::FailedPreconditionError(absl::StrCat("job ", job->job_id(), " is ", StateName(job->state()),
-                                                        "; only SUCCEEDED jobs have models to evaluate"));
-    }
-  } else if (request.target_case() == v1::EvaluateRequest::kModelId) {
-    if (absl::StatusOr<v1::Model> model = models_->Get(request.model_id()); !model.ok()) return model.status();
-    for (const std::string& variant : request.variants()) {
-      if (variant != "fp32") {
-        return absl::InvalidArgumentError(
-            absl::StrCat("variants: an uploaded model has only \"fp32\", not \"", variant, "\""));
-      }
-    }
-  } else {
-    return absl::InvalidArgumentError("job_id or model_id is required");
-  }
-  if (absl::StatusOr<fs::path> path = ResolveDataPath(options_.data_root, request.dataset(), "dataset"); !path.ok()) {
-    return path.status();
-  }
+  if (absl::Status checked = evaluations_.Check(request); !checked.ok()) return checked;
   std::lock_guard<std::mutex> lock(mutex_);
-  if (stopping_ || draining_) return absl::UnavailableError("the server is shutting down");
-  queue_.push_back(WorkItem{"", [this, request, cancelled, progress, done](const std::string& /*device*/) {
-                              if (cancelled->load()) return done(absl::CancelledError("evaluation cancelled"));
-                              absl::StatusOr<v1::Metrics> metrics;
-                              try {
-                                metrics = EvaluateNow(request, cancelled.get(), progress);
-                              } catch (const std::exception& e) {  // the caller is answered whatever happens
-                                metrics = absl::InternalError(absl::StrCat("unexpected error: ", e.what()));
-                              }
-                              done(std::move(metrics));
-                            }});
-  work_available_.notify_one();
+  const bool queued = !stopping_ && queue_.Push("", [this, request, cancelled, progress, done](const std::string&) {
+    if (cancelled->load()) return done(absl::CancelledError("evaluation cancelled"));
+    absl::StatusOr<v1::Metrics> metrics;
+    try {
+      metrics = evaluations_.Run(request, cancelled.get(), progress);
+    } catch (const std::exception& e) {  // the caller is answered whatever happens
+      metrics = absl::InternalError(absl::StrCat("unexpected error: ", e.what()));
+    }
+    done(std::move(metrics));
+  });
+  if (!queued) return absl::UnavailableError("the server is shutting down");
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Metrics> JobManager::EvaluateNow(const v1::EvaluateRequest& request,
-                                                    const std::atomic<bool>* cancelled,
-                                                    const EvaluateProgress& progress) {
-  const bool for_job = request.target_case() == v1::EvaluateRequest::kJobId;
-  // The job's own preprocessing, or the request's for an uploaded model.
-  v1::InputSpec input = request.input();
-  std::string backend;
-  if (for_job) {
-    absl::StatusOr<v1::Job> job = Get(request.job_id());
-    if (!job.ok()) return job.status();
-    input = job->config().input();
-    backend = job->config().ptq().backend();
-  }
-  absl::StatusOr<core::PreprocessSpec> preprocess = ResolveInput(&input);
-  if (!preprocess.ok()) return preprocess.status();
-  absl::StatusOr<core::DataSpec> spec = ResolveEvaluationData(options_.data_root, request.dataset(), request.format(),
-                                                              request.has_limit() ? request.limit() : 0, *preprocess);
-  if (!spec.ok()) return spec.status();
-  absl::StatusOr<std::unique_ptr<core::BatchSource>> data = core::OpenDataset(*spec);
-  if (!data.ok()) return data.status();
-
-  std::vector<std::string> variants(request.variants().begin(), request.variants().end());
-  const fs::path result_dir = options_.results_dir / request.job_id();
-  std::shared_ptr<std::mutex> in_use;
-  std::shared_ptr<core::QuantizationSession> session = for_job ? CachedSessionFor(request.job_id(), &in_use) : nullptr;
-  if (variants.empty()) {
-    variants = for_job ? std::vector<std::string>{"fp32", "int8_simulated", "int8"} : std::vector<std::string>{"fp32"};
-    if (for_job && session == nullptr) variants.erase(variants.begin() + 1);
-  }
-  const bool wants_simulated = std::count(variants.begin(), variants.end(), "int8_simulated") > 0;
-  absl::StatusOr<std::vector<core::VariantAccuracy>> metrics;
-  if (wants_simulated) {
-    if (session == nullptr) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "variant int8_simulated of job ", request.job_id(),
-          " needs its calibrated session, which this server process no longer holds (restarted, or more than ",
-          options_.cached_sessions, " jobs since); fp32 and int8 run from the job's files"));
-    }
-    std::lock_guard<std::mutex> session_lock(*in_use);
-    metrics = session->Evaluate(**data, progress, cancelled, (result_dir / core::kInt8ModelFile).string());
-  } else {
-    std::vector<core::TorchScriptVariant> files;
-    // fp32 always runs: it is the reference of the agreement figures.
-    for (const std::string& variant : {std::string("fp32"), std::string("int8")}) {
-      if (variant != "fp32" && std::count(variants.begin(), variants.end(), variant) == 0) continue;
-      const fs::path path = !for_job ? models_->ModelFile(request.model_id())
-                            : result_dir / (variant == "fp32" ? core::kFp32ModelFile : core::kInt8ModelFile);
-      files.push_back({variant, path.string(), variant == "int8" ? backend : ""});
-    }
-    metrics = core::EvaluateTorchScriptFiles(files, **data, progress, cancelled);
-  }
-  if (!metrics.ok()) return metrics.status();
-  std::vector<core::VariantAccuracy> kept;
-  for (const core::VariantAccuracy& accuracy : *metrics) {
-    if (std::count(variants.begin(), variants.end(), accuracy.variant) > 0) kept.push_back(accuracy);
-  }
-  v1::Metrics result;
-  result.set_dataset(request.dataset());
-  for (const core::VariantAccuracy& accuracy : kept) *result.add_variants() = ToProto(accuracy);
-  if (for_job) {
-    std::lock_guard<std::mutex> report_lock(report_mutex_);
-    absl::Status added = core::AddEvaluationToReport(result_dir.string(), request.dataset(), kept);
-    absl::StatusOr<std::vector<core::ManifestEntry>> artifacts =
-        added.ok() ? core::ReadManifest(result_dir.string()) : absl::StatusOr<std::vector<core::ManifestEntry>>(added);
-    if (!artifacts.ok()) return artifacts.status();
-    std::lock_guard<std::mutex> lock(mutex_);
-    ChangeLocked(jobs_.at(request.job_id()), [&](v1::Job& job) { SetArtifacts(*artifacts, job); });
-  }
-  spdlog::info("evaluation of {} {} on '{}' done ({} variants)", for_job ? "job" : "model",
-               for_job ? request.job_id() : request.model_id(), request.dataset(), kept.size());
-  return result;
-}
-
 void JobManager::Drain(std::chrono::milliseconds grace) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  if (stopping_) return;
-  draining_ = true;
-  work_available_.notify_all();
-  if (busy_workers_ > 0) spdlog::info("draining: waiting up to {} ms for {} running job(s)", grace.count(), busy_workers_);
-  const bool idle = worker_idle_.wait_for(lock, grace, [&] { return busy_workers_ == 0; });
-  if (!idle) spdlog::warn("draining: grace period over; interrupting running jobs (re-queued at the next start)");
-  lock.unlock();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) return;
+  }
+  if (!queue_.Drain(grace)) {
+    spdlog::warn("draining: grace period over; interrupting running jobs (re-queued at the next start)");
+  }
   Stop();
 }
 
@@ -695,9 +529,8 @@ void JobManager::Stop() {
       if (IsRunningState(record.job.state())) record.cancelled->store(true);
     }
   }
-  work_available_.notify_all();
   reaper_wake_.notify_all();
-  for (std::thread& worker : workers_) worker.join();
+  queue_.Stop();
   if (reaper_.joinable()) reaper_.join();
 }
 

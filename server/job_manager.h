@@ -7,10 +7,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <filesystem>
 #include <functional>
-#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,11 +19,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "job_config.h"
+#include "job_evaluations.h"
 #include "job_store.h"
 #include "model_store.h"
 #include "ptq/core/in_memory_batches.h"
 #include "ptq/core/quantization_session.h"
 #include "ptq/v1/service.pb.h"
+#include "work_queue.h"
 
 namespace ptq::server {
 
@@ -54,9 +54,9 @@ struct StreamExpectation {
   int max_batch_size = 0;
 };
 
-// The jobs: durable records (JobStore), the queue, the workers that run them, and the
-// watchers that follow them. Every state change is stored before anyone is told about it.
-// Thread-safe.
+// The jobs: durable records (JobStore) and the watchers that follow them, their calibration
+// streams, and their runs, which it hands to a WorkQueue (evaluations go there too, through
+// JobEvaluations). Every state change is stored before anyone is told about it. Thread-safe.
 class JobManager {
  public:
   using Listener = std::function<void(const v1::Job&)>;
@@ -133,20 +133,11 @@ class JobManager {
     std::chrono::steady_clock::time_point stream_active_at;
     int64_t stream_bytes = 0;  // held against max_stream_bytes
   };
-  // A unit of work for a worker: a job, or an evaluation task.
-  struct WorkItem {
-    std::string job_id;
-    std::function<void(const std::string& device)> task;
-  };
-  struct CachedSession {
-    std::string job_id;
-    std::shared_ptr<core::QuantizationSession> session;
-    std::shared_ptr<std::mutex> in_use = std::make_shared<std::mutex>();
-  };
-
   JobManager(JobManagerOptions options, JobStore* store, const ModelStore* models);
   absl::Status Recover();
-  void RunWorker(const std::string& device);
+  // Queues the job's run on the workers; false when the queue no longer accepts work (the job
+  // then stays stored as QUEUED, for the next start).
+  bool QueueRunLocked(const std::string& job_id);
   // Once a second: fails jobs AWAITING_DATA past awaiting_data_ttl and cancels claimed
   // streams idle past stream_idle_timeout, so neither holds a queue slot or memory forever.
   void RunReaper();
@@ -168,34 +159,24 @@ class JobManager {
   // Drops the job's streamed data and returns its bytes to the budget. Requires mutex_.
   void ReleaseStreamLocked(JobRecord& record);
   int WaitingJobsLocked() const;
-  std::shared_ptr<core::QuantizationSession> CachedSessionFor(const std::string& job_id,
-                                                              std::shared_ptr<std::mutex>* in_use);
-  absl::StatusOr<v1::Metrics> EvaluateNow(const v1::EvaluateRequest& request, const std::atomic<bool>* cancelled,
-                                          const EvaluateProgress& progress);
 
   const JobManagerOptions options_;
   JobStore* store_;
   const ModelStore* models_;
 
+  WorkQueue queue_;
+  JobEvaluations evaluations_;
+
   mutable std::mutex mutex_;
-  std::condition_variable work_available_;
   std::map<std::string, JobRecord> jobs_;
   std::map<int64_t, std::string> job_by_sequence_;
   std::map<std::string, std::string> job_by_idempotency_key_;
-  std::deque<WorkItem> queue_;
   std::multimap<std::string, std::pair<int64_t, Listener>> listeners_;
   int64_t next_watch_id_ = 1;
-  std::list<CachedSession> sessions_;  // most recent first
   bool stopping_ = false;
-  bool draining_ = false;           // no new work is taken or accepted
-  int busy_workers_ = 0;            // workers running an item now
-  std::condition_variable worker_idle_;
-  std::vector<std::thread> workers_;
   int64_t stream_bytes_held_ = 0;
   std::condition_variable reaper_wake_;
   std::thread reaper_;
-  // Serializes rewrites of report.json by evaluations.
-  std::mutex report_mutex_;
 };
 
 }  // namespace ptq::server

@@ -19,6 +19,8 @@ std::string CurrentQuantizedEngine();
 // and while it waits no new section of the held engine starts, so neither side starves.
 // A guarded section rather than one engine per process: a server runs jobs for both backends,
 // and jobs of one backend, the usual case, never wait on each other.
+// A thread never opens a section inside another: the inner one would wait forever once a
+// section of the other engine waits.
 class QuantizedEngineSection {
  public:
   explicit QuantizedEngineSection(const std::string& backend);

@@ -33,6 +33,12 @@ struct RunnerTally {
 
 }  // namespace
 
+at::Tensor BatchTensor(Batch&& batch, const at::Device& device) {
+  auto owner = std::make_shared<std::vector<float>>(std::move(batch.data));
+  at::Tensor tensor = at::from_blob(owner->data(), batch.shape, [owner](void*) {}, at::kFloat);
+  return tensor.to(device);
+}
+
 absl::StatusOr<EvaluationRunner> TorchScriptFileRunner(const std::string& variant, const std::string& path,
                                                        const std::string& backend) {
   std::error_code error;
@@ -73,9 +79,7 @@ absl::StatusOr<std::vector<VariantAccuracy>> EvaluateRunners(const std::vector<E
       if (!*more) break;
       const std::vector<int32_t> labels = batch.labels;
       const int64_t n = batch.size();
-      std::vector<int64_t> shape = batch.shape;
-      auto buffer = std::make_shared<std::vector<float>>(std::move(batch.data));
-      const at::Tensor input = at::from_blob(buffer->data(), shape, at::kFloat).to(device);
+      const at::Tensor input = BatchTensor(std::move(batch), device);
       for (size_t i = 0; i < runners.size(); ++i) {
         const EvaluationRunner& runner = runners[i];
         RunnerTally& tally = tallies[i];

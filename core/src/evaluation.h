@@ -14,6 +14,10 @@
 
 namespace ptq::core {
 
+// Wraps a batch's buffer as a tensor on `device` without copying on the CPU; the tensor owns
+// the buffer.
+at::Tensor BatchTensor(Batch&& batch, const at::Device& device);
+
 // One model an evaluation runs, under its variant name ("fp32", "int8_simulated", "int8").
 struct EvaluationRunner {
   std::string variant;

@@ -27,13 +27,6 @@
 namespace ptq::core {
 namespace {
 
-// Wraps a batch's buffer as a tensor without copying; the tensor owns the buffer.
-at::Tensor ToTensor(Batch&& batch, const at::Device& device) {
-  auto owner = std::make_shared<std::vector<float>>(std::move(batch.data));
-  at::Tensor tensor = at::from_blob(owner->data(), batch.shape, [owner](void*) {}, at::kFloat);
-  return tensor.to(device);
-}
-
 void MoveToDevice(Graph& graph, const at::Device& device) {
   for (Node& node : graph.nodes) {
     for (at::Tensor* tensor : {&node.weight, &node.bias, &node.running_mean, &node.running_var}) {
@@ -131,7 +124,7 @@ absl::Status QuantizationSession::Calibrate(BatchSource& data, const ProgressCal
     if (!*more) return std::optional<CalibrationBatch>();
     std::vector<int32_t> labels = std::move(batch.labels);
     labels.resize(static_cast<size_t>(batch.size()), kNoLabel);
-    return std::optional<CalibrationBatch>(CalibrationBatch{ToTensor(std::move(batch), state.device), std::move(labels)});
+    return std::optional<CalibrationBatch>(CalibrationBatch{BatchTensor(std::move(batch), state.device), std::move(labels)});
   };
   return GuardTorch<bool>("calibration",
                        [&]() -> absl::StatusOr<bool> {

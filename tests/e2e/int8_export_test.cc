@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 
+#include "fashion_mnist_spec.h"
 #include "nlohmann/json.hpp"
 #include "ptq/core/devices.h"
 #include "ptq/core/in_memory_batches.h"
@@ -73,19 +74,6 @@ void ExpectOnnxCheckerAccepts(const std::vector<fs::path>& models) {
 
 double TopOneAgreement(const at::Tensor& a, const at::Tensor& b) {
   return 100.0 * a.argmax(1).eq(b.argmax(1)).to(at::kDouble).mean().item<double>();
-}
-
-// The first `limit` images of Debian's Fashion-MNIST `split` ("train" or "t10k") at 32 x 32,
-// as the bundled models were trained.
-DataSpec FashionSpec(const std::string& split, int64_t limit) {
-  DataSpec spec;
-  spec.path = (testing::FashionMnistDir() / split).string();
-  spec.preprocess.size = 32;
-  spec.preprocess.resize_short = 0;
-  spec.preprocess.mean = {72.94f};
-  spec.preprocess.std = {90.02f};
-  spec.limit = limit;
-  return spec;
 }
 
 // Top-1 agreement of ONNX Runtime on `result_dir`'s int8_infer/model.onnx with our
@@ -325,11 +313,11 @@ std::vector<VariantAccuracy> CalibrateFashionModel(const std::string& model, con
   auto session = QuantizationSession::Create((testing::ReferenceModelsDir() / model).string(), config, runtime);
   EXPECT_TRUE(session.ok()) << session.status();
   if (!session.ok()) return {};
-  DataSpec spec = FashionSpec("train", 320);
+  DataSpec spec = testing::FashionMnistSpec("train", 320);
   EXPECT_TRUE((*session)->Calibrate(**OpenDataset(spec), nullptr, nullptr).ok());
   EXPECT_TRUE((*session)->WriteArtifacts(directory.string()).ok());
   *quant_params = *(*session)->QuantParamsJson();
-  auto accuracy = (*session)->Evaluate(**OpenDataset(FashionSpec("t10k", test_images)), nullptr, nullptr,
+  auto accuracy = (*session)->Evaluate(**OpenDataset(testing::FashionMnistSpec("t10k", test_images)), nullptr, nullptr,
                                        (directory / "int8_infer" / "model.pt").string());
   EXPECT_TRUE(accuracy.ok()) << accuracy.status();
   return accuracy.ok() ? *accuracy : std::vector<VariantAccuracy>();
@@ -352,7 +340,7 @@ TEST(Int8ExportTest, FashionMnistModelAgreesWithTheSimulationAndOnnxRuntime) {
               accuracy[0].top1, simulated.top1, real.top1, real.agreement_with_simulated_top1);
   EXPECT_GE(real.agreement_with_simulated_top1, 99.0);
   EXPECT_LE(std::abs(real.top1 - simulated.top1), 0.3);
-  EXPECT_GE(OnnxRuntimeAgreesWithOurInt8(dir.path(), FashionSpec("t10k", 512)), 98.0);
+  EXPECT_GE(OnnxRuntimeAgreesWithOurInt8(dir.path(), testing::FashionMnistSpec("t10k", 512)), 98.0);
 }
 
 // A config with no ptq keys on every bundled Fashion-MNIST model: calibrated on 320 training
@@ -429,7 +417,7 @@ TEST(Int8ExportTest, AdaRoundWeightsReachTheArtifacts) {
   EXPECT_GT(moved, 0);
   EXPECT_GE(accuracy[2].agreement_with_simulated_top1, 99.0);
   EXPECT_LE(accuracy[0].top1 - accuracy[1].top1, 1.0);
-  EXPECT_GE(OnnxRuntimeAgreesWithOurInt8(dir.path(), FashionSpec("t10k", 512)), 98.0);
+  EXPECT_GE(OnnxRuntimeAgreesWithOurInt8(dir.path(), testing::FashionMnistSpec("t10k", 512)), 98.0);
 }
 
 // An accuracy budget on a recipe that loses accuracy (per-tensor weights, which some int8
@@ -445,12 +433,12 @@ TEST(Int8ExportTest, AnAccuracyBudgetKeepsTheMostSensitiveLayersInFloat) {
   auto calibrate = [&](const PtqConfig& config) {
     auto session = QuantizationSession::Create((testing::ReferenceModelsDir() / model).string(), config, runtime);
     EXPECT_TRUE(session.ok()) << session.status();
-    EXPECT_TRUE((*session)->Calibrate(**OpenDataset(FashionSpec("train", 640)), nullptr, nullptr).ok());
+    EXPECT_TRUE((*session)->Calibrate(**OpenDataset(testing::FashionMnistSpec("train", 640)), nullptr, nullptr).ok());
     return *std::move(session);
   };
   auto evaluate = [](QuantizationSession& session, const fs::path& dir) {
     EXPECT_TRUE(session.WriteArtifacts(dir.string()).ok());
-    auto accuracy = session.Evaluate(**OpenDataset(FashionSpec("t10k", 2000)), nullptr, nullptr,
+    auto accuracy = session.Evaluate(**OpenDataset(testing::FashionMnistSpec("t10k", 2000)), nullptr, nullptr,
                                      (dir / "int8_infer" / "model.pt").string());
     EXPECT_TRUE(accuracy.ok()) << accuracy.status();
     return accuracy.ok() ? *accuracy : std::vector<VariantAccuracy>(3);
@@ -525,7 +513,7 @@ TEST(Int8ExportTest, AutoKeepsTheQuantizerThatAgreesBestOnHeldOutImages) {
     SetIntraOpThreads(2);  // as ptq-server --threads 2 sets it at start
     auto session = QuantizationSession::Create((testing::ReferenceModelsDir() / model).string(), config, runtime);
     ASSERT_TRUE(session.ok()) << session.status();
-    ASSERT_TRUE((*session)->Calibrate(**OpenDataset(FashionSpec("train", 640)), nullptr, nullptr).ok());
+    ASSERT_TRUE((*session)->Calibrate(**OpenDataset(testing::FashionMnistSpec("train", 640)), nullptr, nullptr).ok());
     const std::vector<QuantizerTrial> trials = (*session)->ActivationQuantizerTrials();
     ASSERT_EQ(trials.size(), 5u);
     EXPECT_EQ(trials[0].quantizer, "PercentileQuantizer");
@@ -549,7 +537,7 @@ TEST(Int8ExportTest, AutoKeepsTheQuantizerThatAgreesBestOnHeldOutImages) {
         EXPECT_EQ(point.at("observer"), best->quantizer);
       }
     }
-    auto accuracy = (*session)->Evaluate(**OpenDataset(FashionSpec("t10k", 10000)), nullptr, nullptr);
+    auto accuracy = (*session)->Evaluate(**OpenDataset(testing::FashionMnistSpec("t10k", 10000)), nullptr, nullptr);
     ASSERT_TRUE(accuracy.ok()) << accuracy.status();
     std::printf("%s auto chose %s; 10000 test images: fp32 %.2f | int8 simulated %.2f | agreement %.2f%%; tried:",
                 model, best->quantizer.c_str(), (*accuracy)[0].top1, (*accuracy)[1].top1, (*accuracy)[1].agreement_top1);

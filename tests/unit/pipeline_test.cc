@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "fashion_mnist_spec.h"
 #include "nlohmann/json.hpp"
 #include "test_env.h"
 
@@ -17,13 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 
 DataSpec FashionSpec(const std::string& split, int64_t limit) {
-  DataSpec spec;
-  spec.path = (testing::FashionMnistDir() / split).string();
-  spec.preprocess.size = 32;
-  spec.preprocess.resize_short = 0;
-  spec.preprocess.mean = {72.94f};
-  spec.preprocess.std = {90.02f};
-  spec.limit = limit;
+  DataSpec spec = testing::FashionMnistSpec(split, limit);
   spec.batch_size = 16;
   return spec;
 }

@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "job_config.h"
 #include "job_evaluations.h"
+#include "job_registry.h"
 #include "job_store.h"
 #include "model_store.h"
 #include "ptq/core/in_memory_batches.h"
@@ -54,12 +55,13 @@ struct StreamExpectation {
   int max_batch_size = 0;
 };
 
-// The jobs: durable records (JobStore) and the watchers that follow them, their calibration
-// streams, and their runs, which it hands to a WorkQueue (evaluations go there too, through
-// JobEvaluations). Every state change is stored before anyone is told about it. Thread-safe.
+// The job domain's front: submissions checked and recorded (JobRegistry, which also serves
+// reads and watchers), the jobs that have not ended yet (config as resolved, cancel flag,
+// calibration stream), their runs, which it hands to a WorkQueue (evaluations go there too,
+// through JobEvaluations), restart recovery and the reaper. Thread-safe.
 class JobManager {
  public:
-  using Listener = std::function<void(const v1::Job&)>;
+  using Listener = JobRegistry::Listener;
   using EvaluateProgress = std::function<void(int64_t done, int64_t total)>;
   using EvaluateDone = std::function<void(absl::StatusOr<v1::Metrics>)>;
 
@@ -82,7 +84,7 @@ class JobManager {
   absl::StatusOr<v1::Job> Cancel(const std::string& job_id);
 
   // Calls `listener` with the job now and after every change, until Unwatch. Listeners run
-  // with the manager's lock held: they must not call back into the manager.
+  // with the registry's lock held: they must not call back into the manager.
   absl::StatusOr<int64_t> Watch(const std::string& job_id, Listener listener);
   void Unwatch(int64_t watch_id);
 
@@ -119,13 +121,13 @@ class JobManager {
   void Stop();
 
  private:
-  struct JobRecord {
-    int64_t sequence = 0;
-    v1::Job job;
-    // The config as resolved when the job was submitted, or by the start that recovered it;
-    // null for finished jobs, which never run again.
+  // What a job needs until it ends, beyond its record; dropped when it ends.
+  struct ActiveJob {
+    // The config as resolved when the job was submitted, or by the start that recovered it.
     std::shared_ptr<const ResolvedJob> resolved;
     std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
+    // A worker took the job: from then on only that worker changes its record.
+    bool running = false;
     std::shared_ptr<const core::InMemoryBatches> streamed;
     bool stream_claimed = false;
     // The claiming stream's call and when it last delivered a batch; null once cancelled.
@@ -143,36 +145,26 @@ class JobManager {
   void RunReaper();
   void ReapLocked();
   void RunJob(const std::string& job_id, const std::string& device);
-  // Applies `change` to the job, stores it, stamps updated_at and tells the watchers.
-  // Requires mutex_.
-  void ChangeLocked(JobRecord& record, const std::function<void(v1::Job&)>& change);
-  // Progress within a state: in memory and to the watchers, not to the store. A restart clears
-  // progress anyway (Recover), and a store write per tick held the lock GetJob waits on; the
-  // next stored change carries the latest progress. Requires mutex_.
-  void ReportProgressLocked(JobRecord& record, int64_t done, int64_t total);
-  // Tells the job's watchers its current record. Requires mutex_.
-  void NotifyLocked(const JobRecord& record);
+  // The job's active entry while its stream may deliver: NOT_FOUND, or FAILED_PRECONDITION
+  // naming the state when it is not AWAITING_DATA. Requires mutex_.
+  absl::StatusOr<ActiveJob*> AwaitingDataLocked(const std::string& job_id);
   // Ends a job that is not running as FAILED with `reason`, stored and logged. Requires mutex_.
-  void FailLocked(JobRecord& record, const std::string& reason);
-  void EnterStateLocked(JobRecord& record, v1::JobState state, int64_t total, const std::string& unit);
+  void FailLocked(const std::string& job_id, const std::string& reason);
   void FinishJob(const std::string& job_id, const absl::Status& status, const std::string& device);
-  // Drops the job's streamed data and returns its bytes to the budget. Requires mutex_.
-  void ReleaseStreamLocked(JobRecord& record);
-  int WaitingJobsLocked() const;
+  // Drops the job's active entry, returning its streamed bytes to the budget. Requires mutex_.
+  void EndLocked(const std::string& job_id);
 
   const JobManagerOptions options_;
-  JobStore* store_;
   const ModelStore* models_;
 
+  JobRegistry registry_;
   WorkQueue queue_;
   JobEvaluations evaluations_;
 
+  // Guards the active jobs and every change of a job that is not running (the registry's
+  // lock is taken after this one).
   mutable std::mutex mutex_;
-  std::map<std::string, JobRecord> jobs_;
-  std::map<int64_t, std::string> job_by_sequence_;
-  std::map<std::string, std::string> job_by_idempotency_key_;
-  std::multimap<std::string, std::pair<int64_t, Listener>> listeners_;
-  int64_t next_watch_id_ = 1;
+  std::map<std::string, ActiveJob> active_;
   bool stopping_ = false;
   int64_t stream_bytes_held_ = 0;
   std::condition_variable reaper_wake_;

@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "ptq/core/quantization_session.h"
+#include "ptq/core/report.h"
 #include "ptq/core/result_directory.h"
 #include "ptq/v1/job.pb.h"
 

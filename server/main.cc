@@ -1,6 +1,7 @@
 // ptq-server: the long-running PTQ service. Flags (or PTQ_* environment variables) configure
 // it; SIGTERM or SIGINT stops it gracefully.
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -10,7 +11,8 @@
 
 #include "CLI/CLI.hpp"
 #include "grpc/quant_server.h"
-#include "json_log_format.h"
+#include "listen_address.h"
+#include "log_format.h"
 #include "spdlog/fmt/ranges.h"
 #include "spdlog/spdlog.h"
 
@@ -124,8 +126,15 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   options.max_upload_bytes = max_upload_mb << 20;
   options.max_stream_bytes = max_stream_mb << 20;
+  // Uploaded models, the job database and results are users' data: every file and folder the
+  // server creates is its user's alone (0600 / 0700). Set once, before any thread starts.
+  umask(S_IRWXG | S_IRWXO);
   spdlog::set_level(spdlog::level::from_str(log_level));
-  if (log_format == "json") ptq::server::UseJsonLogLines();
+  if (log_format == "json") {
+    ptq::server::UseJsonLogLines();
+  } else {
+    ptq::server::UseTextLogLines();
+  }
 
   if (!InstallStopHandlers()) {
     spdlog::error("cannot install SIGINT/SIGTERM handlers");
@@ -140,6 +149,11 @@ int main(int argc, char** argv) {
   spdlog::info("ptq-server listening on {} (state dir '{}', data root '{}', max upload {} MiB, workers: {})",
                (*server)->bound_address(), options.state_dir, options.data_root, max_upload_mb,
                fmt::join((*server)->worker_devices(), ", "));
+  if (!ptq::server::IsLoopbackOnly(options.listen_address)) {
+    spdlog::warn("--listen {} reaches beyond this machine in plaintext, with no authentication: whoever reaches "
+                 "the port can upload, submit, download and cancel; keep it behind a network policy",
+                 options.listen_address);
+  }
   if (!ready_file.empty() && !WriteReadyFile(ready_file, (*server)->bound_address())) {
     spdlog::error("cannot write --ready-file '{}'", ready_file);
     return 1;

@@ -8,7 +8,7 @@ namespace ptq::server {
 
 struct ServerOptions {
   // host:port to serve on; port 0 picks a free port (QuantServer::bound_address tells which).
-  std::string listen_address = "0.0.0.0:50051";
+  std::string listen_address = "127.0.0.1:50051";
   // Durable state: uploaded models, jobs, results.
   std::string state_dir = "ptq-state";
   // Server-side datasets are resolved under this folder only; empty means none are offered.

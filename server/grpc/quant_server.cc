@@ -14,7 +14,7 @@
 namespace ptq::server {
 namespace {
 
-// "0.0.0.0:50051" with the port replaced by `port`.
+// "127.0.0.1:50051" with the port replaced by `port`.
 std::string WithPort(const std::string& address, int port) {
   const size_t colon = address.rfind(':');
   return absl::StrCat(address.substr(0, colon), ":", port);
@@ -74,6 +74,13 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
       ModelStore::Create(options.state_dir, options.max_upload_bytes);
   if (!models.ok()) return models.status();
   server->models_ = *std::move(models);
+  // A state folder an earlier version created 0755: its contents become the user's alone.
+  std::error_code private_error;
+  std::filesystem::permissions(options.state_dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, private_error);
+  if (private_error) {
+    spdlog::warn("cannot make --state-dir private (0700): {}", private_error.message());
+  }
   absl::StatusOr<std::vector<std::string>> devices = WorkerDevices(options);
   if (!devices.ok()) return devices.status();
   server->worker_devices_ = *devices;

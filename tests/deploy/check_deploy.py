@@ -65,7 +65,9 @@ def check_statefulset(document, known_env, path):
     for variable in env:
         if variable.startswith("PTQ_"):
             check(variable in known_env, f"{path}: {name} sets {variable}, which ptq-server does not read")
-    port = int(env.get("PTQ_LISTEN", "0.0.0.0:50051").rsplit(":", 1)[1])
+    # ptq-server listens on loopback unless told: a pod must say where it listens.
+    check("PTQ_LISTEN" in env, f"{path}: {name} must set PTQ_LISTEN (the server's default is loopback only)")
+    port = int(env.get("PTQ_LISTEN", "127.0.0.1:50051").rsplit(":", 1)[1])
     check(any(p["containerPort"] == port for p in container["ports"]), f"{path}: {name} does not expose {port}")
     for probe in ("readinessProbe", "livenessProbe"):
         grpc = container.get(probe, {}).get("grpc")

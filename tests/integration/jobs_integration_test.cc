@@ -679,6 +679,45 @@ TEST_F(JobsIntegrationTest, JsonLogsHaveOneObjectPerLineWithTheJobId) {
       << "one line per state change";
 }
 
+// Regression: a job name holding a newline and a log prefix forged a line of the text log.
+TEST_F(JobsIntegrationTest, TextLogsEscapeControlCharactersInNamesClientsChose) {
+  StartServer();
+  v1::JobConfig config = FashionConfig(model_id_, "stream", 1, 8, 0);
+  config.set_name("forger\n[2030-01-01 00:00:00.000] [error] FAKE\x1b[2K");
+  SubmitOk(config);
+  std::istringstream lines(server_->log());
+  std::string line;
+  int submitted = 0;
+  while (std::getline(lines, line)) {
+    EXPECT_NE(line.rfind("[2030-", 0), 0u) << "a forged line: " << line;
+    EXPECT_EQ(line.find('\x1b'), std::string::npos) << line;
+    if (line.find("submitted ('forger\\n[2030-01-01 00:00:00.000] [error] FAKE\\x1b[2K'") != std::string::npos) {
+      ++submitted;
+    }
+  }
+  EXPECT_EQ(submitted, 1) << server_->log();
+}
+
+// Regression: the state folder was 0755, and jobs.sqlite, models and results 0644.
+TEST_F(JobsIntegrationTest, StateFilesAreTheServerUsersAlone) {
+  namespace fs = std::filesystem;
+  fs::create_directories(root_.path() / "state");
+  fs::permissions(root_.path() / "state", fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                              fs::perms::others_read | fs::perms::others_exec);
+  StartServer();
+  const v1::Job job = WaitForEnd(SubmitOk(FashionConfig(model_id_, "server", 2, 8, 0)).job_id());
+  ASSERT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.error();
+  const fs::perms shared = fs::perms::group_all | fs::perms::others_all;
+  EXPECT_EQ(fs::status(server_->state_dir()).permissions() & shared, fs::perms::none) << "an existing 0755 folder";
+  int checked = 0;
+  for (const fs::directory_entry& entry : fs::recursive_directory_iterator(server_->state_dir())) {
+    if (entry.is_symlink()) continue;
+    EXPECT_EQ(entry.status().permissions() & shared, fs::perms::none) << entry.path();
+    ++checked;
+  }
+  EXPECT_GT(checked, 10) << "models, jobs.sqlite and a result directory";
+}
+
 TEST_F(JobsIntegrationTest, IdempotencyKeyReturnsTheSameJob) {
   StartServer();
   const v1::JobConfig config = FashionConfig(model_id_, "stream", 1, 8, 0);

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "ptq/core/quantization_session.h"
+#include "ptq/core/report.h"
 
 namespace ptq::core {
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "ptq/core/quantization_session.h"
+#include "ptq/core/report.h"
 #include "quant/quantized_model.h"
 
 namespace ptq::core {

@@ -9,7 +9,7 @@
 
 #include "graph/graph_ir.h"
 #include "graph/graph_passes.h"
-#include "ptq/core/quantization_session.h"
+#include "ptq/core/report.h"
 #include "quant/int8_kernel_math.h"
 #include "quant/quant_math.h"
 #include "quant/quant_plan.h"

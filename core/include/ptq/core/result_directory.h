@@ -2,14 +2,12 @@
 #define PTQ_CORE_RESULT_DIRECTORY_H_
 
 #include <cstdint>
-#include <optional>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "ptq/core/quantization_session.h"
+#include "ptq/core/report.h"
 
 namespace ptq::core {
 
@@ -17,27 +15,10 @@ namespace ptq::core {
 inline constexpr char kFp32ModelFile[] = "fp32/model.pt";
 inline constexpr char kInt8ModelFile[] = "int8_infer/model.pt";
 
-// What report.json says about one quantization run.
-struct RunReport {
-  std::string config_json;  // the job config as accepted (a JSON document)
-  std::string engine;       // int8 engine of int8_infer/model.pt
-  std::string onednn_isa;     // instruction set onednn dispatched to when images/s were measured
-  std::vector<VariantAccuracy> metrics;
-  std::vector<std::pair<std::string, double>> timings_seconds;  // e.g. {"calibration", 2.1}
-  std::vector<LayerReport> layers;
-  std::optional<HeldOutScore> held_out;      // with held-out calibration images
-  std::vector<QuantizerTrial> quantizer_trials;  // activation_quantizer "auto"
-  std::string activation_quantizer_used;
-  std::vector<LayerSensitivity> sensitivity;  // ptq.sensitivity or a budget
-  std::optional<AccuracyBudgetReport> budget;
-};
-
-// report.json's text (pretty-printed). Infinite SQNRs (identical outputs) are written as null.
-std::string ReportJson(const RunReport& report);
-
-// Finishes a result directory built in `staging`: writes report.json, then MANIFEST (one
-// "<sha256>  <relative path>" line per file, sorted, as sha256sum prints them), then renames
-// `staging` to `destination` in one step, so a reader sees the whole directory or none of it.
+// Finishes a result directory built in `staging`: writes report.json (ReportJson), then
+// MANIFEST (one "<sha256>  <relative path>" line per file, sorted, as sha256sum prints them),
+// then renames `staging` to `destination` in one step, so a reader sees the whole directory or
+// none of it.
 // ALREADY_EXISTS when `destination` exists; `staging` is left for the caller to remove on error.
 absl::Status PublishResultDirectory(const std::string& staging, const std::string& destination,
                                     const RunReport& report);

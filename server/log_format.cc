@@ -1,15 +1,28 @@
-#include "json_log_format.h"
+#include "log_format.h"
 
 #include <nlohmann/json.hpp>
 
 #include <memory>
 #include <regex>
 
+#include "absl/strings/str_format.h"
 #include "spdlog/pattern_formatter.h"
 #include "spdlog/spdlog.h"
 
 namespace ptq::server {
 namespace {
+
+// The %* flag of the text pattern: the message, escaped.
+class EscapedMessage : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& message, const std::tm&, spdlog::memory_buf_t& out) override {
+    const std::string escaped =
+        EscapeControlCharacters(absl::string_view(message.payload.data(), message.payload.size()));
+    out.append(escaped.data(), escaped.data() + escaped.size());
+  }
+
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<EscapedMessage>(); }
+};
 
 // The whole line: spdlog's pattern flags cannot escape a message for JSON.
 class JsonLineFormatter : public spdlog::formatter {
@@ -43,6 +56,32 @@ class JsonLineFormatter : public spdlog::formatter {
 };
 
 }  // namespace
+
+std::string EscapeControlCharacters(absl::string_view text) {
+  std::string escaped;
+  escaped.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte != 0x7f) {
+      escaped.push_back(c);
+    } else if (c == '\n') {
+      escaped += "\\n";
+    } else if (c == '\r') {
+      escaped += "\\r";
+    } else if (c == '\t') {
+      escaped += "\\t";
+    } else {
+      escaped += absl::StrFormat("\\x%02x", byte);
+    }
+  }
+  return escaped;
+}
+
+void UseTextLogLines() {
+  auto formatter = std::make_unique<spdlog::pattern_formatter>();
+  formatter->add_flag<EscapedMessage>('*').set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%^%l%$] %*");
+  spdlog::set_formatter(std::move(formatter));
+}
 
 void UseJsonLogLines() { spdlog::set_formatter(std::make_unique<JsonLineFormatter>()); }
 

@@ -1,0 +1,85 @@
+#ifndef PTQ_SERVER_JOB_REGISTRY_H_
+#define PTQ_SERVER_JOB_REGISTRY_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "job_store.h"
+#include "ptq/v1/service.pb.h"
+
+namespace ptq::server {
+
+// The jobs as clients see them: one v1::Job per job, in memory for reads and in the JobStore
+// for restarts, and the watchers that follow them. A change is stored before any watcher
+// hears of it. Thread-safe; callers that hold a lock of their own take it before this one.
+//
+// Writers: a job that is not running changes under its owner's lock (JobManager); a running
+// job changes only on the thread that runs it (its states and its progress). That is what
+// lets ReportProgress store outside the lock: no later change of the same job can be stored
+// before it.
+class JobRegistry {
+ public:
+  using Listener = std::function<void(const v1::Job&)>;
+
+  // Progress is stored at most once per `progress_store_interval` per job (and at the last
+  // step); watchers hear every step.
+  JobRegistry(JobStore* store, std::chrono::milliseconds progress_store_interval);
+
+  // Reads the stored jobs, in submission order, after moving rows that do not parse to the
+  // store's quarantine (logged). Call once, before anything else.
+  absl::StatusOr<std::vector<v1::Job>> Load();
+
+  // Stores a new job. The error of the store when it cannot.
+  absl::Status Add(const v1::Job& job);
+  // NOT_FOUND naming the job when there is none.
+  absl::StatusOr<v1::Job> Get(const std::string& job_id) const;
+  std::optional<v1::Job> FindByIdempotencyKey(const std::string& key) const;
+  // Newest first, `page_size` jobs (or fewer, to keep a page under 1 MiB), filtered by state.
+  // INVALID_ARGUMENT for a page size out of [0, 500] or a token ListJobs did not give.
+  absl::StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request) const;
+  int CountInStates(std::initializer_list<v1::JobState> states) const;
+
+  // Applies `change` to the existing job `job_id`, stamps updated_at, stores it (a store error
+  // is logged: the change stays in memory) and then tells the watchers. Returns the job as
+  // changed.
+  v1::Job Change(const std::string& job_id, const std::function<void(v1::Job&)>& change);
+  // Progress within the job's state, from the thread that runs the job.
+  void ReportProgress(const std::string& job_id, int64_t done, int64_t total);
+
+  // Calls `listener` with the job now and after every change, until Unwatch. Listeners run
+  // with the registry's lock held: they must not call back into it or into the JobManager.
+  absl::StatusOr<int64_t> Watch(const std::string& job_id, Listener listener);
+  void Unwatch(int64_t watch_id);
+
+ private:
+  struct Entry {
+    int64_t sequence = 0;
+    v1::Job job;
+    std::optional<std::chrono::steady_clock::time_point> progress_stored_at;
+  };
+  void StoreUpdate(const v1::Job& job) const;
+  void NotifyLocked(const v1::Job& job) const;
+
+  JobStore* const store_;
+  const std::chrono::milliseconds progress_store_interval_;
+
+  mutable std::mutex mutex_;
+  std::map<std::string, Entry> jobs_;
+  std::map<int64_t, std::string> job_by_sequence_;
+  std::map<std::string, std::string> job_by_idempotency_key_;
+  std::multimap<std::string, std::pair<int64_t, Listener>> listeners_;
+  int64_t next_watch_id_ = 1;
+};
+
+}  // namespace ptq::server
+
+#endif  // PTQ_SERVER_JOB_REGISTRY_H_

@@ -205,6 +205,20 @@ TEST_F(UploadIntegrationTest, RandomBytesAreNotTorchScript) {
   ExpectStillServing();
 }
 
+// Regression: an uploaded TorchScript could read server files (aten::from_file), in its
+// forward or in the __setstate__ LibTorch runs while loading it.
+TEST_F(UploadIntegrationTest, ModelsThatReadFilesAreRefusedAndNothingIsStored) {
+  for (const auto& [file, named] : std::vector<std::pair<std::string, std::string>>{
+           {"reads_file.pt", "aten::from_file"}, {"reads_file_on_load.pt", "__setstate__"}}) {
+    ProcessResult cli = server_->Client({"upload", (testing::TestModelsDir() / file).string()});
+    EXPECT_EQ(cli.exit_code, 3) << file << ": " << cli.stderr_text;
+    EXPECT_NE(cli.stderr_text.find("INVALID_ARGUMENT"), std::string::npos) << cli.stderr_text;
+    EXPECT_NE(cli.stderr_text.find(named), std::string::npos) << cli.stderr_text;
+  }
+  ExpectStoreHolds({});
+  ExpectStillServing();
+}
+
 TEST_F(UploadIntegrationTest, StreamWithoutHeaderIsInvalidArgument) {
   grpc::ClientContext context;
   v1::Model response;

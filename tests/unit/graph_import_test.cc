@@ -65,6 +65,19 @@ TEST(GraphImportTest, ModulePathsComeFromTheCallStack) {
   EXPECT_NE(std::find(paths.begin(), paths.end(), "classifier.3"), paths.end());
 }
 
+// Freezing folds constants, which would run aten::from_file("/etc/hostname") itself: the
+// allow-list refuses the model before.
+TEST(GraphImportTest, OperatorsOffTheAllowListAreRefusedBeforeFreezing) {
+  absl::StatusOr<Graph> graph = ImportTorchScript((testing::TestModelsDir() / "reads_file.pt").string());
+  ASSERT_TRUE(absl::IsInvalidArgument(graph.status())) << graph.status();
+  EXPECT_NE(graph.status().message().find("calls aten::from_file, which ptq-service does not run"),
+            absl::string_view::npos)
+      << graph.status();
+  graph = ImportTorchScript((testing::TestModelsDir() / "reads_file_on_load.pt").string());
+  ASSERT_TRUE(absl::IsInvalidArgument(graph.status())) << graph.status();
+  EXPECT_NE(graph.status().message().find("defines __setstate__"), absl::string_view::npos) << graph.status();
+}
+
 TEST(GraphImportTest, UnsupportedOpNamesOpModuleAndSource) {
   absl::StatusOr<Graph> graph =
       ImportTorchScript((testing::TestModelsDir() / "unsupported_op.pt").string());

@@ -5,6 +5,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "subprocess.h"
 #include "test_env.h"
@@ -42,6 +45,31 @@ TEST(InspectTorchScriptTest, ReadsSchemaAndParameterCountOfARealModel) {
   EXPECT_EQ(summary->parameter_count, 216 + 16 + 90);
   EXPECT_NE(summary->forward_schema.find("forward("), std::string::npos);
   EXPECT_NE(summary->forward_schema.find("Tensor x"), std::string::npos) << summary->forward_schema;
+}
+
+TEST(InspectTorchScriptTest, ModelsThatCouldActOnTheServerAreRefusedNamingWhatTheyDo) {
+  for (const auto& [file, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"reads_file.pt", "'model.pt' calls aten::from_file, which ptq-service does not run"},
+           {"reads_file_on_load.pt", "'model.pt' defines __setstate__ (in code/__torch__.py)"}}) {
+    absl::StatusOr<TorchScriptSummary> summary =
+        InspectTorchScript((TestModelsDir() / file).string(), "model.pt", kLimit);
+    ASSERT_TRUE(absl::IsInvalidArgument(summary.status())) << file << ": " << summary.status();
+    EXPECT_NE(summary.status().message().find(expected), absl::string_view::npos) << summary.status();
+  }
+}
+
+TEST(InspectTorchScriptTest, EveryBundledAndTestClassifierPassesTheOperatorAllowList) {
+  int checked = 0;
+  for (const std::filesystem::path& dir : {TestModelsDir(), ptq::testing::ReferenceModelsDir()}) {
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      const std::string file = entry.path().filename().string();
+      if (entry.path().extension() != ".pt" || file.rfind("reads_file", 0) == 0) continue;
+      absl::StatusOr<TorchScriptSummary> summary = InspectTorchScript(entry.path().string(), "", uint64_t{1} << 30);
+      EXPECT_TRUE(summary.ok()) << file << ": " << summary.status();
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 14);
 }
 
 // Regression: a 4 MB file holding one deflated 4 GiB entry was accepted and inflated.

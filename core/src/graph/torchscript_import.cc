@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "graph/operator_allow_list.h"
 #include "torch_errors.h"
 
 namespace ptq::core {
@@ -340,9 +341,11 @@ absl::StatusOr<Graph> ImportTorchScript(const std::string& path) {
   if (!std::filesystem::is_regular_file(path, error)) {
     return absl::NotFoundError(absl::StrCat("model file '", path, "' does not exist"));
   }
+  if (absl::Status inert = CheckNoCodeRunsOnLoad(path, path); !inert.ok()) return inert;
   try {
     torch::jit::Module module = torch::jit::load(path, torch::kCPU);
     module.eval();
+    if (absl::Status allowed = CheckOperatorsAllowed(module, path); !allowed.ok()) return allowed;
     torch::jit::Module frozen = torch::jit::freeze(module, c10::nullopt, /*optimize_numerics=*/false);
     std::shared_ptr<torch::jit::Graph> graph = frozen.get_method("forward").graph()->copy();
     torch::jit::RemoveListMutation(graph);

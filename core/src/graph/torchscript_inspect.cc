@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "graph/operator_allow_list.h"
 #include "graph/zip_directory.h"
 #include "torch_errors.h"
 
@@ -59,6 +60,7 @@ absl::StatusOr<TorchScriptSummary> InspectTorchScript(const std::string& path, c
     return absl::NotFoundError(absl::StrCat("model file '", name, "' does not exist"));
   }
   if (absl::Status bounded = CheckExpandedSize(path, name, max_expanded_bytes); !bounded.ok()) return bounded;
+  if (absl::Status inert = CheckNoCodeRunsOnLoad(path, name); !inert.ok()) return inert;
   try {
     torch::jit::Module module = torch::jit::load(path, torch::kCPU);
     auto forward = module.find_method("forward");
@@ -66,6 +68,7 @@ absl::StatusOr<TorchScriptSummary> InspectTorchScript(const std::string& path, c
       return absl::InvalidArgumentError(
           absl::StrCat("model file '", name, "' is TorchScript but has no forward() method"));
     }
+    if (absl::Status allowed = CheckOperatorsAllowed(module, name); !allowed.ok()) return allowed;
     TorchScriptSummary summary;
     std::ostringstream schema;
     schema << forward->function().getSchema();

@@ -124,7 +124,7 @@ class Server:
         ready = os.path.join(self.state, "ready")
         self.log = open(os.path.join(self.state, "server.log"), "w")
         self.process = subprocess.Popen(
-            [os.path.join(build, "server", "ptq-server"), "--listen", "127.0.0.1:0", "--state-dir",
+            [os.path.join(build, "server", "ptq-server"), "--listen", "127.0.0.1:0", "--insecure", "--state-dir",
              os.path.join(self.state, "state"), "--data-root", data_root, "--threads", str(threads),
              "--ready-file", ready], stdout=self.log, stderr=subprocess.STDOUT)
         for _ in range(300):

@@ -1,7 +1,10 @@
 #ifndef PTQ_CLIENT_COMMANDS_H_
 #define PTQ_CLIENT_COMMANDS_H_
 
+#include <grpcpp/security/credentials.h>
+
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,6 +15,8 @@ namespace ptq::client {
 // Options every command shares.
 struct GlobalOptions {
   std::string server = "localhost:50051";
+  // Plaintext unless TLS was asked for (ChannelCredentialsFor).
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   std::chrono::milliseconds timeout{std::chrono::seconds(120)};
   bool json = false;  // one JSON document on stdout instead of human-readable text
 };

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "channel_credentials.h"
 #include "commands.h"
 
 int main(int argc, char** argv) {
@@ -23,6 +24,12 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_flag("--json", options.json, "print one JSON document instead of text");
+  ptq::client::ClientTls tls;
+  app.add_option("--tls-ca", tls.ca_file, "PEM CA that signed the server's certificate (TLS; default: system roots)")
+      ->envname("PTQ_TLS_CA");
+  app.add_option("--tls-cert", tls.cert_file, "PEM client certificate, for servers that require one (mutual TLS)")
+      ->envname("PTQ_TLS_CERT");
+  app.add_option("--tls-key", tls.key_file, "PEM private key of --tls-cert")->envname("PTQ_TLS_KEY");
 
   CLI::App* health = app.add_subcommand("health", "check that the server is serving");
   CLI::App* upload = app.add_subcommand("upload", "upload a TorchScript model, print its id");
@@ -63,6 +70,12 @@ int main(int argc, char** argv) {
     return code == 0 ? ptq::client::kExitOk : ptq::client::kExitUsage;
   }
   options.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = ptq::client::ChannelCredentialsFor(tls);
+  if (!credentials.ok()) {
+    std::cerr << "ptq-client: " << credentials.status().message() << "\n";
+    return ptq::client::kExitUsage;
+  }
+  options.credentials = *std::move(credentials);
 
   if (health->parsed()) return ptq::client::RunHealth(options);
   if (upload->parsed()) return ptq::client::RunUpload(options, model_path);

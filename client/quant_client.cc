@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -24,8 +25,9 @@ grpc::ChannelArguments ChannelArguments() {
 
 }  // namespace
 
-QuantClient::QuantClient(const std::string& server_address, std::chrono::milliseconds timeout)
-    : channel_(grpc::CreateCustomChannel(server_address, grpc::InsecureChannelCredentials(), ChannelArguments())),
+QuantClient::QuantClient(const std::string& server_address, std::shared_ptr<grpc::ChannelCredentials> credentials,
+                         std::chrono::milliseconds timeout)
+    : channel_(grpc::CreateCustomChannel(server_address, std::move(credentials), ChannelArguments())),
       stub_(v1::QuantService::NewStub(channel_)),
       health_stub_(grpc::health::v1::Health::NewStub(channel_)),
       timeout_(timeout) {}

@@ -29,7 +29,8 @@ class QuantClient {
   // Bytes per UploadModel chunk: well under gRPC's default 4 MiB message limit.
   static constexpr size_t kUploadChunkBytes = 1 << 20;
 
-  QuantClient(const std::string& server_address, std::chrono::milliseconds timeout);
+  QuantClient(const std::string& server_address, std::shared_ptr<grpc::ChannelCredentials> credentials,
+              std::chrono::milliseconds timeout);
 
   // grpc.health.v1 Check for `service` ("" is the whole server): "SERVING", "NOT_SERVING", ...
   absl::StatusOr<std::string> CheckHealth(const std::string& service);

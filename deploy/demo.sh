@@ -15,7 +15,7 @@ cmake -S . -B build -G Ninja > /dev/null
 cmake --build build --target ptq-server ptq-client
 
 work=$(mktemp -d /tmp/ptq-demo.XXXXXX)
-build/server/ptq-server --listen 127.0.0.1:0 --state-dir "$work/state" --data-root /usr/share/datasets \
+build/server/ptq-server --listen 127.0.0.1:0 --insecure --state-dir "$work/state" --data-root /usr/share/datasets \
   --ready-file "$work/ready" --threads "$(nproc)" > "$work/server.log" 2>&1 &
 server=$!
 stop_server() {

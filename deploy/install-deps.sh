@@ -41,6 +41,8 @@ runtime_and_test_packages=(
   python3 python3-torch python3-torchvision python3-onnx python3-opencv python3-numpy
   procps
   bsdutils
+  # The TLS tests make their certificates with the openssl command line.
+  openssl
   # deploy_checks: YAML lint (and `kubectl kustomize deploy/k8s`, below).
   yamllint python3-yaml
   # The image test (docker/build-and-smoke.sh): base images made with mmdebstrap, the

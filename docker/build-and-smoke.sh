@@ -125,7 +125,7 @@ bh run --isolation chroot "$container" -- dpkg-query -W -f '${Installed-Size}\t$
 missing=$(bh run --isolation chroot "$container" -- ldd /usr/local/bin/ptq-server /usr/local/bin/ptq-client | grep 'not found' || true)
 [[ -z "$missing" ]] || fail "libraries the binaries load are missing from the image: $missing"
 bh run --isolation chroot -v "$work/state:/var/lib/ptq" -v "$data_root:/data:ro" "$container" -- \
-  ptq-server --listen 127.0.0.1:0 --ready-file /var/lib/ptq/ready --threads "$(nproc)" > "$work/server.log" 2>&1 &
+  ptq-server --listen 127.0.0.1:0 --insecure --ready-file /var/lib/ptq/ready --threads "$(nproc)" > "$work/server.log" 2>&1 &
 server_pid=$!
 server_started=$SECONDS
 while [[ ! -s "$work/state/ready" ]] && ((SECONDS - server_started < 300)); do

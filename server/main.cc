@@ -72,6 +72,14 @@ int main(int argc, char** argv) {
   app.option_defaults()->always_capture_default();
   app.add_option("--listen", options.listen_address, "host:port to serve on (port 0: any free port)")
       ->envname("PTQ_LISTEN");
+  app.add_option("--tls-cert", options.security.cert_file, "PEM certificate (chain) the server presents: TLS")
+      ->envname("PTQ_TLS_CERT");
+  app.add_option("--tls-key", options.security.key_file, "PEM private key of --tls-cert")->envname("PTQ_TLS_KEY");
+  app.add_option("--tls-client-ca", options.security.client_ca_file,
+                 "PEM CA certificates: clients must present a certificate one of them signed (mutual TLS)")
+      ->envname("PTQ_TLS_CLIENT_CA");
+  app.add_flag("--insecure", options.security.insecure, "serve plaintext, without TLS (say so explicitly)")
+      ->envname("PTQ_INSECURE");
   app.add_option("--state-dir", options.state_dir, "folder for models, jobs and results")
       ->envname("PTQ_STATE_DIR");
   app.add_option("--data-root", options.data_root,
@@ -146,12 +154,15 @@ int main(int argc, char** argv) {
     spdlog::error("cannot start: {}", server.status().ToString());
     return 1;
   }
-  spdlog::info("ptq-server listening on {} (state dir '{}', data root '{}', max upload {} MiB, workers: {})",
-               (*server)->bound_address(), options.state_dir, options.data_root, max_upload_mb,
+  const char* transport = options.security.insecure                  ? "plaintext"
+                          : options.security.client_ca_file.empty() ? "TLS"
+                                                                     : "mutual TLS";
+  spdlog::info("ptq-server listening on {} ({}; state dir '{}', data root '{}', max upload {} MiB, workers: {})",
+               (*server)->bound_address(), transport, options.state_dir, options.data_root, max_upload_mb,
                fmt::join((*server)->worker_devices(), ", "));
-  if (!ptq::server::IsLoopbackOnly(options.listen_address)) {
-    spdlog::warn("--listen {} reaches beyond this machine in plaintext, with no authentication: whoever reaches "
-                 "the port can upload, submit, download and cancel; keep it behind a network policy",
+  if (options.security.insecure && !ptq::server::IsLoopbackOnly(options.listen_address)) {
+    spdlog::warn("--listen {} with --insecure: plaintext beyond this machine; whoever reaches the port reads "
+                 "the traffic and can upload, submit, download and cancel (use --tls-cert and --tls-key)",
                  options.listen_address);
   }
   if (!ready_file.empty() && !WriteReadyFile(ready_file, (*server)->bound_address())) {

@@ -6,9 +6,21 @@
 
 namespace ptq::server {
 
+// How the server's port is secured, as the operator configured it.
+struct TransportSecurity {
+  // PEM files. With cert and key the port speaks TLS only; with client_ca too it also requires
+  // a client certificate that CA signed (mutual TLS).
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;
+  // Plaintext, asked for by name: never the result of a missing flag.
+  bool insecure = false;
+};
+
 struct ServerOptions {
   // host:port to serve on; port 0 picks a free port (QuantServer::bound_address tells which).
   std::string listen_address = "127.0.0.1:50051";
+  TransportSecurity security;
   // Durable state: uploaded models, jobs, results.
   std::string state_dir = "ptq-state";
   // Server-side datasets are resolved under this folder only; empty means none are offered.

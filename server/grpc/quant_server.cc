@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "grpc/transport_security.h"
 #include "ptq/core/devices.h"
 #include "spdlog/spdlog.h"
 
@@ -69,6 +70,8 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
     return absl::InvalidArgumentError(
         absl::StrCat("--data-root '", options.data_root, "' is not a directory"));
   }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = ServerCredentialsFor(options.security);
+  if (!credentials.ok()) return credentials.status();
   auto server = std::unique_ptr<QuantServer>(new QuantServer());
   absl::StatusOr<std::unique_ptr<ModelStore>> models =
       ModelStore::Create(options.state_dir, options.max_upload_bytes);
@@ -114,7 +117,7 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), &bound_port);
+  builder.AddListeningPort(options.listen_address, *credentials, &bound_port);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.RegisterService(server->service_.get());
   server->grpc_server_ = builder.BuildAndStart();

@@ -55,6 +55,11 @@ def grace_seconds(env):
     return int(env.get("PTQ_SHUTDOWN_GRACE_SECONDS", "30"))
 
 
+def says_transport(env):
+    """ptq-server starts only with TLS files or --insecure: a deployment must say which."""
+    return ("PTQ_TLS_CERT" in env and "PTQ_TLS_KEY" in env) or str(env.get("PTQ_INSECURE", "")).lower() == "true"
+
+
 def check_statefulset(document, known_env, path):
     spec = document["spec"]["template"]["spec"]
     name = document["metadata"]["name"]
@@ -67,6 +72,7 @@ def check_statefulset(document, known_env, path):
             check(variable in known_env, f"{path}: {name} sets {variable}, which ptq-server does not read")
     # ptq-server listens on loopback unless told: a pod must say where it listens.
     check("PTQ_LISTEN" in env, f"{path}: {name} must set PTQ_LISTEN (the server's default is loopback only)")
+    check(says_transport(env), f"{path}: {name} must set PTQ_TLS_CERT and PTQ_TLS_KEY, or PTQ_INSECURE explicitly")
     port = int(env.get("PTQ_LISTEN", "127.0.0.1:50051").rsplit(":", 1)[1])
     check(any(p["containerPort"] == port for p in container["ports"]), f"{path}: {name} does not expose {port}")
     for probe in ("readinessProbe", "livenessProbe"):
@@ -107,6 +113,10 @@ def check_compose(root, known_env):
     env = service["environment"]
     for variable in env:
         check(variable in known_env, f"compose.yaml sets {variable}, which ptq-server does not read")
+    check(says_transport(env), "compose.yaml must set PTQ_TLS_CERT and PTQ_TLS_KEY, or PTQ_INSECURE explicitly")
+    if "PTQ_INSECURE" in env:
+        check(all(str(p).startswith("127.0.0.1:") for p in service["ports"]),
+              "compose.yaml: a plaintext port is published on the host's loopback only")
     check(any(v.endswith(":/data:ro") for v in service["volumes"]), "compose.yaml: datasets must be mounted read-only")
     check(any(v.startswith("ptq-state:") for v in service["volumes"]), "compose.yaml: state must be on a volume")
     check(int(service["stop_grace_period"].rstrip("s")) > grace_seconds(env),

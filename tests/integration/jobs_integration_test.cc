@@ -468,7 +468,8 @@ TEST_F(JobsIntegrationTest, AMissingOrEmptyDatabaseBesideResultsStopsTheStart) {
     fs::remove(database.string() + "-shm");
     if (empty) std::ofstream(database).close();
     const testing::ProcessResult start = testing::RunProcess(
-        {testing::ServerBinary(), "--listen", "127.0.0.1:0", "--state-dir", server_->state_dir().string()},
+        {testing::ServerBinary(), "--listen", "127.0.0.1:0", "--insecure", "--state-dir",
+         server_->state_dir().string()},
         std::chrono::seconds(60));
     EXPECT_EQ(start.exit_code, 1);
     const std::string said = start.stdout_text + start.stderr_text;

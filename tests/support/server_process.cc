@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -27,6 +28,10 @@ void ServerProcess::Start() {
   std::vector<std::string> argv = {ServerBinary(),  "--listen",     "127.0.0.1:0",
                                    "--state-dir",   state_dir_.string(), "--ready-file",
                                    ready_file_.string()};
+  // Plaintext on loopback unless the test brings its own TLS flags.
+  if (std::find(extra_flags_.begin(), extra_flags_.end(), "--tls-cert") == extra_flags_.end()) {
+    argv.push_back("--insecure");
+  }
   argv.insert(argv.end(), extra_flags_.begin(), extra_flags_.end());
   child_ = std::make_unique<ChildProcess>(argv, log_path_.string());
   address_.clear();

@@ -50,6 +50,7 @@ absl::Status CheckDatasetOpens(core::DataSpec spec, absl::string_view key) {
 JobManager::JobManager(JobManagerOptions options, JobStore* store, const ModelStore* models)
     : options_(std::move(options)),
       models_(models),
+      paths_(options_.results_dir.parent_path(), options_.data_root),
       registry_(store, kProgressStoreInterval),
       queue_(options_.worker_devices, options_.worker_nice),
       evaluations_(
@@ -125,7 +126,7 @@ void JobManager::FailLocked(const std::string& job_id, const std::string& reason
   registry_.Change(job_id, [&](v1::Job& job) {
     before = job.state();
     job.set_state(v1::JOB_STATE_FAILED);
-    job.set_error(reason);
+    job.set_error(paths_.Rewrite(reason));
     *job.mutable_finished_at() = TimeUtil::GetCurrentTime();
   });
   spdlog::warn("job {} {} -> FAILED: {}", job_id, StateName(before), reason);
@@ -403,7 +404,7 @@ void JobManager::FinishJob(const std::string& job_id, const absl::Status& status
   EndLocked(job_id);
   registry_.Change(job_id, [&](v1::Job& job) {
     job.set_state(cancelled ? v1::JOB_STATE_CANCELLED : v1::JOB_STATE_FAILED);
-    if (!cancelled) job.set_error(std::string(status.message().substr(0, kMaxErrorLength)));
+    if (!cancelled) job.set_error(paths_.Rewrite(status.message()).substr(0, kMaxErrorLength));
     *job.mutable_finished_at() = TimeUtil::GetCurrentTime();
   });
   if (cancelled) {

@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "client_visible_paths.h"
 #include "job_config.h"
 #include "job_evaluations.h"
 #include "job_registry.h"
@@ -31,7 +32,7 @@
 namespace ptq::server {
 
 struct JobManagerOptions {
-  std::filesystem::path results_dir;
+  std::filesystem::path results_dir;  // <state dir>/results
   std::string data_root;
   // One worker per entry, each running jobs on that device ("cpu", "cuda:0", ...).
   std::vector<std::string> worker_devices = {"cpu"};
@@ -156,6 +157,8 @@ class JobManager {
 
   const JobManagerOptions options_;
   const ModelStore* models_;
+  // A job's error is stored as clients read it; the server's log keeps the full paths.
+  const ClientVisiblePaths paths_;
 
   JobRegistry registry_;
   WorkQueue queue_;

@@ -5,9 +5,12 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "grpc/client_visible_status.h"
 #include "grpc/transport_security.h"
 #include "ptq/core/devices.h"
 #include "spdlog/spdlog.h"
@@ -119,6 +122,10 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   int bound_port = 0;
   builder.AddListeningPort(options.listen_address, *credentials, &bound_port);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(
+      std::make_unique<ClientVisibleStatusFactory>(ClientVisiblePaths(options.state_dir, options.data_root)));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(server->service_.get());
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || bound_port == 0) {

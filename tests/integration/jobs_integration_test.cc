@@ -719,6 +719,28 @@ TEST_F(JobsIntegrationTest, StateFilesAreTheServerUsersAlone) {
   EXPECT_GT(checked, 10) << "models, jobs.sqlite and a result directory";
 }
 
+// Regression: errors clients read named the server's files by their absolute paths.
+TEST_F(JobsIntegrationTest, ErrorsClientsReadNameFilesRelativeToTheDataRootAndTheStateDirectory) {
+  StartServer();
+  const std::string root = root_.path().string();
+  fs::create_directories(root_.path() / "data" / "empty");
+  v1::JobConfig config = FashionConfig(model_id_, "server", 1, 8, 0);
+  config.mutable_calibration()->set_path("empty");
+  config.mutable_calibration()->set_format("imagenet");
+  std::string message;
+  EXPECT_EQ(SubmitCode(config, &message), grpc::StatusCode::NOT_FOUND) << message;
+  EXPECT_NE(message.find("dataset 'empty' has no"), std::string::npos) << message;
+  EXPECT_EQ(message.find(root), std::string::npos) << message;
+
+  const std::string unsupported = client_->Upload(testing::TestModelsDir() / "unsupported_op.pt");
+  const v1::Job failed = WaitForEnd(SubmitOk(FashionConfig(unsupported, "server", 1, 8, 0)).job_id());
+  ASSERT_EQ(failed.state(), v1::JOB_STATE_FAILED);
+  EXPECT_NE(failed.error().find("'models/" + unsupported + "/model.pt'"), std::string::npos) << failed.error();
+  EXPECT_EQ(failed.error().find(root), std::string::npos) << failed.error();
+  EXPECT_NE(server_->log().find((root_.path() / "state" / "models").string()), std::string::npos)
+      << "the server's own log keeps the full paths";
+}
+
 TEST_F(JobsIntegrationTest, IdempotencyKeyReturnsTheSameJob) {
   StartServer();
   const v1::JobConfig config = FashionConfig(model_id_, "stream", 1, 8, 0);

@@ -80,6 +80,8 @@ int main(int argc, char** argv) {
       ->envname("PTQ_TLS_CLIENT_CA");
   app.add_flag("--insecure", options.security.insecure, "serve plaintext, without TLS (say so explicitly)")
       ->envname("PTQ_INSECURE");
+  app.add_flag("--reflection", options.reflection, "offer gRPC server reflection (lists services and messages)")
+      ->envname("PTQ_REFLECTION");
   app.add_option("--state-dir", options.state_dir, "folder for models, jobs and results")
       ->envname("PTQ_STATE_DIR");
   app.add_option("--data-root", options.data_root,

@@ -21,6 +21,9 @@ struct ServerOptions {
   // host:port to serve on; port 0 picks a free port (QuantServer::bound_address tells which).
   std::string listen_address = "127.0.0.1:50051";
   TransportSecurity security;
+  // gRPC server reflection: lists every service and message to whoever connects; off unless
+  // asked for (grpcurl and other tools use it).
+  bool reflection = false;
   // Durable state: uploaded models, jobs, results.
   std::string state_dir = "ptq-state";
   // Server-side datasets are resolved under this folder only; empty means none are offered.

@@ -268,22 +268,32 @@ TEST_F(UploadIntegrationTest, GetModelAnswersNotFoundAndInvalidArgument) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
-TEST_F(UploadIntegrationTest, ReflectionListsTheServices) {
-  auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(channel_);
-  grpc::ClientContext context;
-  auto stream = reflection->ServerReflectionInfo(&context);
-  grpc::reflection::v1alpha::ServerReflectionRequest request;
-  request.set_list_services("");
-  ASSERT_TRUE(stream->Write(request));
-  grpc::reflection::v1alpha::ServerReflectionResponse response;
-  ASSERT_TRUE(stream->Read(&response));
-  stream->WritesDone();
+// Regression: reflection listed every service and message to whoever connected.
+TEST_F(UploadIntegrationTest, ReflectionListsTheServicesOnlyWhenEnabled) {
+  const auto list_services = [](const std::shared_ptr<grpc::Channel>& channel, std::vector<std::string>* names) {
+    auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(channel);
+    grpc::ClientContext context;
+    auto stream = reflection->ServerReflectionInfo(&context);
+    grpc::reflection::v1alpha::ServerReflectionRequest request;
+    request.set_list_services("");
+    stream->Write(request);
+    grpc::reflection::v1alpha::ServerReflectionResponse response;
+    if (stream->Read(&response)) {
+      for (const auto& service : response.list_services_response().service()) names->push_back(service.name());
+    }
+    stream->WritesDone();
+    return stream->Finish();
+  };
   std::vector<std::string> names;
-  for (const auto& service : response.list_services_response().service()) {
-    names.push_back(service.name());
-  }
+  EXPECT_EQ(list_services(channel_, &names).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_TRUE(names.empty());
+
+  testing::ServerProcess with_reflection(state_root_.path() / "reflection-state", {"--reflection"});
+  ASSERT_FALSE(with_reflection.address().empty());
+  const grpc::Status listed =
+      list_services(grpc::CreateChannel(with_reflection.address(), grpc::InsecureChannelCredentials()), &names);
+  EXPECT_TRUE(listed.ok()) << listed.error_message();
   EXPECT_NE(std::find(names.begin(), names.end(), "ptq.v1.QuantService"), names.end());
-  EXPECT_TRUE(stream->Finish().ok());
 }
 
 TEST_F(UploadIntegrationTest, ModelsSurviveARestart) {

@@ -63,7 +63,7 @@ void PrintJobEnd(const v1::Job& job, const GlobalOptions& options) {
 }  // namespace
 
 ExitCode RunHealth(const GlobalOptions& options) {
-  QuantClient client(options.server, options.credentials, options.timeout);
+  QuantClient client(options.server, options.credentials, options.token, options.timeout);
   absl::StatusOr<std::string> health = client.CheckHealth("");
   if (!health.ok()) return ReportRpcError("health", health.status(), options);
   if (options.json) {
@@ -85,7 +85,7 @@ ExitCode RunUpload(const GlobalOptions& options, const std::string& model_path) 
     std::cerr << "ptq-client: upload: cannot read '" << model_path << "'\n";
     return kExitError;
   }
-  QuantClient client(options.server, options.credentials, options.timeout);
+  QuantClient client(options.server, options.credentials, options.token, options.timeout);
   absl::StatusOr<v1::Model> model = UploadIfMissing(client, model_path, *sha256, options);
   if (!model.ok()) return ReportRpcError("upload", model.status(), options);
   PrintModel(*model, options);
@@ -93,7 +93,7 @@ ExitCode RunUpload(const GlobalOptions& options, const std::string& model_path) 
 }
 
 ExitCode RunStatus(const GlobalOptions& options, const std::string& job_id) {
-  QuantClient client(options.server, options.credentials, options.timeout);
+  QuantClient client(options.server, options.credentials, options.token, options.timeout);
   absl::StatusOr<v1::Job> job = client.GetJob(job_id);
   if (!job.ok()) return ReportRpcError("status", job.status(), options);
   std::cout << (options.json ? ToJson(*job) + "\n" : JobSummary(*job));
@@ -101,7 +101,7 @@ ExitCode RunStatus(const GlobalOptions& options, const std::string& job_id) {
 }
 
 ExitCode RunWatch(const GlobalOptions& options, const std::string& job_id) {
-  QuantClient client(options.server, options.credentials, options.timeout);
+  QuantClient client(options.server, options.credentials, options.token, options.timeout);
   absl::StatusOr<v1::Job> job = FollowJob(client, job_id, options);
   if (absl::IsCancelled(job.status())) {
     std::cerr << "ptq-client: " << job.status().message() << "\n";
@@ -125,7 +125,7 @@ ExitCode RunList(const GlobalOptions& options, const std::vector<std::string>& s
     request.add_states(parsed);
   }
   request.set_page_size(std::min(limit, 500));
-  QuantClient client(options.server, options.credentials, options.timeout);
+  QuantClient client(options.server, options.credentials, options.token, options.timeout);
   v1::ListJobsResponse all;
   do {
     absl::StatusOr<v1::ListJobsResponse> page = client.ListJobs(request);
@@ -150,7 +150,7 @@ ExitCode RunList(const GlobalOptions& options, const std::vector<std::string>& s
 }
 
 ExitCode RunCancel(const GlobalOptions& options, const std::string& job_id) {
-  QuantClient client(options.server, options.credentials, options.timeout);
+  QuantClient client(options.server, options.credentials, options.token, options.timeout);
   absl::StatusOr<v1::Job> job = client.CancelJob(job_id);
   if (!job.ok()) return ReportRpcError("cancel", job.status(), options);
   if (options.json) {
@@ -171,7 +171,7 @@ ExitCode RunEvaluate(const GlobalOptions& options, const EvaluateOptions& evalua
   request.set_format(evaluate.format);
   if (evaluate.limit > 0) request.set_limit(evaluate.limit);
   for (const std::string& variant : evaluate.variants) request.add_variants(variant);
-  QuantClient client(options.server, options.credentials, options.timeout);
+  QuantClient client(options.server, options.credentials, options.token, options.timeout);
   const bool terminal = isatty(STDERR_FILENO) != 0 && !options.json;
   absl::StatusOr<v1::Metrics> metrics = client.Evaluate(request, [&](const v1::Progress& progress) {
     if (terminal) std::cerr << "\revaluating: " << progress.done() << "/" << progress.total() << " images" << std::flush;
@@ -191,7 +191,7 @@ ExitCode RunEvaluate(const GlobalOptions& options, const EvaluateOptions& evalua
 
 ExitCode RunDownload(const GlobalOptions& options, const std::string& job_id, const std::string& out_dir) {
   namespace fs = std::filesystem;
-  QuantClient client(options.server, options.credentials, options.timeout);
+  QuantClient client(options.server, options.credentials, options.token, options.timeout);
   v1::Job job;
   if (std::optional<ExitCode> failed = FetchSucceededJob(client, job_id, "download", "files", options, &job)) {
     return *failed;
@@ -239,7 +239,7 @@ ExitCode RunDownload(const GlobalOptions& options, const std::string& job_id, co
 
 ExitCode RunReport(const GlobalOptions& options, const std::string& job_id) {
   namespace fs = std::filesystem;
-  QuantClient client(options.server, options.credentials, options.timeout);
+  QuantClient client(options.server, options.credentials, options.token, options.timeout);
   v1::Job job;
   if (std::optional<ExitCode> failed = FetchSucceededJob(client, job_id, "report", "a report", options, &job)) {
     return *failed;

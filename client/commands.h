@@ -17,6 +17,7 @@ struct GlobalOptions {
   std::string server = "localhost:50051";
   // Plaintext unless TLS was asked for (ChannelCredentialsFor).
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  std::string token;  // bearer token for servers with --auth-token-file; empty: none
   std::chrono::milliseconds timeout{std::chrono::seconds(120)};
   bool json = false;  // one JSON document on stdout instead of human-readable text
 };

@@ -30,6 +30,9 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", tls.cert_file, "PEM client certificate, for servers that require one (mutual TLS)")
       ->envname("PTQ_TLS_CERT");
   app.add_option("--tls-key", tls.key_file, "PEM private key of --tls-cert")->envname("PTQ_TLS_KEY");
+  app.add_option("--token", options.token, "bearer token, for servers with --auth-token-file (prefer PTQ_TOKEN: "
+                 "command lines are visible to other users)")
+      ->envname("PTQ_TOKEN");
 
   CLI::App* health = app.add_subcommand("health", "check that the server is serving");
   CLI::App* upload = app.add_subcommand("upload", "upload a TorchScript model, print its id");

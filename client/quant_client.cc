@@ -26,16 +26,22 @@ grpc::ChannelArguments ChannelArguments() {
 }  // namespace
 
 QuantClient::QuantClient(const std::string& server_address, std::shared_ptr<grpc::ChannelCredentials> credentials,
-                         std::chrono::milliseconds timeout)
+                         std::string bearer_token, std::chrono::milliseconds timeout)
     : channel_(grpc::CreateCustomChannel(server_address, std::move(credentials), ChannelArguments())),
       stub_(v1::QuantService::NewStub(channel_)),
       health_stub_(grpc::health::v1::Health::NewStub(channel_)),
+      bearer_token_(std::move(bearer_token)),
       timeout_(timeout) {}
 
 std::unique_ptr<grpc::ClientContext> QuantClient::NewContext() const {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(std::chrono::system_clock::now() + timeout_);
+  AddToken(context.get());
   return context;
+}
+
+void QuantClient::AddToken(grpc::ClientContext* context) const {
+  if (!bearer_token_.empty()) context->AddMetadata("authorization", "Bearer " + bearer_token_);
 }
 
 absl::StatusOr<std::string> QuantClient::CheckHealth(const std::string& service) {
@@ -135,6 +141,7 @@ absl::StatusOr<v1::CalibrationSummary> QuantClient::StreamCalibration(
     const std::function<absl::StatusOr<bool>(v1::CalibrationBatch*)>& next_batch,
     const std::function<void(int64_t batches)>& on_batch) {
   grpc::ClientContext context;
+  AddToken(&context);
   v1::CalibrationSummary summary;
   std::unique_ptr<grpc::ClientWriter<v1::CalibrationBatch>> writer =
       stub_->StreamCalibrationBatch(&context, &summary);
@@ -164,6 +171,7 @@ absl::StatusOr<v1::CalibrationSummary> QuantClient::StreamCalibration(
 
 absl::Status QuantClient::WatchJob(const std::string& job_id, const std::function<void(const v1::Job&)>& on_change) {
   grpc::ClientContext context;
+  AddToken(&context);
   {
     std::lock_guard<std::mutex> lock(streaming_mutex_);
     streaming_context_ = &context;
@@ -189,6 +197,7 @@ void QuantClient::CancelStreamingCall() {
 absl::StatusOr<v1::Metrics> QuantClient::Evaluate(const v1::EvaluateRequest& request,
                                                   const std::function<void(const v1::Progress&)>& on_progress) {
   grpc::ClientContext context;
+  AddToken(&context);
   std::unique_ptr<grpc::ClientReader<v1::EvaluateUpdate>> reader = stub_->Evaluate(&context, request);
   v1::EvaluateUpdate update;
   v1::Metrics metrics;

@@ -29,8 +29,9 @@ class QuantClient {
   // Bytes per UploadModel chunk: well under gRPC's default 4 MiB message limit.
   static constexpr size_t kUploadChunkBytes = 1 << 20;
 
+  // `bearer_token`, when not empty, goes with every call as `authorization: Bearer TOKEN`.
   QuantClient(const std::string& server_address, std::shared_ptr<grpc::ChannelCredentials> credentials,
-              std::chrono::milliseconds timeout);
+              std::string bearer_token, std::chrono::milliseconds timeout);
 
   // grpc.health.v1 Check for `service` ("" is the whole server): "SERVING", "NOT_SERVING", ...
   absl::StatusOr<std::string> CheckHealth(const std::string& service);
@@ -70,11 +71,15 @@ class QuantClient {
   void CancelStreamingCall();
 
  private:
+  // With the deadline and the token.
   std::unique_ptr<grpc::ClientContext> NewContext() const;
+  // With the token only, for streams that last as long as they need.
+  void AddToken(grpc::ClientContext* context) const;
 
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::QuantService::Stub> stub_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_stub_;
+  const std::string bearer_token_;
   std::chrono::milliseconds timeout_;
   std::mutex streaming_mutex_;
   grpc::ClientContext* streaming_context_ = nullptr;

@@ -78,7 +78,7 @@ ExitCode RunSubmit(const GlobalOptions& options, const SubmitOptions& submit) {
     config.mutable_calibration()->set_source("stream");
     config.mutable_calibration()->clear_path();
   }
-  QuantClient client(options.server, options.credentials, options.timeout);
+  QuantClient client(options.server, options.credentials, options.token, options.timeout);
   // The server checks the values (ranges, quantizer names, data paths) before any upload.
   absl::StatusOr<v1::Job> checked = client.SubmitQuantJob(config, "", /*validate_only=*/true);
   if (!checked.ok()) {

@@ -57,7 +57,9 @@ absl::Status JobEvaluations::Check(const v1::EvaluateRequest& request) const {
                                                         "; only SUCCEEDED jobs have models to evaluate"));
     }
   } else if (request.target_case() == v1::EvaluateRequest::kModelId) {
-    if (absl::StatusOr<v1::Model> model = models_->Get(request.model_id()); !model.ok()) return model.status();
+    if (absl::StatusOr<v1::Model> model = models_->Get(request.model_id(), TenantScope::All()); !model.ok()) {
+      return model.status();
+    }
     for (const std::string& variant : request.variants()) {
       if (variant != "fp32") {
         return absl::InvalidArgumentError(

@@ -140,7 +140,7 @@ void JobManager::EndLocked(const std::string& job_id) {
 }
 
 absl::StatusOr<v1::Job> JobManager::Submit(v1::JobConfig config, const std::string& idempotency_key,
-                                           bool validate_only) {
+                                           bool validate_only, const TenantScope& caller) {
   if (idempotency_key.size() > kMaxIdempotencyKeyLength) {
     return absl::InvalidArgumentError(absl::StrCat("idempotency_key is ", idempotency_key.size(),
                                                    " characters long; at most ", kMaxIdempotencyKeyLength,
@@ -149,7 +149,8 @@ absl::StatusOr<v1::Job> JobManager::Submit(v1::JobConfig config, const std::stri
   absl::StatusOr<ResolvedJob> resolved = ResolveJobConfig(&config, options_.data_root);
   if (!resolved.ok()) return resolved.status();
   if (!idempotency_key.empty() && !validate_only) {
-    if (std::optional<v1::Job> existing = registry_.FindByIdempotencyKey(idempotency_key); existing.has_value()) {
+    if (std::optional<v1::Job> existing = registry_.FindByIdempotencyKey(caller.tenant, idempotency_key);
+        existing.has_value()) {
       if (!google::protobuf::util::MessageDifferencer::Equals(existing->config(), config)) {
         return absl::AlreadyExistsError(absl::StrCat("idempotency_key '", idempotency_key, "' was used for job ",
                                                      existing->job_id(), " with a different config"));
@@ -157,7 +158,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(v1::JobConfig config, const std::stri
       return *existing;
     }
   }
-  absl::StatusOr<v1::Model> model = models_->Get(config.model().model_id());
+  absl::StatusOr<v1::Model> model = models_->Get(config.model().model_id(), caller);
   if (!model.ok() && !(validate_only && absl::IsNotFound(model.status()))) {
     return absl::Status(model.status().code(),
                         absl::StrCat("model.model_id: ", model.status().message(), " (upload it first)"));
@@ -177,7 +178,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(v1::JobConfig config, const std::stri
   std::lock_guard<std::mutex> lock(mutex_);
   if (stopping_ || !queue_.accepting()) return absl::UnavailableError("the server is shutting down");
   if (!idempotency_key.empty()) {
-    std::optional<v1::Job> twin = registry_.FindByIdempotencyKey(idempotency_key);
+    std::optional<v1::Job> twin = registry_.FindByIdempotencyKey(caller.tenant, idempotency_key);
     if (twin.has_value()) return *twin;  // a concurrent twin won
   }
   if (registry_.CountInStates({v1::JOB_STATE_QUEUED, v1::JOB_STATE_AWAITING_DATA}) >= options_.max_queue) {
@@ -188,6 +189,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(v1::JobConfig config, const std::stri
   job.set_job_id(NewJobId());
   job.set_name(config.name());
   job.set_idempotency_key(idempotency_key);
+  job.set_tenant(caller.tenant);
   job.set_state(resolved->streamed ? v1::JOB_STATE_AWAITING_DATA : v1::JOB_STATE_QUEUED);
   job.mutable_progress()->set_total(resolved->quant_batch_num);
   job.mutable_progress()->set_unit("batches");
@@ -204,15 +206,18 @@ absl::StatusOr<v1::Job> JobManager::Submit(v1::JobConfig config, const std::stri
   return job;
 }
 
-absl::StatusOr<v1::Job> JobManager::Get(const std::string& job_id) const { return registry_.Get(job_id); }
-
-absl::StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest& request) const {
-  return registry_.List(request);
+absl::StatusOr<v1::Job> JobManager::Get(const std::string& job_id, const TenantScope& scope) const {
+  return registry_.GetVisible(job_id, scope);
 }
 
-absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& job_id) {
+absl::StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest& request,
+                                                     const TenantScope& scope) const {
+  return registry_.List(request, scope);
+}
+
+absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& job_id, const TenantScope& scope) {
   std::lock_guard<std::mutex> lock(mutex_);
-  absl::StatusOr<v1::Job> job = registry_.Get(job_id);
+  absl::StatusOr<v1::Job> job = registry_.GetVisible(job_id, scope);
   if (!job.ok()) return job.status();
   auto active = active_.find(job_id);
   if (active == active_.end()) {
@@ -233,7 +238,9 @@ absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& job_id) {
   });
 }
 
-absl::StatusOr<int64_t> JobManager::Watch(const std::string& job_id, Listener listener) {
+absl::StatusOr<int64_t> JobManager::Watch(const std::string& job_id, const TenantScope& scope, Listener listener) {
+  // A job's tenant never changes: seeing it now is seeing it for as long as it is watched.
+  if (absl::StatusOr<v1::Job> visible = registry_.GetVisible(job_id, scope); !visible.ok()) return visible.status();
   return registry_.Watch(job_id, std::move(listener));
 }
 
@@ -250,7 +257,9 @@ absl::StatusOr<JobManager::ActiveJob*> JobManager::AwaitingDataLocked(const std:
 }
 
 absl::StatusOr<StreamExpectation> JobManager::BeginCalibrationStream(const std::string& job_id,
+                                                                     const TenantScope& scope,
                                                                      grpc::CallbackServerContext* context) {
+  if (absl::StatusOr<v1::Job> visible = registry_.GetVisible(job_id, scope); !visible.ok()) return visible.status();
   std::lock_guard<std::mutex> lock(mutex_);
   absl::StatusOr<ActiveJob*> active = AwaitingDataLocked(job_id);
   if (!active.ok()) return active.status();
@@ -414,8 +423,14 @@ void JobManager::FinishJob(const std::string& job_id, const absl::Status& status
   }
 }
 
-absl::Status JobManager::Evaluate(const v1::EvaluateRequest& request, std::shared_ptr<const std::atomic<bool>> cancelled,
-                                  EvaluateProgress progress, EvaluateDone done) {
+absl::Status JobManager::Evaluate(const v1::EvaluateRequest& request, const TenantScope& scope,
+                                  std::shared_ptr<const std::atomic<bool>> cancelled, EvaluateProgress progress,
+                                  EvaluateDone done) {
+  if (request.target_case() == v1::EvaluateRequest::kJobId) {
+    if (absl::StatusOr<v1::Job> job = registry_.GetVisible(request.job_id(), scope); !job.ok()) return job.status();
+  } else if (request.target_case() == v1::EvaluateRequest::kModelId) {
+    if (absl::StatusOr<v1::Model> model = models_->Get(request.model_id(), scope); !model.ok()) return model.status();
+  }
   if (absl::Status checked = evaluations_.Check(request); !checked.ok()) return checked;
   std::lock_guard<std::mutex> lock(mutex_);
   const bool queued = !stopping_ && queue_.Push("", [this, request, cancelled, progress, done](const std::string&) {

@@ -27,6 +27,7 @@
 #include "ptq/core/in_memory_batches.h"
 #include "ptq/core/quantization_session.h"
 #include "ptq/v1/service.pb.h"
+#include "tenant_scope.h"
 #include "work_queue.h"
 
 namespace ptq::server {
@@ -73,27 +74,32 @@ class JobManager {
                                                            const ModelStore* models);
   ~JobManager();  // Stop()s
 
-  // Validates the config (fills its defaults), checks the model and the datasets, stores the
-  // job and queues it (server source) or waits for its data (stream source). Blocking: opens
-  // the datasets. The same non-empty idempotency key returns the job it created before.
-  // `validate_only` stops after the checks (the model may be absent) and stores nothing.
-  absl::StatusOr<v1::Job> Submit(v1::JobConfig config, const std::string& idempotency_key, bool validate_only = false);
-  absl::StatusOr<v1::Job> Get(const std::string& job_id) const;
-  absl::StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request) const;
+  // Every call naming a job or a model takes the caller's TenantScope: what it does not see
+  // is NOT_FOUND, worded as for an unknown id.
+  //
+  // Validates the config (fills its defaults), checks the model (one `caller` sees) and the
+  // datasets, stores the job as the caller's tenant's and queues it (server source) or waits
+  // for its data (stream source). Blocking: opens the datasets. The same non-empty
+  // idempotency key from the same tenant returns the job it created before. `validate_only`
+  // stops after the checks (the model may be absent) and stores nothing.
+  absl::StatusOr<v1::Job> Submit(v1::JobConfig config, const std::string& idempotency_key, bool validate_only,
+                                 const TenantScope& caller);
+  absl::StatusOr<v1::Job> Get(const std::string& job_id, const TenantScope& scope) const;
+  absl::StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request, const TenantScope& scope) const;
   // Queued or waiting jobs end CANCELLED at once; a running job is told to stop and ends
   // CANCELLED within a batch, its partial output removed. FAILED_PRECONDITION when final.
-  absl::StatusOr<v1::Job> Cancel(const std::string& job_id);
+  absl::StatusOr<v1::Job> Cancel(const std::string& job_id, const TenantScope& scope);
 
   // Calls `listener` with the job now and after every change, until Unwatch. Listeners run
   // with the registry's lock held: they must not call back into the manager.
-  absl::StatusOr<int64_t> Watch(const std::string& job_id, Listener listener);
+  absl::StatusOr<int64_t> Watch(const std::string& job_id, const TenantScope& scope, Listener listener);
   void Unwatch(int64_t watch_id);
 
   // Claims the job's calibration stream. NOT_FOUND, FAILED_PRECONDITION when the job is not
   // in AWAITING_DATA, ABORTED when another stream for it is in progress. `context` is the
   // stream's call: cancelled when the stream sends nothing for stream_idle_timeout (see
   // NoteStreamActivity); it must outlive the claim.
-  absl::StatusOr<StreamExpectation> BeginCalibrationStream(const std::string& job_id,
+  absl::StatusOr<StreamExpectation> BeginCalibrationStream(const std::string& job_id, const TenantScope& scope,
                                                            grpc::CallbackServerContext* context);
   // A batch arrived on the job's claimed stream: its idle clock starts again.
   void NoteStreamActivity(const std::string& job_id);
@@ -109,8 +115,9 @@ class JobManager {
   // Checks the request and queues the evaluation on the workers; `done` gets the metrics (also
   // added to the job's report.json), or CANCELLED soon after `cancelled` is set. Errors in the
   // request come back at once, and `done` is not called.
-  absl::Status Evaluate(const v1::EvaluateRequest& request, std::shared_ptr<const std::atomic<bool>> cancelled,
-                        EvaluateProgress progress, EvaluateDone done);
+  absl::Status Evaluate(const v1::EvaluateRequest& request, const TenantScope& scope,
+                        std::shared_ptr<const std::atomic<bool>> cancelled, EvaluateProgress progress,
+                        EvaluateDone done);
 
   // Graceful drain: no new submissions or evaluations (UNAVAILABLE), workers take nothing more
   // from the queue, and the jobs being run get up to `grace` to finish. Then Stop(). Queued

@@ -22,6 +22,9 @@ absl::Status NoSuchJob(const std::string& job_id) {
   return absl::NotFoundError(absl::StrCat("job '", job_id, "' does not exist"));
 }
 
+// Where a tenant's idempotency key is filed; tenant names hold no newline.
+std::string TenantKey(const std::string& tenant, const std::string& key) { return absl::StrCat(tenant, "\n", key); }
+
 }  // namespace
 
 JobRegistry::JobRegistry(JobStore* store, std::chrono::milliseconds progress_store_interval)
@@ -39,8 +42,11 @@ absl::StatusOr<std::vector<v1::Job>> JobRegistry::Load() {
   std::lock_guard<std::mutex> lock(mutex_);
   for (JobStore::Row& row : *rows) {
     const std::string& job_id = row.job.job_id();
+    if (row.job.tenant().empty()) row.job.set_tenant(kDefaultTenant);
     job_by_sequence_[row.sequence] = job_id;
-    if (!row.job.idempotency_key().empty()) job_by_idempotency_key_[row.job.idempotency_key()] = job_id;
+    if (!row.job.idempotency_key().empty()) {
+      job_by_idempotency_key_[TenantKey(row.job.tenant(), row.job.idempotency_key())] = job_id;
+    }
     jobs.push_back(row.job);
     Entry& entry = jobs_[job_id];
     entry.sequence = row.sequence;
@@ -57,7 +63,9 @@ absl::Status JobRegistry::Add(const v1::Job& job) {
   entry.sequence = *sequence;
   entry.job = job;
   job_by_sequence_[*sequence] = job.job_id();
-  if (!job.idempotency_key().empty()) job_by_idempotency_key_[job.idempotency_key()] = job.job_id();
+  if (!job.idempotency_key().empty()) {
+    job_by_idempotency_key_[TenantKey(job.tenant(), job.idempotency_key())] = job.job_id();
+  }
   return absl::OkStatus();
 }
 
@@ -68,14 +76,22 @@ absl::StatusOr<v1::Job> JobRegistry::Get(const std::string& job_id) const {
   return found->second.job;
 }
 
-std::optional<v1::Job> JobRegistry::FindByIdempotencyKey(const std::string& key) const {
+absl::StatusOr<v1::Job> JobRegistry::GetVisible(const std::string& job_id, const TenantScope& scope) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto found = job_by_idempotency_key_.find(key);
+  auto found = jobs_.find(job_id);
+  if (found == jobs_.end() || !scope.Sees(found->second.job.tenant())) return NoSuchJob(job_id);
+  return found->second.job;
+}
+
+std::optional<v1::Job> JobRegistry::FindByIdempotencyKey(const std::string& tenant, const std::string& key) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto found = job_by_idempotency_key_.find(TenantKey(tenant, key));
   if (found == job_by_idempotency_key_.end()) return std::nullopt;
   return jobs_.at(found->second).job;
 }
 
-absl::StatusOr<v1::ListJobsResponse> JobRegistry::List(const v1::ListJobsRequest& request) const {
+absl::StatusOr<v1::ListJobsResponse> JobRegistry::List(const v1::ListJobsRequest& request,
+                                                       const TenantScope& scope) const {
   if (request.page_size() < 0 || request.page_size() > kMaxPageSize) {
     return absl::InvalidArgumentError(absl::StrCat("page_size must be in [0, ", kMaxPageSize, "], got ",
                                                    request.page_size()));
@@ -90,6 +106,7 @@ absl::StatusOr<v1::ListJobsResponse> JobRegistry::List(const v1::ListJobsRequest
   for (auto it = std::make_reverse_iterator(job_by_sequence_.lower_bound(before)); it != job_by_sequence_.rend();
        ++it) {
     const v1::Job& job = jobs_.at(it->second).job;
+    if (!scope.Sees(job.tenant())) continue;
     if (!request.states().empty() &&
         std::find(request.states().begin(), request.states().end(), job.state()) == request.states().end()) {
       continue;

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "job_store.h"
 #include "ptq/v1/service.pb.h"
+#include "tenant_scope.h"
 
 namespace ptq::server {
 
@@ -35,17 +36,23 @@ class JobRegistry {
   JobRegistry(JobStore* store, std::chrono::milliseconds progress_store_interval);
 
   // Reads the stored jobs, in submission order, after moving rows that do not parse to the
-  // store's quarantine (logged). Call once, before anything else.
+  // store's quarantine (logged); jobs stored before tenants existed are the default tenant's.
+  // Call once, before anything else.
   absl::StatusOr<std::vector<v1::Job>> Load();
 
   // Stores a new job. The error of the store when it cannot.
   absl::Status Add(const v1::Job& job);
   // NOT_FOUND naming the job when there is none.
   absl::StatusOr<v1::Job> Get(const std::string& job_id) const;
-  std::optional<v1::Job> FindByIdempotencyKey(const std::string& key) const;
-  // Newest first, `page_size` jobs (or fewer, to keep a page under 1 MiB), filtered by state.
+  // As Get, and the same NOT_FOUND for a job `scope` does not see: no caller learns that
+  // another tenant's job exists.
+  absl::StatusOr<v1::Job> GetVisible(const std::string& job_id, const TenantScope& scope) const;
+  // Idempotency keys are the tenant's own: another tenant's key never finds this tenant's job.
+  std::optional<v1::Job> FindByIdempotencyKey(const std::string& tenant, const std::string& key) const;
+  // Newest first, `page_size` jobs (or fewer, to keep a page under 1 MiB) that `scope` sees,
+  // filtered by state.
   // INVALID_ARGUMENT for a page size out of [0, 500] or a token ListJobs did not give.
-  absl::StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request) const;
+  absl::StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request, const TenantScope& scope) const;
   int CountInStates(std::initializer_list<v1::JobState> states) const;
 
   // Applies `change` to the existing job `job_id`, stamps updated_at, stores it (a store error

@@ -1,5 +1,5 @@
 // ptq-server: the long-running PTQ service. Flags (or PTQ_* environment variables) configure
-// it; SIGTERM or SIGINT stops it gracefully.
+// it; SIGTERM or SIGINT stops it gracefully; SIGHUP reloads --auth-token-file.
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,28 +18,29 @@
 
 namespace {
 
-// SIGINT and SIGTERM are turned into a byte on a pipe that main() waits on. A handler, not a
-// blocked mask: libraries start threads before main() (OpenMP, LibTorch), and a process-wide
-// signal may land on any of them.
-int stop_pipe[2] = {-1, -1};
+// SIGINT, SIGTERM and SIGHUP are turned into a byte on a pipe that main() waits on. A
+// handler, not a blocked mask: libraries start threads before main() (OpenMP, LibTorch), and a
+// process-wide signal may land on any of them.
+int signal_pipe[2] = {-1, -1};
 
-void OnStopSignal(int signal_number) {
+void OnSignal(int signal_number) {
   const char byte = static_cast<char>(signal_number);
-  // Nothing else is async-signal-safe to do here; a full pipe means a stop is already pending.
-  (void)!write(stop_pipe[1], &byte, 1);
+  // Nothing else is async-signal-safe to do here; a full pipe means signals are already pending.
+  (void)!write(signal_pipe[1], &byte, 1);
 }
 
-bool InstallStopHandlers() {
-  if (pipe(stop_pipe) != 0) return false;
+bool InstallSignalHandlers() {
+  if (pipe(signal_pipe) != 0) return false;
   struct sigaction action = {};
-  action.sa_handler = OnStopSignal;
+  action.sa_handler = OnSignal;
   sigemptyset(&action.sa_mask);
-  return sigaction(SIGINT, &action, nullptr) == 0 && sigaction(SIGTERM, &action, nullptr) == 0;
+  return sigaction(SIGINT, &action, nullptr) == 0 && sigaction(SIGTERM, &action, nullptr) == 0 &&
+         sigaction(SIGHUP, &action, nullptr) == 0;
 }
 
-int WaitForStopSignal() {
+int WaitForSignal() {
   char byte = 0;
-  while (read(stop_pipe[0], &byte, 1) != 1) {
+  while (read(signal_pipe[0], &byte, 1) != 1) {
     // EINTR: keep waiting.
   }
   return byte;
@@ -80,6 +81,10 @@ int main(int argc, char** argv) {
       ->envname("PTQ_TLS_CLIENT_CA");
   app.add_flag("--insecure", options.security.insecure, "serve plaintext, without TLS (say so explicitly)")
       ->envname("PTQ_INSECURE");
+  app.add_option("--auth-token-file", options.security.auth_token_file,
+                 "identities, one `TOKEN TENANT ROLE` (or `subject=CERT-SUBJECT TENANT ROLE`) per line; roles: "
+                 "reader, submitter, admin; reloaded on SIGHUP. Without it every caller is admin")
+      ->envname("PTQ_AUTH_TOKEN_FILE");
   app.add_flag("--reflection", options.reflection, "offer gRPC server reflection (lists services and messages)")
       ->envname("PTQ_REFLECTION");
   app.add_option("--state-dir", options.state_dir, "folder for models, jobs and results")
@@ -146,8 +151,8 @@ int main(int argc, char** argv) {
     ptq::server::UseTextLogLines();
   }
 
-  if (!InstallStopHandlers()) {
-    spdlog::error("cannot install SIGINT/SIGTERM handlers");
+  if (!InstallSignalHandlers()) {
+    spdlog::error("cannot install SIGINT/SIGTERM/SIGHUP handlers");
     return 1;
   }
   absl::StatusOr<std::unique_ptr<ptq::server::QuantServer>> server =
@@ -159,20 +164,29 @@ int main(int argc, char** argv) {
   const char* transport = options.security.insecure                  ? "plaintext"
                           : options.security.client_ca_file.empty() ? "TLS"
                                                                      : "mutual TLS";
-  spdlog::info("ptq-server listening on {} ({}; state dir '{}', data root '{}', max upload {} MiB, workers: {})",
-               (*server)->bound_address(), transport, options.state_dir, options.data_root, max_upload_mb,
-               fmt::join((*server)->worker_devices(), ", "));
+  const bool identities = !options.security.auth_token_file.empty();
+  spdlog::info("ptq-server listening on {} ({}, {}; state dir '{}', data root '{}', max upload {} MiB, workers: {})",
+               (*server)->bound_address(), transport,
+               identities ? "identities from --auth-token-file" : "no identities: every caller is admin",
+               options.state_dir, options.data_root, max_upload_mb, fmt::join((*server)->worker_devices(), ", "));
   if (options.security.insecure && !ptq::server::IsLoopbackOnly(options.listen_address)) {
-    spdlog::warn("--listen {} with --insecure: plaintext beyond this machine; whoever reaches the port reads "
-                 "the traffic and can upload, submit, download and cancel (use --tls-cert and --tls-key)",
-                 options.listen_address);
+    spdlog::warn("--listen {} with --insecure: plaintext beyond this machine; whoever reaches the port {} "
+                 "(use --tls-cert and --tls-key)",
+                 options.listen_address,
+                 identities ? "reads the traffic, bearer tokens included, and can replay them"
+                            : "reads the traffic and can upload, submit, download and cancel");
   }
   if (!ready_file.empty() && !WriteReadyFile(ready_file, (*server)->bound_address())) {
     spdlog::error("cannot write --ready-file '{}'", ready_file);
     return 1;
   }
 
-  const int signal_number = WaitForStopSignal();
+  int signal_number = WaitForSignal();
+  for (; signal_number == SIGHUP; signal_number = WaitForSignal()) {
+    if (absl::Status reloaded = (*server)->ReloadIdentities(); !reloaded.ok()) {
+      spdlog::error("SIGHUP: kept the identities already loaded: {}", std::string(reloaded.message()));
+    }
+  }
   spdlog::info("received {}, shutting down (grace {} s)", strsignal(signal_number),
                shutdown_grace_seconds);
   (*server)->Shutdown(std::chrono::milliseconds(static_cast<int64_t>(shutdown_grace_seconds * 1000)));

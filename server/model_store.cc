@@ -22,6 +22,7 @@ namespace {
 
 constexpr char kModelFileName[] = "model.pt";
 constexpr char kRecordFileName[] = "model.json";
+constexpr char kOwnersFolder[] = "owners";
 constexpr size_t kMaxFilenameLength = 255;
 
 // Unique within this process, which is the only writer of the state directory.
@@ -58,10 +59,21 @@ absl::StatusOr<v1::Model> ReadRecord(const fs::path& path) {
   return record;
 }
 
+// Records `tenant` as an owner of the model folder `model_dir`.
+absl::Status WriteOwner(const fs::path& model_dir, const std::string& tenant) {
+  std::error_code error;
+  fs::create_directories(model_dir / kOwnersFolder, error);
+  std::ofstream owner(model_dir / kOwnersFolder / tenant, std::ios::trunc);
+  if (error || !owner) {
+    return absl::InternalError(absl::StrCat("cannot record tenant '", tenant, "' in '", model_dir.string(), "'"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
-PendingUpload::PendingUpload(const ModelStore* store, UploadHeader header, fs::path staging_dir)
-    : store_(store), header_(std::move(header)), staging_dir_(std::move(staging_dir)) {}
+PendingUpload::PendingUpload(const ModelStore* store, UploadHeader header, std::string tenant, fs::path staging_dir)
+    : store_(store), header_(std::move(header)), tenant_(std::move(tenant)), staging_dir_(std::move(staging_dir)) {}
 
 PendingUpload::~PendingUpload() {
   file_.close();
@@ -106,10 +118,7 @@ absl::StatusOr<v1::Model> PendingUpload::Commit() {
                                                    "': header.sha256 is ", header_.sha256,
                                                    ", the received bytes hash to ", digest));
   }
-  if (absl::StatusOr<v1::Model> existing = store_->Get(digest); existing.ok()) {
-    existing->set_already_present(true);
-    return existing;
-  }
+  if (store_->Get(digest, TenantScope::All()).ok()) return store_->AddOwner(digest, tenant_);
   absl::StatusOr<core::TorchScriptSummary> summary =
       core::InspectTorchScript((staging_dir_ / kModelFileName).string(), header_.filename,
                                static_cast<uint64_t>(store_->max_model_bytes()));
@@ -126,7 +135,8 @@ absl::StatusOr<v1::Model> PendingUpload::Commit() {
   if (absl::Status written = WriteRecord(staging_dir_ / kRecordFileName, record); !written.ok()) {
     return written;
   }
-  return store_->Publish(staging_dir_, record);
+  if (absl::Status owned = WriteOwner(staging_dir_, tenant_); !owned.ok()) return owned;
+  return store_->Publish(staging_dir_, record, tenant_);
 }
 
 ModelStore::ModelStore(fs::path models_dir, fs::path staging_dir, int64_t max_model_bytes)
@@ -154,11 +164,16 @@ absl::StatusOr<std::unique_ptr<ModelStore>> ModelStore::Create(const fs::path& s
           absl::StrCat("cannot create '", dir.string(), "': ", error.message()));
     }
   }
+  for (const fs::directory_entry& model_dir : fs::directory_iterator(models_dir, error)) {
+    if (!fs::exists(model_dir.path() / kOwnersFolder, error)) {
+      if (absl::Status owned = WriteOwner(model_dir.path(), kDefaultTenant); !owned.ok()) return owned;
+    }
+  }
   return std::unique_ptr<ModelStore>(new ModelStore(models_dir, staging_dir, max_model_bytes));
 }
 
-absl::StatusOr<std::unique_ptr<PendingUpload>> ModelStore::BeginUpload(
-    const UploadHeader& header) const {
+absl::StatusOr<std::unique_ptr<PendingUpload>> ModelStore::BeginUpload(const UploadHeader& header,
+                                                                       std::string tenant) const {
   if (header.size_bytes <= 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("header.size_bytes must be positive, got ", header.size_bytes));
@@ -185,7 +200,7 @@ absl::StatusOr<std::unique_ptr<PendingUpload>> ModelStore::BeginUpload(
     return absl::InternalError(
         absl::StrCat("cannot create '", staging.string(), "': ", error.message()));
   }
-  auto upload = std::unique_ptr<PendingUpload>(new PendingUpload(this, std::move(checked), staging));
+  auto upload = std::unique_ptr<PendingUpload>(new PendingUpload(this, std::move(checked), std::move(tenant), staging));
   upload->file_.open(staging / kModelFileName, std::ios::binary | std::ios::trunc);
   if (!upload->file_) {
     return absl::InternalError(absl::StrCat("cannot open a staging file in '", staging.string(),
@@ -194,14 +209,15 @@ absl::StatusOr<std::unique_ptr<PendingUpload>> ModelStore::BeginUpload(
   return upload;
 }
 
-absl::StatusOr<v1::Model> ModelStore::Get(absl::string_view model_id) const {
+absl::StatusOr<v1::Model> ModelStore::Get(absl::string_view model_id, const TenantScope& scope) const {
   if (!IsSha256Hex(model_id)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "model_id must be the model's sha256 (64 lowercase hex digits), got '", model_id, "'"));
   }
   const fs::path record_path = models_dir_ / std::string(model_id) / kRecordFileName;
   std::error_code error;
-  if (!fs::exists(record_path, error)) {
+  const bool seen = scope.all_tenants || fs::exists(record_path.parent_path() / kOwnersFolder / scope.tenant, error);
+  if (!seen || !fs::exists(record_path, error)) {
     return absl::NotFoundError(absl::StrCat("no model with id ", model_id));
   }
   return ReadRecord(record_path);
@@ -211,19 +227,24 @@ fs::path ModelStore::ModelFile(absl::string_view model_id) const {
   return models_dir_ / std::string(model_id) / kModelFileName;
 }
 
-absl::StatusOr<v1::Model> ModelStore::Publish(const fs::path& staging_dir,
-                                              const v1::Model& record) const {
+absl::StatusOr<v1::Model> ModelStore::Publish(const fs::path& staging_dir, const v1::Model& record,
+                                              const std::string& tenant) const {
   const fs::path target = models_dir_ / record.model_id();
   std::error_code error;
   fs::rename(staging_dir, target, error);
   if (!error) return record;
   // rename(2) refuses to replace a non-empty folder: the same bytes were published meanwhile.
-  if (absl::StatusOr<v1::Model> existing = Get(record.model_id()); existing.ok()) {
-    existing->set_already_present(true);
-    return existing;
-  }
+  if (Get(record.model_id(), TenantScope::All()).ok()) return AddOwner(record.model_id(), tenant);
   return absl::InternalError(absl::StrCat("cannot move the upload into '", target.string(),
                                           "': ", error.message()));
+}
+
+absl::StatusOr<v1::Model> ModelStore::AddOwner(absl::string_view model_id, const std::string& tenant) const {
+  absl::StatusOr<v1::Model> model = Get(model_id, TenantScope::All());
+  if (!model.ok()) return model;
+  model->set_already_present(Get(model_id, TenantScope::Only(tenant)).ok());
+  if (absl::Status owned = WriteOwner(models_dir_ / std::string(model_id), tenant); !owned.ok()) return owned;
+  return model;
 }
 
 }  // namespace ptq::server

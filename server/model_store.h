@@ -12,6 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "ptq/common/sha256.h"
 #include "ptq/v1/service.pb.h"
+#include "tenant_scope.h"
 
 namespace ptq::server {
 
@@ -37,16 +38,19 @@ class PendingUpload {
   int64_t received_bytes() const { return received_bytes_; }
 
   // Checks the size (DATA_LOSS when short) and sha256 (INVALID_ARGUMENT), loads the file with
-  // LibTorch (INVALID_ARGUMENT when it is not TorchScript), then publishes it atomically.
+  // LibTorch (INVALID_ARGUMENT when it is not TorchScript), then publishes it atomically as
+  // the uploading tenant's. Bytes the store already holds are not checked again: the tenant
+  // is added to their owners. `already_present` says whether this tenant had them before.
   // Blocking: seconds for a large model. Call at most once.
   absl::StatusOr<v1::Model> Commit();
 
  private:
   friend class ModelStore;
-  PendingUpload(const ModelStore* store, UploadHeader header, std::filesystem::path staging_dir);
+  PendingUpload(const ModelStore* store, UploadHeader header, std::string tenant, std::filesystem::path staging_dir);
 
   const ModelStore* store_;
   UploadHeader header_;
+  std::string tenant_;
   std::filesystem::path staging_dir_;
   std::ofstream file_;
   Sha256 hasher_;
@@ -54,19 +58,23 @@ class PendingUpload {
 };
 
 // Content-addressed store of uploaded TorchScript models under <state-dir>/models/<sha256>/:
-// model.pt and model.json (the v1::Model record). The model id is the file's sha256.
+// model.pt, model.json (the v1::Model record) and owners/, one empty file per tenant that
+// uploaded these bytes. The model id is the file's sha256; a tenant sees only the models it
+// uploaded.
 class ModelStore {
  public:
-  // Creates the folders, and removes staging leftovers of uploads a crash interrupted.
+  // Creates the folders, removes staging leftovers of uploads a crash interrupted, and gives
+  // models stored before tenants existed to the default tenant.
   static absl::StatusOr<std::unique_ptr<ModelStore>> Create(const std::filesystem::path& state_dir,
                                                             int64_t max_model_bytes);
 
   // Validates the header (INVALID_ARGUMENT naming the field; RESOURCE_EXHAUSTED when the
   // declared size is over the limit) and opens a staging file.
-  absl::StatusOr<std::unique_ptr<PendingUpload>> BeginUpload(const UploadHeader& header) const;
+  absl::StatusOr<std::unique_ptr<PendingUpload>> BeginUpload(const UploadHeader& header, std::string tenant) const;
 
-  // INVALID_ARGUMENT for a malformed id, NOT_FOUND for an unknown one.
-  absl::StatusOr<v1::Model> Get(absl::string_view model_id) const;
+  // INVALID_ARGUMENT for a malformed id, NOT_FOUND for an unknown one or one `scope` does not
+  // see (the same message).
+  absl::StatusOr<v1::Model> Get(absl::string_view model_id, const TenantScope& scope) const;
 
   // Where a stored model's TorchScript file lives (whether or not it exists).
   std::filesystem::path ModelFile(absl::string_view model_id) const;
@@ -79,9 +87,11 @@ class ModelStore {
              int64_t max_model_bytes);
 
   // Moves a verified staging folder to models/<sha256>; a concurrent or earlier upload of the
-  // same bytes wins and this one is discarded.
-  absl::StatusOr<v1::Model> Publish(const std::filesystem::path& staging_dir,
-                                    const v1::Model& record) const;
+  // same bytes wins and this one is discarded (AddOwner records the tenant there).
+  absl::StatusOr<v1::Model> Publish(const std::filesystem::path& staging_dir, const v1::Model& record,
+                                    const std::string& tenant) const;
+  // Makes `tenant` an owner of the stored model; already_present tells whether it was one.
+  absl::StatusOr<v1::Model> AddOwner(absl::string_view model_id, const std::string& tenant) const;
 
   std::filesystem::path models_dir_;
   std::filesystem::path staging_dir_;

@@ -15,6 +15,9 @@ struct TransportSecurity {
   std::string client_ca_file;
   // Plaintext, asked for by name: never the result of a missing flag.
   bool insecure = false;
+  // Who may call and what each may do (IdentityTable's format); empty: every caller is the
+  // anonymous admin of the default tenant.
+  std::string auth_token_file;
 };
 
 struct ServerOptions {

@@ -9,8 +9,9 @@
 namespace ptq::server {
 
 CalibrationStreamReactor::CalibrationStreamReactor(grpc::CallbackServerContext* context, JobManager* jobs,
-                                                   TaskPool* decode_pool, v1::CalibrationSummary* response)
-    : context_(context), jobs_(jobs), decode_pool_(decode_pool), response_(response) {
+                                                   TaskPool* decode_pool, TenantScope caller,
+                                                   v1::CalibrationSummary* response)
+    : context_(context), jobs_(jobs), decode_pool_(decode_pool), caller_(std::move(caller)), response_(response) {
   StartRead(&batch_);
 }
 
@@ -31,7 +32,7 @@ void CalibrationStreamReactor::OnReadDone(bool ok) {
 absl::Status CalibrationStreamReactor::AddBatch() {
   if (!claimed_) {
     if (batch_.job_id().empty()) return absl::InvalidArgumentError("job_id is required in the first message");
-    absl::StatusOr<StreamExpectation> expected = jobs_->BeginCalibrationStream(batch_.job_id(), context_);
+    absl::StatusOr<StreamExpectation> expected = jobs_->BeginCalibrationStream(batch_.job_id(), caller_, context_);
     if (!expected.ok()) return expected.status();
     claimed_ = true;
     job_id_ = batch_.job_id();

@@ -21,8 +21,9 @@ namespace ptq::server {
 // Deletes itself in OnDone.
 class CalibrationStreamReactor : public grpc::ServerReadReactor<v1::CalibrationBatch> {
  public:
+  // `caller`: whose jobs the stream may deliver to.
   CalibrationStreamReactor(grpc::CallbackServerContext* context, JobManager* jobs, TaskPool* decode_pool,
-                           v1::CalibrationSummary* response);
+                           TenantScope caller, v1::CalibrationSummary* response);
 
   void OnReadDone(bool ok) override;
   void OnDone() override;
@@ -35,6 +36,7 @@ class CalibrationStreamReactor : public grpc::ServerReadReactor<v1::CalibrationB
   grpc::CallbackServerContext* context_;
   JobManager* jobs_;
   TaskPool* decode_pool_;
+  const TenantScope caller_;
   v1::CalibrationSummary* response_;
   v1::CalibrationBatch batch_;
   std::string job_id_;

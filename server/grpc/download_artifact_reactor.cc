@@ -12,8 +12,9 @@ constexpr size_t kChunkBytes = 1 << 20;
 }  // namespace
 
 DownloadArtifactReactor::DownloadArtifactReactor(const JobManager* jobs, const std::filesystem::path& results_dir,
+                                                 const TenantScope& caller,
                                                  const v1::DownloadArtifactRequest& request) {
-  if (absl::Status opened = Open(jobs, results_dir, request); !opened.ok()) {
+  if (absl::Status opened = Open(jobs, results_dir, caller, request); !opened.ok()) {
     Finish(ToGrpcStatus(opened));
     return;
   }
@@ -21,8 +22,8 @@ DownloadArtifactReactor::DownloadArtifactReactor(const JobManager* jobs, const s
 }
 
 absl::Status DownloadArtifactReactor::Open(const JobManager* jobs, const std::filesystem::path& results_dir,
-                                           const v1::DownloadArtifactRequest& request) {
-  absl::StatusOr<v1::Job> job = jobs->Get(request.job_id());
+                                           const TenantScope& caller, const v1::DownloadArtifactRequest& request) {
+  absl::StatusOr<v1::Job> job = jobs->Get(request.job_id(), caller);
   if (!job.ok()) return job.status();
   if (job->state() != v1::JOB_STATE_SUCCEEDED) {
     return absl::FailedPreconditionError(

@@ -16,14 +16,14 @@ namespace ptq::server {
 // Deletes itself in OnDone.
 class DownloadArtifactReactor : public grpc::ServerWriteReactor<v1::ArtifactChunk> {
  public:
-  DownloadArtifactReactor(const JobManager* jobs, const std::filesystem::path& results_dir,
+  DownloadArtifactReactor(const JobManager* jobs, const std::filesystem::path& results_dir, const TenantScope& caller,
                           const v1::DownloadArtifactRequest& request);
 
   void OnWriteDone(bool ok) override;
   void OnDone() override { delete this; }
 
  private:
-  absl::Status Open(const JobManager* jobs, const std::filesystem::path& results_dir,
+  absl::Status Open(const JobManager* jobs, const std::filesystem::path& results_dir, const TenantScope& caller,
                     const v1::DownloadArtifactRequest& request);
   void WriteNextChunk();
 

@@ -4,7 +4,7 @@
 
 namespace ptq::server {
 
-EvaluateReactor::EvaluateReactor(JobManager* jobs, const v1::EvaluateRequest& request) {
+EvaluateReactor::EvaluateReactor(JobManager* jobs, const v1::EvaluateRequest& request, const TenantScope& caller) {
   link_->reactor = this;
   auto progress = [link = link_](int64_t done, int64_t total) {
     std::lock_guard<std::mutex> lock(link->mutex);
@@ -14,7 +14,7 @@ EvaluateReactor::EvaluateReactor(JobManager* jobs, const v1::EvaluateRequest& re
     std::lock_guard<std::mutex> lock(link->mutex);
     if (link->reactor != nullptr) link->reactor->OnResult(std::move(metrics));
   };
-  if (absl::Status queued = jobs->Evaluate(request, cancelled_, progress, result); !queued.ok()) {
+  if (absl::Status queued = jobs->Evaluate(request, caller, cancelled_, progress, result); !queued.ok()) {
     std::lock_guard<std::mutex> lock(mutex_);
     finished_ = true;
     Finish(ToGrpcStatus(queued));

@@ -18,7 +18,7 @@ namespace ptq::server {
 // the metrics. A cancelled call stops the evaluation. Deletes itself in OnDone.
 class EvaluateReactor : public grpc::ServerWriteReactor<v1::EvaluateUpdate> {
  public:
-  EvaluateReactor(JobManager* jobs, const v1::EvaluateRequest& request);
+  EvaluateReactor(JobManager* jobs, const v1::EvaluateRequest& request, const TenantScope& caller);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "grpc/audit_log.h"
 #include "grpc/client_visible_status.h"
 #include "grpc/transport_security.h"
 #include "ptq/core/devices.h"
@@ -91,6 +92,10 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = ServerCredentialsFor(options.security);
   if (!credentials.ok()) return credentials.status();
   auto server = std::unique_ptr<QuantServer>(new QuantServer());
+  absl::StatusOr<std::unique_ptr<CallAuthenticator>> authenticator =
+      CallAuthenticator::Create(options.security.auth_token_file);
+  if (!authenticator.ok()) return authenticator.status();
+  server->authenticator_ = *std::move(authenticator);
   absl::StatusOr<std::unique_ptr<ModelStore>> models =
       ModelStore::Create(options.state_dir, options.max_upload_bytes);
   if (!models.ok()) return models.status();
@@ -127,7 +132,8 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   server->jobs_ = *std::move(jobs);
   server->blocking_pool_ = std::make_unique<TaskPool>(options.blocking_threads);
   server->stream_decode_pool_ = std::make_unique<TaskPool>(options.stream_decode_threads);
-  server->service_ = std::make_unique<QuantService>(server->models_.get(), server->jobs_.get(),
+  server->service_ = std::make_unique<QuantService>(server->authenticator_.get(), server->models_.get(),
+                                                    server->jobs_.get(),
                                                     job_options.results_dir, server->blocking_pool_.get(),
                                                     server->stream_decode_pool_.get());
 
@@ -142,6 +148,7 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   builder.AddListeningPort(options.listen_address, *credentials, &bound_port);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<AuditLogFactory>(server->authenticator_.get()));
   interceptors.push_back(
       std::make_unique<ClientVisibleStatusFactory>(ClientVisiblePaths(options.state_dir, options.data_root)));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "grpc/call_authenticator.h"
 #include "grpc/quant_service.h"
 #include "job_manager.h"
 #include "job_store.h"
@@ -36,6 +37,10 @@ class QuantServer {
   // The devices the workers run on, one entry per worker.
   const std::vector<std::string>& worker_devices() const { return worker_devices_; }
 
+  // Reads the --auth-token-file again (SIGHUP): calls from then on are judged by it. On an
+  // error the identities already loaded stay, and the error says why.
+  absl::Status ReloadIdentities() { return authenticator_->Reload(); }
+
   // Graceful stop: health turns NOT_SERVING and submissions are refused; running jobs get
   // until `grace` to finish, and any still running then are interrupted (their stored state
   // stays, so the next start re-queues them); then new calls are refused, calls in flight get
@@ -45,6 +50,7 @@ class QuantServer {
  private:
   QuantServer() = default;
 
+  std::unique_ptr<CallAuthenticator> authenticator_;
   std::unique_ptr<ModelStore> models_;
   std::unique_ptr<JobStore> job_store_;
   std::unique_ptr<JobManager> jobs_;

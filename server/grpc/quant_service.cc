@@ -3,6 +3,7 @@
 #include "grpc/calibration_stream_reactor.h"
 #include "grpc/download_artifact_reactor.h"
 #include "grpc/evaluate_reactor.h"
+#include "grpc/refused_call.h"
 #include "grpc/status_util.h"
 #include "grpc/upload_model_reactor.h"
 #include "grpc/watch_job_reactor.h"
@@ -22,31 +23,38 @@ grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context, absl::Sta
 
 }  // namespace
 
-QuantService::QuantService(const ModelStore* models, JobManager* jobs, std::filesystem::path results_dir,
-                           TaskPool* blocking_pool, TaskPool* stream_decode_pool)
-    : models_(models),
+QuantService::QuantService(const CallAuthenticator* authenticator, const ModelStore* models, JobManager* jobs,
+                           std::filesystem::path results_dir, TaskPool* blocking_pool, TaskPool* stream_decode_pool)
+    : authenticator_(authenticator),
+      models_(models),
       jobs_(jobs),
       results_dir_(std::move(results_dir)),
       blocking_pool_(blocking_pool),
       stream_decode_pool_(stream_decode_pool) {}
 
-grpc::ServerReadReactor<v1::UploadModelRequest>* QuantService::UploadModel(grpc::CallbackServerContext* /*context*/,
+grpc::ServerReadReactor<v1::UploadModelRequest>* QuantService::UploadModel(grpc::CallbackServerContext* context,
                                                                            v1::Model* response) {
-  return new UploadModelReactor(models_, blocking_pool_, response);
+  absl::StatusOr<Identity> caller = authenticator_->Admit(*context, Role::kSubmitter);
+  if (!caller.ok()) return new RefusedRead<v1::UploadModelRequest>(ToGrpcStatus(caller.status()));
+  return new UploadModelReactor(models_, blocking_pool_, caller->tenant, response);
 }
 
 grpc::ServerUnaryReactor* QuantService::GetModel(grpc::CallbackServerContext* context,
                                                  const v1::GetModelRequest* request, v1::Model* response) {
-  return Answer(context, models_->Get(request->model_id()), response);
+  absl::StatusOr<Identity> caller = authenticator_->Admit(*context, Role::kReader);
+  if (!caller.ok()) return Answer<v1::Model>(context, caller.status(), response);
+  return Answer(context, models_->Get(request->model_id(), caller->scope()), response);
 }
 
 grpc::ServerUnaryReactor* QuantService::SubmitQuantJob(grpc::CallbackServerContext* context,
                                                        const v1::SubmitQuantJobRequest* request, v1::Job* response) {
+  absl::StatusOr<Identity> caller = authenticator_->Admit(*context, Role::kSubmitter);
+  if (!caller.ok()) return Answer<v1::Job>(context, caller.status(), response);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   // Validation opens the datasets, which can take a while on a large ImageNet folder.
-  blocking_pool_->Post([this, reactor, request, response] {
+  blocking_pool_->Post([this, reactor, request, response, scope = caller->scope()] {
     absl::StatusOr<v1::Job> job =
-        jobs_->Submit(request->config(), request->idempotency_key(), request->validate_only());
+        jobs_->Submit(request->config(), request->idempotency_key(), request->validate_only(), scope);
     if (job.ok()) *response = *std::move(job);
     reactor->Finish(ToGrpcStatus(job.status()));
   });
@@ -55,37 +63,51 @@ grpc::ServerUnaryReactor* QuantService::SubmitQuantJob(grpc::CallbackServerConte
 
 grpc::ServerReadReactor<v1::CalibrationBatch>* QuantService::StreamCalibrationBatch(
     grpc::CallbackServerContext* context, v1::CalibrationSummary* response) {
-  return new CalibrationStreamReactor(context, jobs_, stream_decode_pool_, response);
+  absl::StatusOr<Identity> caller = authenticator_->Admit(*context, Role::kSubmitter);
+  if (!caller.ok()) return new RefusedRead<v1::CalibrationBatch>(ToGrpcStatus(caller.status()));
+  return new CalibrationStreamReactor(context, jobs_, stream_decode_pool_, caller->scope(), response);
 }
 
 grpc::ServerUnaryReactor* QuantService::GetJob(grpc::CallbackServerContext* context, const v1::GetJobRequest* request,
                                                v1::Job* response) {
-  return Answer(context, jobs_->Get(request->job_id()), response);
+  absl::StatusOr<Identity> caller = authenticator_->Admit(*context, Role::kReader);
+  if (!caller.ok()) return Answer<v1::Job>(context, caller.status(), response);
+  return Answer(context, jobs_->Get(request->job_id(), caller->scope()), response);
 }
 
-grpc::ServerWriteReactor<v1::Job>* QuantService::WatchJob(grpc::CallbackServerContext* /*context*/,
+grpc::ServerWriteReactor<v1::Job>* QuantService::WatchJob(grpc::CallbackServerContext* context,
                                                           const v1::WatchJobRequest* request) {
-  return new WatchJobReactor(jobs_, request->job_id());
+  absl::StatusOr<Identity> caller = authenticator_->Admit(*context, Role::kReader);
+  if (!caller.ok()) return new RefusedWrite<v1::Job>(ToGrpcStatus(caller.status()));
+  return new WatchJobReactor(jobs_, request->job_id(), caller->scope());
 }
 
 grpc::ServerUnaryReactor* QuantService::ListJobs(grpc::CallbackServerContext* context,
                                                  const v1::ListJobsRequest* request, v1::ListJobsResponse* response) {
-  return Answer(context, jobs_->List(*request), response);
+  absl::StatusOr<Identity> caller = authenticator_->Admit(*context, Role::kReader);
+  if (!caller.ok()) return Answer<v1::ListJobsResponse>(context, caller.status(), response);
+  return Answer(context, jobs_->List(*request, caller->scope()), response);
 }
 
 grpc::ServerUnaryReactor* QuantService::CancelJob(grpc::CallbackServerContext* context,
                                                   const v1::CancelJobRequest* request, v1::Job* response) {
-  return Answer(context, jobs_->Cancel(request->job_id()), response);
+  absl::StatusOr<Identity> caller = authenticator_->Admit(*context, Role::kSubmitter);
+  if (!caller.ok()) return Answer<v1::Job>(context, caller.status(), response);
+  return Answer(context, jobs_->Cancel(request->job_id(), caller->scope()), response);
 }
 
-grpc::ServerWriteReactor<v1::EvaluateUpdate>* QuantService::Evaluate(grpc::CallbackServerContext* /*context*/,
+grpc::ServerWriteReactor<v1::EvaluateUpdate>* QuantService::Evaluate(grpc::CallbackServerContext* context,
                                                                      const v1::EvaluateRequest* request) {
-  return new EvaluateReactor(jobs_, *request);
+  absl::StatusOr<Identity> caller = authenticator_->Admit(*context, Role::kSubmitter);
+  if (!caller.ok()) return new RefusedWrite<v1::EvaluateUpdate>(ToGrpcStatus(caller.status()));
+  return new EvaluateReactor(jobs_, *request, caller->scope());
 }
 
 grpc::ServerWriteReactor<v1::ArtifactChunk>* QuantService::DownloadArtifact(
-    grpc::CallbackServerContext* /*context*/, const v1::DownloadArtifactRequest* request) {
-  return new DownloadArtifactReactor(jobs_, results_dir_, *request);
+    grpc::CallbackServerContext* context, const v1::DownloadArtifactRequest* request) {
+  absl::StatusOr<Identity> caller = authenticator_->Admit(*context, Role::kReader);
+  if (!caller.ok()) return new RefusedWrite<v1::ArtifactChunk>(ToGrpcStatus(caller.status()));
+  return new DownloadArtifactReactor(jobs_, results_dir_, caller->scope(), *request);
 }
 
 }  // namespace ptq::server

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 
+#include "grpc/call_authenticator.h"
 #include "job_manager.h"
 #include "model_store.h"
 #include "ptq/common/task_pool.h"
@@ -10,16 +11,17 @@
 
 namespace ptq::server {
 
-// The gRPC front of ptq.v1.QuantService: turns each call into work for the model store and the
-// job manager, and their statuses into gRPC statuses. Blocking work runs on pools, never on
+// The gRPC front of ptq.v1.QuantService: admits each call (who it is, whether its role may make
+// it; the jobs and models it names must be its tenant's), turns it into work for the model
+// store and the job manager, and their statuses into gRPC statuses. Blocking work runs on pools, never on
 // gRPC's callback threads: committing uploads and validating submitted jobs on
 // `blocking_pool`, decoding streamed batches on `stream_decode_pool`, so that a client
 // streaming large images cannot delay anyone's submission.
 class QuantService final : public v1::QuantService::CallbackService {
  public:
   // Borrows everything; it must outlive the gRPC server.
-  QuantService(const ModelStore* models, JobManager* jobs, std::filesystem::path results_dir,
-               TaskPool* blocking_pool, TaskPool* stream_decode_pool);
+  QuantService(const CallAuthenticator* authenticator, const ModelStore* models, JobManager* jobs,
+               std::filesystem::path results_dir, TaskPool* blocking_pool, TaskPool* stream_decode_pool);
 
   grpc::ServerReadReactor<v1::UploadModelRequest>* UploadModel(grpc::CallbackServerContext* context,
                                                               v1::Model* response) override;
@@ -43,6 +45,7 @@ class QuantService final : public v1::QuantService::CallbackService {
                                                                 const v1::DownloadArtifactRequest* request) override;
 
  private:
+  const CallAuthenticator* authenticator_;
   const ModelStore* models_;
   JobManager* jobs_;
   const std::filesystem::path results_dir_;

@@ -5,9 +5,9 @@
 
 namespace ptq::server {
 
-UploadModelReactor::UploadModelReactor(const ModelStore* store, TaskPool* commit_pool,
+UploadModelReactor::UploadModelReactor(const ModelStore* store, TaskPool* commit_pool, std::string tenant,
                                        v1::Model* response)
-    : store_(store), commit_pool_(commit_pool), response_(response) {
+    : store_(store), commit_pool_(commit_pool), tenant_(std::move(tenant)), response_(response) {
   StartRead(&request_);
 }
 
@@ -39,7 +39,7 @@ void UploadModelReactor::OnHeader(const v1::UploadModelHeader& header) {
     return;
   }
   absl::StatusOr<std::unique_ptr<PendingUpload>> upload = store_->BeginUpload(
-      UploadHeader{header.filename(), header.size_bytes(), header.sha256()});
+      UploadHeader{header.filename(), header.size_bytes(), header.sha256()}, tenant_);
   if (!upload.ok()) {
     FinishWithError(upload.status());
     return;
@@ -69,8 +69,8 @@ void UploadModelReactor::CommitOnPool() {
       Finish(ToGrpcStatus(model.status()));
       return;
     }
-    spdlog::info("model {} {} ({} bytes, '{}')", model->model_id(),
-                 model->already_present() ? "uploaded again" : "stored", model->size_bytes(),
+    spdlog::info("model {} {} for tenant {} ({} bytes, '{}')", model->model_id(),
+                 model->already_present() ? "uploaded again" : "stored", tenant_, model->size_bytes(),
                  model->filename());
     *response_ = *std::move(model);
     Finish(grpc::Status::OK);

@@ -17,7 +17,8 @@ namespace ptq::server {
 // so that no gRPC callback thread waits on it. Deletes itself in OnDone.
 class UploadModelReactor : public grpc::ServerReadReactor<v1::UploadModelRequest> {
  public:
-  UploadModelReactor(const ModelStore* store, TaskPool* commit_pool, v1::Model* response);
+  // The model is stored as `tenant`'s.
+  UploadModelReactor(const ModelStore* store, TaskPool* commit_pool, std::string tenant, v1::Model* response);
 
   void OnReadDone(bool ok) override;
   void OnDone() override;
@@ -31,6 +32,7 @@ class UploadModelReactor : public grpc::ServerReadReactor<v1::UploadModelRequest
 
   const ModelStore* store_;
   TaskPool* commit_pool_;
+  const std::string tenant_;
   v1::Model* response_;
   v1::UploadModelRequest request_;
   std::unique_ptr<PendingUpload> upload_;

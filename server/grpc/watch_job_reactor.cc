@@ -4,8 +4,9 @@
 #include "job_states.h"
 
 namespace ptq::server {
-WatchJobReactor::WatchJobReactor(JobManager* jobs, const std::string& job_id) : jobs_(jobs) {
-  absl::StatusOr<int64_t> watch_id = jobs_->Watch(job_id, [this](const v1::Job& job) { Enqueue(job); });
+WatchJobReactor::WatchJobReactor(JobManager* jobs, const std::string& job_id, const TenantScope& caller)
+    : jobs_(jobs) {
+  absl::StatusOr<int64_t> watch_id = jobs_->Watch(job_id, caller, [this](const v1::Job& job) { Enqueue(job); });
   std::lock_guard<std::mutex> lock(mutex_);
   if (!watch_id.ok()) {
     FinishLocked(ToGrpcStatus(watch_id.status()));

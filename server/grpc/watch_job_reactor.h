@@ -17,7 +17,7 @@ namespace ptq::server {
 // queue. Deletes itself in OnDone.
 class WatchJobReactor : public grpc::ServerWriteReactor<v1::Job> {
  public:
-  WatchJobReactor(JobManager* jobs, const std::string& job_id);
+  WatchJobReactor(JobManager* jobs, const std::string& job_id, const TenantScope& caller);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;

@@ -72,12 +72,24 @@ def check_statefulset(document, known_env, path):
             check(variable in known_env, f"{path}: {name} sets {variable}, which ptq-server does not read")
     # ptq-server listens on loopback unless told: a pod must say where it listens.
     check("PTQ_LISTEN" in env, f"{path}: {name} must set PTQ_LISTEN (the server's default is loopback only)")
-    check(says_transport(env), f"{path}: {name} must set PTQ_TLS_CERT and PTQ_TLS_KEY, or PTQ_INSECURE explicitly")
+    # A cluster network is shared: pods serve TLS with identities, from Secrets mounted read-only.
+    check("PTQ_TLS_CERT" in env and "PTQ_TLS_KEY" in env and "PTQ_INSECURE" not in env,
+          f"{path}: {name} must serve TLS (PTQ_TLS_CERT, PTQ_TLS_KEY), not PTQ_INSECURE")
+    check("PTQ_AUTH_TOKEN_FILE" in env, f"{path}: {name} must set PTQ_AUTH_TOKEN_FILE (identities)")
+    secrets = {v["name"] for v in spec.get("volumes", []) if "secret" in v}
+    secret_mounts = [m for m in container["volumeMounts"] if m["name"] in secrets]
+    for variable in ("PTQ_TLS_CERT", "PTQ_TLS_KEY", "PTQ_AUTH_TOKEN_FILE"):
+        check(any(env.get(variable, "").startswith(m["mountPath"] + "/") and m.get("readOnly") is True
+                  for m in secret_mounts),
+              f"{path}: {name}: {variable} must be a file of a Secret mounted read-only")
     port = int(env.get("PTQ_LISTEN", "127.0.0.1:50051").rsplit(":", 1)[1])
     check(any(p["containerPort"] == port for p in container["ports"]), f"{path}: {name} does not expose {port}")
-    for probe in ("readinessProbe", "livenessProbe"):
-        grpc = container.get(probe, {}).get("grpc")
-        check(grpc is not None and grpc.get("port") == port, f"{path}: {name} needs a gRPC {probe} on {port}")
+    # kubelet's gRPC probes speak no TLS: probes run the image's client against the TLS port.
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        command = container.get(probe, {}).get("exec", {}).get("command", [])
+        check(command[:1] == ["ptq-client"] and command[-1:] == ["health"] and "--tls-ca" in command
+              and f"localhost:{port}" in command,
+              f"{path}: {name} needs a {probe} running `ptq-client --server localhost:{port} --tls-ca ... health`")
     check(spec.get("terminationGracePeriodSeconds", 30) > grace_seconds(env),
           f"{path}: {name}: terminationGracePeriodSeconds must exceed PTQ_SHUTDOWN_GRACE_SECONDS")
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
@@ -114,9 +126,13 @@ def check_compose(root, known_env):
     for variable in env:
         check(variable in known_env, f"compose.yaml sets {variable}, which ptq-server does not read")
     check(says_transport(env), "compose.yaml must set PTQ_TLS_CERT and PTQ_TLS_KEY, or PTQ_INSECURE explicitly")
-    if "PTQ_INSECURE" in env:
+    if "PTQ_INSECURE" in env or "PTQ_AUTH_TOKEN_FILE" not in env:
         check(all(str(p).startswith("127.0.0.1:") for p in service["ports"]),
-              "compose.yaml: a plaintext port is published on the host's loopback only")
+              "compose.yaml: a port without TLS and identities is published on the host's loopback only")
+    if "PTQ_TLS_CERT" in env:
+        test = service.get("healthcheck", {}).get("test", [])
+        check("--tls-ca" in test and test[-1:] == ["health"],
+              "compose.yaml: a TLS server needs a healthcheck running `ptq-client ... --tls-ca ... health`")
     check(any(v.endswith(":/data:ro") for v in service["volumes"]), "compose.yaml: datasets must be mounted read-only")
     check(any(v.startswith("ptq-state:") for v in service["volumes"]), "compose.yaml: state must be on a volume")
     check(int(service["stop_grace_period"].rstrip("s")) > grace_seconds(env),

@@ -237,6 +237,31 @@ TEST_F(ClientIntegrationTest, ExitCodesSayWhoSaidNo) {
   EXPECT_NE(unreachable.stderr_text.find("cannot reach server"), std::string::npos) << unreachable.stderr_text;
 }
 
+// Uploaded models are untrusted: one whose forward raises on its inputs, one whose forward
+// throws (shapes that do not fit), one that returns a feature map instead of logits and one
+// whose weights yield NaN each fail their own job, saying which, and the server serves on.
+TEST_F(ClientIntegrationTest, ModelsThatRaiseReturnTheWrongShapeOrYieldNanFailTheirJobsSayingWhich) {
+  const std::vector<std::pair<std::string, std::string>> bad_models = {
+      {"raises_on_values.pt", "a raise that depends on tensor values"},
+      {"mismatched_head.pt",
+       "the model's forward failed at linear 'head.1': mat1 and mat2 shapes cannot be multiplied (16x4 and 8x2)"},
+      {"returns_feature_map.pt", "the model's output has shape [16, 4, 30, 30] for 16 images"},
+      {"nan_weights.pt", "conv2d 'stem' produced NaN or Inf values"},
+  };
+  for (const auto& [model, reason] : bad_models) {
+    json config = Config("server", 2, 0);
+    config["model"]["path"] = (testing::TestModelsDir() / model).string();
+    const ProcessResult run = Client({"submit", "--config", WriteConfig(config), "--wait", "--json"});
+    EXPECT_EQ(run.exit_code, 4) << model << ": " << run.stderr_text;
+    const json job = json::parse(run.stdout_text, nullptr, false);
+    EXPECT_EQ(job.value("state", ""), "JOB_STATE_FAILED") << model << ": " << run.stdout_text;
+    EXPECT_NE(job.value("error", "").find(reason), std::string::npos) << model << ": " << job.value("error", "");
+  }
+  EXPECT_EQ(Client({"health"}).exit_code, 0);
+  const ProcessResult good = Client({"submit", "--config", WriteConfig(Config("server", 2, 0)), "--wait"});
+  EXPECT_EQ(good.exit_code, 0) << good.stderr_text;
+}
+
 TEST_F(ClientIntegrationTest, CtrlCDuringWaitLeavesTheJobRunning) {
   const std::string log = (root_.path() / "client.log").string();
   testing::ChildProcess client({testing::ClientBinary(), "--server", server_->address(), "submit", "--config",

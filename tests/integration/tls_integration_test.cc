@@ -3,13 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "server_process.h"
 #include "subprocess.h"
+#include "test_certificates.h"
 #include "test_env.h"
 
 namespace ptq::testing {
@@ -19,33 +19,14 @@ namespace fs = std::filesystem;
 class TlsIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    MakeCa("ca");
-    MakeCa("other-ca");
-    MakeCertificate("server", "ca", "subjectAltName=IP:127.0.0.1,DNS:localhost");
-    MakeCertificate("client", "ca", "extendedKeyUsage=clientAuth");
-    MakeCertificate("stranger", "other-ca", "extendedKeyUsage=clientAuth");
+    certificates_.MakeCa("ca");
+    certificates_.MakeCa("other-ca");
+    certificates_.MakeCertificate("server", "ca", "subjectAltName=IP:127.0.0.1,DNS:localhost");
+    certificates_.MakeCertificate("client", "ca", "extendedKeyUsage=clientAuth");
+    certificates_.MakeCertificate("stranger", "other-ca", "extendedKeyUsage=clientAuth");
   }
 
-  std::string File(const std::string& name) const { return (dir_.path() / name).string(); }
-
-  void OpenSsl(std::vector<std::string> args) {
-    args.insert(args.begin(), "/usr/bin/openssl");
-    const ProcessResult made = RunProcess(args);
-    ASSERT_EQ(made.exit_code, 0) << made.stderr_text;
-  }
-
-  void MakeCa(const std::string& name) {
-    OpenSsl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-             File(name + ".key"), "-out", File(name + ".crt"), "-days", "2", "-subj", "/CN=" + name});
-  }
-
-  void MakeCertificate(const std::string& name, const std::string& ca, const std::string& extension) {
-    std::ofstream(File(name + ".ext")) << extension << "\n";
-    OpenSsl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-             File(name + ".key"), "-out", File(name + ".csr"), "-subj", "/CN=" + name});
-    OpenSsl({"x509", "-req", "-in", File(name + ".csr"), "-CA", File(ca + ".crt"), "-CAkey", File(ca + ".key"),
-             "-CAcreateserial", "-out", File(name + ".crt"), "-days", "2", "-extfile", File(name + ".ext")});
-  }
+  std::string File(const std::string& name) const { return certificates_.File(name); }
 
   void StartServer(std::vector<std::string> flags) {
     flags.insert(flags.end(), {"--tls-cert", File("server.crt"), "--tls-key", File("server.key")});
@@ -62,6 +43,7 @@ class TlsIntegrationTest : public ::testing::Test {
   }
 
   TempDir dir_;
+  TestCertificates certificates_{dir_.path()};
   std::unique_ptr<ServerProcess> server_;
 };
 

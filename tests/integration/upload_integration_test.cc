@@ -73,6 +73,7 @@ class UploadIntegrationTest : public ::testing::Test {
     for (const std::string& id : expected_ids) {
       expected_files.push_back(id + "/model.json");
       expected_files.push_back(id + "/model.pt");
+      expected_files.push_back(id + "/owners/default");  // no identities: every caller is tenant default's
     }
     std::sort(expected_files.begin(), expected_files.end());
     EXPECT_EQ(ListFiles(server_->state_dir() / "models"), expected_files);

@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "absl/strings/str_replace.h"
 #include "test_env.h"
 
 namespace ptq::server {
@@ -20,9 +21,11 @@ class JobRegistryTest : public ::testing::Test {
     store_ = *std::move(store);
   }
 
-  static v1::Job NewJob(const std::string& id, const std::string& idempotency_key = "") {
+  static v1::Job NewJob(const std::string& id, const std::string& idempotency_key = "",
+                        const std::string& tenant = "") {
     v1::Job job;
     job.set_job_id(id);
+    job.set_tenant(tenant);
     job.set_idempotency_key(idempotency_key);
     job.set_state(v1::JOB_STATE_CALIBRATING);
     return job;
@@ -92,21 +95,23 @@ TEST_F(JobRegistryTest, ALoadedRegistryListsNewestFirstAndFindsIdempotencyKeys) 
   ASSERT_EQ(loaded->size(), 3u);
   EXPECT_EQ((*loaded)[0].job_id(), "job-1");
 
-  ASSERT_TRUE(registry.FindByIdempotencyKey("key-1").has_value());
-  EXPECT_EQ(registry.FindByIdempotencyKey("key-1")->job_id(), "job-1");
-  EXPECT_FALSE(registry.FindByIdempotencyKey("key-2").has_value());
+  // Stored without a tenant: the default tenant's.
+  EXPECT_EQ((*loaded)[0].tenant(), kDefaultTenant);
+  ASSERT_TRUE(registry.FindByIdempotencyKey(kDefaultTenant, "key-1").has_value());
+  EXPECT_EQ(registry.FindByIdempotencyKey(kDefaultTenant, "key-1")->job_id(), "job-1");
+  EXPECT_FALSE(registry.FindByIdempotencyKey(kDefaultTenant, "key-2").has_value());
   EXPECT_EQ(registry.CountInStates({v1::JOB_STATE_CALIBRATING}), 2);
 
   v1::ListJobsRequest request;
   request.set_page_size(2);
-  absl::StatusOr<v1::ListJobsResponse> page = registry.List(request);
+  absl::StatusOr<v1::ListJobsResponse> page = registry.List(request, TenantScope::All());
   ASSERT_TRUE(page.ok()) << page.status();
   ASSERT_EQ(page->jobs_size(), 2);
   EXPECT_EQ(page->jobs(0).job_id(), "job-3");
   EXPECT_EQ(page->jobs(1).job_id(), "job-2");
   EXPECT_EQ(page->jobs(1).state(), v1::JOB_STATE_SUCCEEDED);
   request.set_page_token(page->next_page_token());
-  page = registry.List(request);
+  page = registry.List(request, TenantScope::All());
   ASSERT_TRUE(page.ok()) << page.status();
   ASSERT_EQ(page->jobs_size(), 1);
   EXPECT_EQ(page->jobs(0).job_id(), "job-1");
@@ -114,6 +119,38 @@ TEST_F(JobRegistryTest, ALoadedRegistryListsNewestFirstAndFindsIdempotencyKeys) 
 
   EXPECT_TRUE(absl::IsNotFound(registry.Get("job-9").status()));
   EXPECT_TRUE(absl::IsNotFound(registry.Watch("job-9", [](const v1::Job&) {}).status()));
+}
+
+TEST_F(JobRegistryTest, ATenantSeesOnlyItsJobsAndItsIdempotencyKeys) {
+  JobRegistry registry(store_.get(), hours(1));
+  ASSERT_TRUE(registry.Add(NewJob("job-a1", "deploy-42", "team-a")).ok());
+  ASSERT_TRUE(registry.Add(NewJob("job-b1", "deploy-42", "team-b")).ok());
+  ASSERT_TRUE(registry.Add(NewJob("job-a2", "", "team-a")).ok());
+
+  EXPECT_EQ(registry.FindByIdempotencyKey("team-a", "deploy-42")->job_id(), "job-a1");
+  EXPECT_EQ(registry.FindByIdempotencyKey("team-b", "deploy-42")->job_id(), "job-b1");
+  EXPECT_FALSE(registry.FindByIdempotencyKey("team-c", "deploy-42").has_value());
+
+  const TenantScope team_a = TenantScope::Only("team-a");
+  EXPECT_TRUE(registry.GetVisible("job-a1", team_a).ok());
+  const absl::Status hidden = registry.GetVisible("job-b1", team_a).status();
+  EXPECT_TRUE(absl::IsNotFound(hidden)) << hidden;
+  // The same words as for a job that does not exist: no existence oracle.
+  EXPECT_EQ(hidden.message(), absl::StrReplaceAll(registry.GetVisible("job-zz", team_a).status().message(),
+                                                  {{"job-zz", "job-b1"}}));
+  EXPECT_TRUE(registry.GetVisible("job-b1", TenantScope{"team-a", true}).ok());
+
+  v1::ListJobsRequest request;
+  request.set_page_size(1);
+  std::vector<std::string> listed;
+  do {
+    absl::StatusOr<v1::ListJobsResponse> page = registry.List(request, team_a);
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (const v1::Job& job : page->jobs()) listed.push_back(job.job_id());
+    request.set_page_token(page->next_page_token());
+  } while (!request.page_token().empty());
+  EXPECT_EQ(listed, (std::vector<std::string>{"job-a2", "job-a1"}));
+  EXPECT_EQ(registry.List(v1::ListJobsRequest(), TenantScope::All())->jobs_size(), 3);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/str_replace.h"
 #include "ptq/common/sha256.h"
 #include "test_env.h"
 
@@ -28,8 +29,9 @@ class ModelStoreTest : public ::testing::Test {
   }
 
   // Streams `bytes` in small chunks, as UploadModelReactor does, and commits.
-  absl::StatusOr<v1::Model> Upload(const std::string& bytes, const UploadHeader& header) {
-    absl::StatusOr<std::unique_ptr<PendingUpload>> upload = store_->BeginUpload(header);
+  absl::StatusOr<v1::Model> Upload(const std::string& bytes, const UploadHeader& header,
+                                   const std::string& tenant = "team-a") {
+    absl::StatusOr<std::unique_ptr<PendingUpload>> upload = store_->BeginUpload(header, tenant);
     if (!upload.ok()) return upload.status();
     for (size_t offset = 0; offset < bytes.size(); offset += 4096) {
       absl::Status appended = (*upload)->Append(absl::string_view(bytes).substr(offset, 4096));
@@ -54,7 +56,7 @@ class ModelStoreTest : public ::testing::Test {
 TEST_F(ModelStoreTest, HeaderNeedsAPositiveSize) {
   UploadHeader header = TinyHeader();
   header.size_bytes = 0;
-  absl::Status status = store_->BeginUpload(header).status();
+  absl::Status status = store_->BeginUpload(header, "team-a").status();
   EXPECT_TRUE(absl::IsInvalidArgument(status)) << status;
   EXPECT_NE(status.message().find("header.size_bytes"), absl::string_view::npos) << status;
 }
@@ -62,7 +64,7 @@ TEST_F(ModelStoreTest, HeaderNeedsAPositiveSize) {
 TEST_F(ModelStoreTest, DeclaredSizeOverTheLimitIsResourceExhausted) {
   UploadHeader header = TinyHeader();
   header.size_bytes = (1 << 20) + 1;
-  absl::Status status = store_->BeginUpload(header).status();
+  absl::Status status = store_->BeginUpload(header, "team-a").status();
   EXPECT_TRUE(absl::IsResourceExhausted(status)) << status;
   EXPECT_TRUE(StagingFiles().empty());
 }
@@ -70,7 +72,7 @@ TEST_F(ModelStoreTest, DeclaredSizeOverTheLimitIsResourceExhausted) {
 TEST_F(ModelStoreTest, HeaderNeedsAHexSha256) {
   UploadHeader header = TinyHeader();
   header.sha256 = "not-a-digest";
-  absl::Status status = store_->BeginUpload(header).status();
+  absl::Status status = store_->BeginUpload(header, "team-a").status();
   EXPECT_TRUE(absl::IsInvalidArgument(status)) << status;
   EXPECT_NE(status.message().find("header.sha256"), absl::string_view::npos) << status;
 }
@@ -85,7 +87,7 @@ TEST_F(ModelStoreTest, StoresAModelUnderItsSha256) {
   EXPECT_EQ(ptq::testing::ReadFileBytes(store_->ModelFile(tiny_sha_)), tiny_bytes_);
   EXPECT_TRUE(StagingFiles().empty());
 
-  absl::StatusOr<v1::Model> fetched = store_->Get(tiny_sha_);
+  absl::StatusOr<v1::Model> fetched = store_->Get(tiny_sha_, TenantScope::Only("team-a"));
   ASSERT_TRUE(fetched.ok()) << fetched.status();
   EXPECT_EQ(fetched->filename(), "tiny.pt");
   EXPECT_EQ(fetched->forward_schema(), model->forward_schema());
@@ -107,7 +109,7 @@ TEST_F(ModelStoreTest, SameBytesTwiceGiveTheSameId) {
   ASSERT_TRUE(first.ok() && second.ok());
   EXPECT_EQ(first->model_id(), second->model_id());
   EXPECT_TRUE(second->already_present());
-  EXPECT_EQ(ListFiles(state_.path() / "models").size(), 2u);  // model.pt + model.json
+  EXPECT_EQ(ListFiles(state_.path() / "models").size(), 3u);  // model.pt, model.json, owners/team-a
   EXPECT_TRUE(StagingFiles().empty());
 }
 
@@ -131,7 +133,7 @@ TEST_F(ModelStoreTest, BytesPastTheLimitAreResourceExhausted) {
   absl::StatusOr<std::unique_ptr<ModelStore>> small = ModelStore::Create(state_.path(), 1000);
   ASSERT_TRUE(small.ok());
   absl::StatusOr<std::unique_ptr<PendingUpload>> upload =
-      (*small)->BeginUpload(UploadHeader{"m.pt", 1000, tiny_sha_});
+      (*small)->BeginUpload(UploadHeader{"m.pt", 1000, tiny_sha_}, "team-a");
   ASSERT_TRUE(upload.ok()) << upload.status();
   EXPECT_TRUE((*upload)->Append(std::string(600, 'a')).ok());
   EXPECT_TRUE(absl::IsResourceExhausted((*upload)->Append(std::string(600, 'a'))));
@@ -161,7 +163,7 @@ TEST_F(ModelStoreTest, BytesThatAreNotTorchScriptAreRejected) {
 
 TEST_F(ModelStoreTest, AbandonedUploadLeavesNothing) {
   {
-    absl::StatusOr<std::unique_ptr<PendingUpload>> upload = store_->BeginUpload(TinyHeader());
+    absl::StatusOr<std::unique_ptr<PendingUpload>> upload = store_->BeginUpload(TinyHeader(), "team-a");
     ASSERT_TRUE(upload.ok());
     ASSERT_TRUE((*upload)->Append(tiny_bytes_.substr(0, 100)).ok());
     EXPECT_FALSE(StagingFiles().empty());
@@ -178,8 +180,38 @@ TEST_F(ModelStoreTest, CreateRemovesStagingLeftoversOfACrash) {
 }
 
 TEST_F(ModelStoreTest, GetChecksTheIdFormatThenExistence) {
-  EXPECT_TRUE(absl::IsInvalidArgument(store_->Get("../../etc/passwd").status()));
-  EXPECT_TRUE(absl::IsNotFound(store_->Get(Sha256Hex("absent")).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(store_->Get("../../etc/passwd", TenantScope::All()).status()));
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(Sha256Hex("absent"), TenantScope::All()).status()));
+}
+
+TEST_F(ModelStoreTest, ATenantSeesOnlyTheModelsItUploaded) {
+  ASSERT_TRUE(Upload(tiny_bytes_, TinyHeader(), "team-a").ok());
+  const absl::Status hidden = store_->Get(tiny_sha_, TenantScope::Only("team-b")).status();
+  EXPECT_TRUE(absl::IsNotFound(hidden)) << hidden;
+  // Worded as for bytes nobody uploaded: no tenant learns what another one holds.
+  const std::string absent = Sha256Hex("absent");
+  EXPECT_EQ(store_->Get(absent, TenantScope::All()).status().message(),
+            absl::StrReplaceAll(hidden.message(), {{tiny_sha_, absent}}));
+  EXPECT_TRUE(store_->Get(tiny_sha_, TenantScope{"team-b", true}).ok());  // an admin of team-b
+
+  absl::StatusOr<v1::Model> for_b = Upload(tiny_bytes_, TinyHeader(), "team-b");
+  ASSERT_TRUE(for_b.ok()) << for_b.status();
+  EXPECT_FALSE(for_b->already_present());  // new to team-b, whoever else had it
+  EXPECT_TRUE(store_->Get(tiny_sha_, TenantScope::Only("team-b")).ok());
+  EXPECT_TRUE(store_->Get(tiny_sha_, TenantScope::Only("team-a")).ok());
+  absl::StatusOr<v1::Model> again = Upload(tiny_bytes_, TinyHeader(), "team-b");
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->already_present());
+}
+
+TEST_F(ModelStoreTest, ModelsStoredBeforeTenantsBecomeTheDefaultTenants) {
+  ASSERT_TRUE(Upload(tiny_bytes_, TinyHeader(), "team-a").ok());
+  fs::remove_all(state_.path() / "models" / tiny_sha_ / "owners");
+  ASSERT_FALSE(store_->Get(tiny_sha_, TenantScope::Only("team-a")).ok());
+  absl::StatusOr<std::unique_ptr<ModelStore>> reopened = ModelStore::Create(state_.path(), 1 << 20);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_TRUE((*reopened)->Get(tiny_sha_, TenantScope::Only(kDefaultTenant)).ok());
+  EXPECT_FALSE((*reopened)->Get(tiny_sha_, TenantScope::Only("team-a")).ok());
 }
 
 }  // namespace

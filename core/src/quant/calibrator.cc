@@ -9,6 +9,7 @@
 #include "graph/executor.h"
 #include "quant/cross_layer_equalization.h"
 #include "quant/layer_sensitivity.h"
+#include "torch_errors.h"
 
 namespace ptq::core {
 namespace {
@@ -97,6 +98,24 @@ absl::Status NonFiniteActivation(const Graph& graph, const at::Tensor& batch, in
   return absl::FailedPreconditionError(absl::StrCat(
       where, ": ", layer, " produced NaN or Inf values in fp32, so no range can be calibrated (check the "
       "model's weights and input.mean / input.std); calibration stopped"));
+}
+
+// The fp32 graph on calibration batch `batch_index`. A LibTorch error there is the model's own
+// (shapes that do not fit, an op refusing its inputs): FAILED_PRECONDITION naming the layer,
+// where GuardTorch would call it INTERNAL.
+absl::StatusOr<at::Tensor> RunFp32Batch(const Graph& graph, const at::Tensor& images, const ValueHook& hook,
+                                        int64_t batch_index) {
+  size_t running = 0;
+  try {
+    return RunGraph(graph, images, hook, [&](size_t index, const std::vector<at::Tensor>& inputs) {
+      running = index;
+      return RunNode(graph.nodes[index], inputs);
+    });
+  } catch (const c10::Error& e) {
+    return absl::FailedPreconditionError(absl::StrCat("calibration batch ", batch_index + 1,
+                                                      ": the model's forward failed at ", Describe(graph.nodes[running]),
+                                                      ": ", FirstLine(e.what_without_backtrace())));
+  }
 }
 
 // One value over the kept images, fp32 and simulated.
@@ -201,7 +220,14 @@ absl::Status Observe(QuantizedModel& model, BatchStream& batches, const Observer
       held_out->batches.push_back(images);
       held_out->labels.insert(held_out->labels.end(), (*batch)->labels.begin(), (*batch)->labels.end());
     } else {
-      const at::Tensor output = RunGraph(model.fp32, images, observe);
+      absl::StatusOr<at::Tensor> run = RunFp32Batch(model.fp32, images, observe, done);
+      if (!run.ok()) return run.status();
+      const at::Tensor& output = *run;
+      if (output.dim() != 2 || output.size(0) != images.size(0)) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("calibration batch ", done + 1, ": the model's output has shape ", c10::str(output.sizes()),
+                         " for ", images.size(0), " images; a classifier returns [images, classes] logits"));
+      }
       if (!at::isfinite(output).all().item<bool>()) return NonFiniteActivation(model.fp32, images, done);
       if (static_cast<int64_t>(kept->size()) < keep) kept->push_back(images);
     }

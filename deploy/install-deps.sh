@@ -27,6 +27,8 @@ build_packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libopencv-dev libabsl-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libcli11-dev libsqlite3-dev libssl-dev
+  # The PostgreSQL job store (--store postgresql://...).
+  libpqxx-dev
   libonnx-dev
   googletest libgtest-dev libgmock-dev
   # Debian's default BLAS is the slow reference implementation; LibTorch picks OpenBLAS
@@ -43,6 +45,8 @@ runtime_and_test_packages=(
   bsdutils
   # The TLS tests make their certificates with the openssl command line.
   openssl
+  # The job store tests start a PostgreSQL server of their own (initdb, pg_ctl).
+  postgresql
   # deploy_checks: YAML lint (and `kubectl kustomize deploy/k8s`, below).
   yamllint python3-yaml
   # The image test (docker/build-and-smoke.sh): base images made with mmdebstrap, the

@@ -1,144 +1,22 @@
 #include "job_store.h"
 
-#include <sqlite3.h>
-
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "postgres_job_store.h"
+#include "sqlite_job_store.h"
 
 namespace ptq::server {
-namespace {
 
-// Finalizes a prepared statement when it goes out of scope.
-struct Statement {
-  sqlite3_stmt* handle = nullptr;
-  ~Statement() { sqlite3_finalize(handle); }
-};
-
-constexpr char kSchema[] =
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=NORMAL;"
-    "CREATE TABLE IF NOT EXISTS jobs ("
-    "  sequence INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  job_id TEXT NOT NULL UNIQUE,"
-    "  job BLOB NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS quarantined_jobs ("
-    "  sequence INTEGER PRIMARY KEY,"
-    "  job_id TEXT NOT NULL,"
-    "  job BLOB,"
-    "  quarantined_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);";
-
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                      nullptr) != SQLITE_OK) {
-    const std::string message = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return absl::InternalError(absl::StrCat("cannot open job database '", path, "': ", message));
+absl::StatusOr<std::unique_ptr<JobStore>> OpenJobStore(const std::string& spec) {
+  constexpr absl::string_view kSqlite = "sqlite:";
+  if (absl::StartsWith(spec, kSqlite) && spec.size() > kSqlite.size()) {
+    return SqliteJobStore::Open(spec.substr(kSqlite.size()));
   }
-  std::unique_ptr<JobStore> store(new JobStore(db));
-  // A second process on the same state directory waits for the lock instead of failing.
-  sqlite3_busy_timeout(db, 5000);
-  if (sqlite3_exec(db, kSchema, nullptr, nullptr, nullptr) != SQLITE_OK) {
-    return store->Error(absl::StrCat("cannot prepare job database '", path, "'").c_str());
+  if (absl::StartsWith(spec, "postgresql://") || absl::StartsWith(spec, "postgres://")) {
+    return PostgresJobStore::Open(spec);
   }
-  return store;
-}
-
-JobStore::~JobStore() { sqlite3_close(db_); }
-
-absl::Status JobStore::Error(const char* what) const {
-  return absl::InternalError(absl::StrCat(what, ": ", sqlite3_errmsg(db_)));
-}
-
-absl::StatusOr<int64_t> JobStore::Insert(const v1::Job& job) {
-  const std::string blob = job.SerializeAsString();
-  std::lock_guard<std::mutex> lock(mutex_);
-  Statement statement;
-  if (sqlite3_prepare_v2(db_, "INSERT INTO jobs (job_id, job) VALUES (?, ?)", -1, &statement.handle, nullptr) !=
-      SQLITE_OK) {
-    return Error("cannot insert job");
-  }
-  sqlite3_bind_text(statement.handle, 1, job.job_id().data(), static_cast<int>(job.job_id().size()), SQLITE_STATIC);
-  sqlite3_bind_blob(statement.handle, 2, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
-  if (sqlite3_step(statement.handle) != SQLITE_DONE) return Error("cannot insert job");
-  return sqlite3_last_insert_rowid(db_);
-}
-
-absl::Status JobStore::Update(const v1::Job& job) {
-  const std::string blob = job.SerializeAsString();
-  std::lock_guard<std::mutex> lock(mutex_);
-  Statement statement;
-  if (sqlite3_prepare_v2(db_, "UPDATE jobs SET job = ? WHERE job_id = ?", -1, &statement.handle, nullptr) !=
-      SQLITE_OK) {
-    return Error("cannot update job");
-  }
-  sqlite3_bind_blob(statement.handle, 1, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
-  sqlite3_bind_text(statement.handle, 2, job.job_id().data(), static_cast<int>(job.job_id().size()), SQLITE_STATIC);
-  if (sqlite3_step(statement.handle) != SQLITE_DONE) return Error("cannot update job");
-  if (sqlite3_changes(db_) != 1) return absl::NotFoundError(absl::StrCat("job '", job.job_id(), "' is not stored"));
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::vector<JobStore::Row>> JobStore::LoadAll() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  Statement statement;
-  if (sqlite3_prepare_v2(db_, "SELECT sequence, job FROM jobs ORDER BY sequence", -1, &statement.handle, nullptr) !=
-      SQLITE_OK) {
-    return Error("cannot read jobs");
-  }
-  std::vector<Row> rows;
-  int step;
-  while ((step = sqlite3_step(statement.handle)) == SQLITE_ROW) {
-    Row row;
-    row.sequence = sqlite3_column_int64(statement.handle, 0);
-    const void* blob = sqlite3_column_blob(statement.handle, 1);
-    const int size = sqlite3_column_bytes(statement.handle, 1);
-    if (!row.job.ParseFromArray(blob, size)) {
-      return absl::DataLossError(absl::StrCat("job row ", row.sequence, " of the job database does not parse"));
-    }
-    rows.push_back(std::move(row));
-  }
-  if (step != SQLITE_DONE) return Error("cannot read jobs");
-  return rows;
-}
-
-absl::StatusOr<std::vector<int64_t>> JobStore::QuarantineUnreadableRows() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  std::vector<int64_t> unreadable;
-  {
-    Statement statement;
-    if (sqlite3_prepare_v2(db_, "SELECT sequence, job FROM jobs", -1, &statement.handle, nullptr) != SQLITE_OK) {
-      return Error("cannot read jobs");
-    }
-    int step;
-    v1::Job job;
-    while ((step = sqlite3_step(statement.handle)) == SQLITE_ROW) {
-      const void* blob = sqlite3_column_blob(statement.handle, 1);
-      const int size = sqlite3_column_bytes(statement.handle, 1);
-      if (!job.ParseFromArray(blob, size)) unreadable.push_back(sqlite3_column_int64(statement.handle, 0));
-    }
-    if (step != SQLITE_DONE) return Error("cannot read jobs");
-  }
-  for (int64_t sequence : unreadable) {
-    if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) return Error("cannot quarantine job");
-    bool moved = true;
-    for (const char* sql : {"INSERT OR REPLACE INTO quarantined_jobs (sequence, job_id, job) "
-                            "SELECT sequence, job_id, job FROM jobs WHERE sequence = ?",
-                            "DELETE FROM jobs WHERE sequence = ?"}) {
-      Statement statement;
-      moved = moved && sqlite3_prepare_v2(db_, sql, -1, &statement.handle, nullptr) == SQLITE_OK &&
-              sqlite3_bind_int64(statement.handle, 1, sequence) == SQLITE_OK &&
-              sqlite3_step(statement.handle) == SQLITE_DONE;
-    }
-    if (!moved) {
-      const absl::Status error = Error("cannot quarantine job");
-      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-      return error;
-    }
-    if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) return Error("cannot quarantine job");
-  }
-  return unreadable;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--store must be sqlite:PATH or a postgresql:// URL, got '", spec.substr(0, spec.find(':')), ":...'"));
 }
 
 }  // namespace ptq::server

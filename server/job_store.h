@@ -3,7 +3,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -11,14 +10,12 @@
 #include "absl/status/statusor.h"
 #include "ptq/v1/job.pb.h"
 
-struct sqlite3;
-
 namespace ptq::server {
 
-// Durable record of every job: one SQLite table under the state directory, one row per job
-// holding the serialized v1::Job, keyed by a sequence number that orders jobs by submission.
-// Writes go through SQLite's write-ahead log, so a killed process loses no committed change.
-// Thread-safe.
+// Durable record of every job: one row per job holding the serialized v1::Job, keyed by a
+// sequence number that orders jobs by submission. SqliteJobStore keeps it in a file for one
+// server; PostgresJobStore in a database many servers share. Both create or upgrade their
+// schema when opened (its version is stored with it) and are thread-safe.
 class JobStore {
  public:
   struct Row {
@@ -26,29 +23,24 @@ class JobStore {
     v1::Job job;
   };
 
-  // Opens (creating if needed) `path`. INTERNAL with SQLite's message when it cannot.
-  static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path);
-  ~JobStore();
-  JobStore(const JobStore&) = delete;
-  JobStore& operator=(const JobStore&) = delete;
+  virtual ~JobStore() = default;
 
-  // Adds a new job and returns its sequence number (increasing with each insert).
-  absl::StatusOr<int64_t> Insert(const v1::Job& job);
-  // Replaces the stored record of an existing job.
-  absl::Status Update(const v1::Job& job);
+  // Adds a new job and returns its sequence number (increasing with each insert). An error
+  // when a job with its id is stored already.
+  virtual absl::StatusOr<int64_t> Insert(const v1::Job& job) = 0;
+  // Replaces the stored record of an existing job; NOT_FOUND when there is none.
+  virtual absl::Status Update(const v1::Job& job) = 0;
   // Every job, in submission order. DATA_LOSS when a row does not parse.
-  absl::StatusOr<std::vector<Row>> LoadAll();
+  virtual absl::StatusOr<std::vector<Row>> LoadAll() = 0;
   // Moves every row that does not parse as a v1::Job into the quarantined_jobs table (kept for
   // a person to inspect) and returns their sequence numbers; the rest load as before.
-  absl::StatusOr<std::vector<int64_t>> QuarantineUnreadableRows();
-
- private:
-  explicit JobStore(sqlite3* db) : db_(db) {}
-  absl::Status Error(const char* what) const;
-
-  std::mutex mutex_;
-  sqlite3* db_;
+  virtual absl::StatusOr<std::vector<int64_t>> QuarantineUnreadableRows() = 0;
 };
+
+// The store `spec` names: "sqlite:PATH", or a PostgreSQL connection URL
+// ("postgresql://..." or "postgres://..."). INVALID_ARGUMENT for any other form; the store's
+// own error when it cannot be opened (a URL's password is never repeated).
+absl::StatusOr<std::unique_ptr<JobStore>> OpenJobStore(const std::string& spec);
 
 }  // namespace ptq::server
 

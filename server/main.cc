@@ -89,6 +89,9 @@ int main(int argc, char** argv) {
       ->envname("PTQ_REFLECTION");
   app.add_option("--state-dir", options.state_dir, "folder for models, jobs and results")
       ->envname("PTQ_STATE_DIR");
+  app.add_option("--store", options.store,
+                 "where jobs are recorded: sqlite:PATH, or a postgresql:// URL (default: sqlite:STATE_DIR/jobs.sqlite)")
+      ->envname("PTQ_STORE");
   app.add_option("--data-root", options.data_root,
                  "folder under which server-side datasets are resolved")
       ->envname("PTQ_DATA_ROOT");

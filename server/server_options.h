@@ -29,6 +29,9 @@ struct ServerOptions {
   bool reflection = false;
   // Durable state: uploaded models, jobs, results.
   std::string state_dir = "ptq-state";
+  // Where jobs are recorded (OpenJobStore): "sqlite:PATH" or a PostgreSQL URL; empty means
+  // sqlite:<state_dir>/jobs.sqlite.
+  std::string store;
   // Server-side datasets are resolved under this folder only; empty means none are offered.
   std::string data_root;
   // Largest model UploadModel accepts.

@@ -113,8 +113,12 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   core::SetIntraOpThreads(options.threads > 0 ? options.threads
                                               : static_cast<int>(std::thread::hardware_concurrency()));
   const std::filesystem::path state_dir(options.state_dir);
-  if (absl::Status present = CheckJobDatabasePresent(state_dir); !present.ok()) return present;
-  absl::StatusOr<std::unique_ptr<JobStore>> job_store = JobStore::Open((state_dir / "jobs.sqlite").string());
+  const std::string store = options.store.empty() ? absl::StrCat("sqlite:", (state_dir / "jobs.sqlite").string())
+                                                  : options.store;
+  if (options.store.empty()) {
+    if (absl::Status present = CheckJobDatabasePresent(state_dir); !present.ok()) return present;
+  }
+  absl::StatusOr<std::unique_ptr<JobStore>> job_store = OpenJobStore(store);
   if (!job_store.ok()) return job_store.status();
   server->job_store_ = *std::move(job_store);
   JobManagerOptions job_options;

@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -18,6 +19,7 @@
 #include "service_client.h"
 #include "subprocess.h"
 #include "test_env.h"
+#include "test_postgres.h"
 
 namespace ptq {
 namespace {
@@ -68,11 +70,24 @@ const v1::VariantMetrics* FindVariant(const v1::Metrics& metrics, const std::str
   return nullptr;
 }
 
+// PTQ_TEST_STORE=postgresql (CTest's jobs_integration_on_postgres) runs every test on a
+// PostgreSQL job store of its own; otherwise the server keeps its default SQLite file.
+bool OnPostgres() {
+  const char* store = std::getenv("PTQ_TEST_STORE");
+  return store != nullptr && std::string(store) == "postgresql";
+}
+
 class JobsIntegrationTest : public ::testing::Test {
  protected:
   void StartServer(std::vector<std::string> flags = {}) {
     MakeDataRoot(root_.path() / "data");
     flags.insert(flags.end(), {"--data-root", (root_.path() / "data").string(), "--threads", "2"});
+    if (OnPostgres()) {
+      if (postgres_ == nullptr) postgres_ = std::make_unique<testing::TestPostgres>();
+      ASSERT_TRUE(postgres_->running());
+      if (store_url_.empty()) store_url_ = postgres_->NewDatabase();
+      flags.insert(flags.end(), {"--store", store_url_});
+    }
     server_ = std::make_unique<ServerProcess>(root_.path() / "state", flags);
     ASSERT_FALSE(server_->address().empty());
     client_ = std::make_unique<ServiceClient>(server_->address());
@@ -117,6 +132,8 @@ class JobsIntegrationTest : public ::testing::Test {
   }
 
   TempDir root_;
+  std::unique_ptr<testing::TestPostgres> postgres_;
+  std::string store_url_;
   std::unique_ptr<ServerProcess> server_;
   std::unique_ptr<ServiceClient> client_;
   std::string model_id_;
@@ -457,6 +474,7 @@ TEST_F(JobsIntegrationTest, AJobTheServerDiedRunningThreeTimesFailsInsteadOfRunn
 
 // Regression: with its database gone the server started empty, orphaning every result.
 TEST_F(JobsIntegrationTest, AMissingOrEmptyDatabaseBesideResultsStopsTheStart) {
+  if (OnPostgres()) GTEST_SKIP() << "the database file this test removes is the SQLite store's";
   StartServer();
   ASSERT_EQ(WaitForEnd(SubmitOk(FashionConfig(model_id_, "server", 2, 8, 0)).job_id()).state(),
             v1::JOB_STATE_SUCCEEDED);

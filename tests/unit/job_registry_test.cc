@@ -16,7 +16,7 @@ using std::chrono::milliseconds;
 class JobRegistryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<std::unique_ptr<JobStore>> store = JobStore::Open((dir_.path() / "jobs.sqlite").string());
+    absl::StatusOr<std::unique_ptr<JobStore>> store = OpenJobStore("sqlite:" + (dir_.path() / "jobs.sqlite").string());
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
   }

@@ -3,20 +3,22 @@
 #include <ATen/Context.h>
 
 #include <condition_variable>
+#include <cstdint>
 #include <map>
 #include <mutex>
 
 namespace ptq::core {
 namespace {
 
-// Who holds the process's engine: how many sections, of which engine, and how many sections
-// of each engine wait.
+// Who holds the process's engine: how many sections, of which engine, and the sections that
+// wait, by arrival (a ticket each).
 struct EngineHolders {
   std::mutex mutex;
   std::condition_variable changed;
   at::QEngine engine = at::QEngine::NoQEngine;
   int holding = 0;
-  std::map<at::QEngine, int> waiting;
+  uint64_t next_ticket = 0;
+  std::map<uint64_t, at::QEngine> waiting;
 };
 
 EngineHolders& Holders() {
@@ -38,15 +40,20 @@ QuantizedEngineSection::QuantizedEngineSection(const std::string& backend) {
   const at::QEngine engine = backend == "qnnpack" ? at::QEngine::QNNPACK : at::QEngine::ONEDNN;
   EngineHolders& holders = Holders();
   std::unique_lock<std::mutex> lock(holders.mutex);
-  const auto others_wait = [&] {
-    for (const auto& [waiting_for, count] : holders.waiting) {
-      if (waiting_for != engine && count > 0) return true;
+  const uint64_t ticket = holders.next_ticket++;
+  holders.waiting[ticket] = engine;
+  // A section of the other engine that came first goes first, also when the engine is free:
+  // woken together, the later one could otherwise win the race for the lock.
+  const auto other_engine_ahead = [&] {
+    for (const auto& [earlier, waiting_for] : holders.waiting) {
+      if (earlier >= ticket) return false;
+      if (waiting_for != engine) return true;
     }
     return false;
   };
-  ++holders.waiting[engine];
-  holders.changed.wait(lock, [&] { return holders.holding == 0 || (holders.engine == engine && !others_wait()); });
-  --holders.waiting[engine];
+  holders.changed.wait(
+      lock, [&] { return (holders.holding == 0 || holders.engine == engine) && !other_engine_ahead(); });
+  holders.waiting.erase(ticket);
   if (holders.holding == 0) {
     at::globalContext().setQEngine(engine);
     holders.engine = engine;

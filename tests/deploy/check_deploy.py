@@ -60,10 +60,23 @@ def says_transport(env):
     return ("PTQ_TLS_CERT" in env and "PTQ_TLS_KEY" in env) or str(env.get("PTQ_INSECURE", "")).lower() == "true"
 
 
-def check_statefulset(document, known_env, path):
+def check_statefulset(document, known_env, path, services):
     spec = document["spec"]["template"]["spec"]
     name = document["metadata"]["name"]
     check(spec.get("securityContext", {}).get("runAsNonRoot") is True, f"{path}: {name} must run as non-root")
+    # Pod Security "restricted": RuntimeDefault seccomp, no privilege escalation, no capabilities.
+    check(spec.get("securityContext", {}).get("seccompProfile", {}).get("type") == "RuntimeDefault",
+          f"{path}: {name} needs seccompProfile RuntimeDefault")
+    for container in spec["containers"]:
+        context = container.get("securityContext", {})
+        check(context.get("allowPrivilegeEscalation") is False and context.get("capabilities", {}).get("drop") == ["ALL"],
+              f"{path}: {name}: {container['name']} must forbid privilege escalation and drop ALL capabilities")
+    # The governing Service: headless, selecting these pods.
+    governing = services.get(document["spec"].get("serviceName"))
+    labels = document["spec"]["template"]["metadata"]["labels"]
+    check(governing is not None and governing["spec"].get("clusterIP") == "None"
+          and all(labels.get(k) == v for k, v in governing["spec"]["selector"].items()),
+          f"{path}: {name}: serviceName must name a headless Service that selects its pods")
     claims = {c["metadata"]["name"] for c in document["spec"].get("volumeClaimTemplates", [])}
     (container,) = spec["containers"]
     env = {e["name"]: e.get("value", "") for e in container.get("env", [])}
@@ -106,15 +119,17 @@ def check_statefulset(document, known_env, path):
 
 def check_manifests(root, known_env):
     k8s = os.path.join(root, "deploy", "k8s")
-    kinds = []
+    documents = []
     for file in sorted(os.listdir(k8s)):
         if not file.endswith(".yaml") or file == "kustomization.yaml":
             continue
         with open(os.path.join(k8s, file)) as f:
-            for document in yaml.safe_load_all(f):
-                kinds.append(document["kind"])
-                if document["kind"] == "StatefulSet":
-                    check_statefulset(document, known_env, file)
+            documents.extend((file, document) for document in yaml.safe_load_all(f))
+    kinds = [document["kind"] for _, document in documents]
+    services = {d["metadata"]["name"]: d for _, d in documents if d["kind"] == "Service"}
+    for file, document in documents:
+        if document["kind"] == "StatefulSet":
+            check_statefulset(document, known_env, file, services)
     check(kinds.count("StatefulSet") == 2 and "Service" in kinds and "PersistentVolumeClaim" in kinds,
           f"deploy/k8s: expected a CPU and a GPU StatefulSet, Services and the datasets claim, got {kinds}")
 

@@ -105,7 +105,7 @@ ExitCode RunWatch(const GlobalOptions& options, const std::string& job_id) {
   absl::StatusOr<v1::Job> job = FollowJob(client, job_id, options);
   if (absl::IsCancelled(job.status())) {
     std::cerr << "ptq-client: " << job.status().message() << "\n";
-    return kExitError;
+    return kExitInterrupted;
   }
   if (!job.ok()) return ReportRpcError("watch", job.status(), options);
   PrintJobEnd(*job, options);

@@ -10,6 +10,7 @@ enum ExitCode : int {
   kExitUsage = 2,          // bad command line or config; the message names the key or file
   kExitServerRefused = 3,  // the server answered with an error status (code and message shown)
   kExitJobFailed = 4,      // the job failed or was cancelled
+  kExitInterrupted = 130,  // Ctrl-C while following a job (128 + SIGINT, as shells report it)
 };
 
 }  // namespace ptq::client

@@ -5,6 +5,7 @@
 #include "CLI/CLI.hpp"
 #include "channel_credentials.h"
 #include "commands.h"
+#include "ptq/common/build_info.h"
 
 int main(int argc, char** argv) {
   using ptq::client::ExitCode;
@@ -18,6 +19,16 @@ int main(int argc, char** argv) {
 
   CLI::App app{"ptq-client: talk to a ptq-server (post-training quantization service)"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("ptq-client ") + std::string(ptq::Version()) + " (commit " +
+                                        std::string(ptq::BuildCommit()) + ")");
+  app.footer(
+      "Exit codes:\n"
+      "  0  success\n"
+      "  1  any other error: server unreachable, call timed out, local file unreadable, ...\n"
+      "  2  bad command line or job config (the message names the option, key or file)\n"
+      "  3  the server refused the call (its status code and message are printed)\n"
+      "  4  the job FAILED or was CANCELLED (submit --wait, watch); download, report: the job has not SUCCEEDED\n"
+      "  130  interrupted (Ctrl-C) while following a job, which keeps running on the server");
   app.fallthrough();  // global options may follow the subcommand: `upload m.pt --json`
   app.add_option("--server", options.server, "server host:port")->envname("PTQ_SERVER")->capture_default_str();
   app.add_option("--timeout", timeout_seconds, "seconds each call may take (following a job has no limit)")

@@ -107,6 +107,14 @@ std::string ReportText(const json& report) {
                     SensitivityText(*rows, float_layers));
   }
   if (text.empty()) text = "the report has no accuracy numbers (no evaluation, no held-out images)\n";
+  // What reproduces it: reports before provenance was recorded have none.
+  if (const auto made = report.find("provenance"); made != report.end()) {
+    absl::StrAppend(&text, "\nmade by ptq-service ", made->value("ptq_version", "?"), " (commit ",
+                    made->value("commit", "?"), "), LibTorch ", made->value("libtorch", "?"), ", onednn ",
+                    made->value("onednn", "?"), " (", report.value("onednn_isa", "?"), ")\nmodel sha256 ",
+                    made->value("model_sha256", "?"), "\ncalibrated on ", made->value("calibration_images", 0),
+                    " images, fingerprint ", made->value("calibration_fingerprint", "?"), "\n");
+  }
   return text;
 }
 

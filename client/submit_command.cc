@@ -125,7 +125,7 @@ ExitCode RunSubmit(const GlobalOptions& options, const SubmitOptions& submit) {
   absl::StatusOr<v1::Job> done = FollowJob(client, job->job_id(), options);
   if (absl::IsCancelled(done.status())) {
     std::cerr << "ptq-client: " << done.status().message() << "\n";
-    return kExitError;
+    return kExitInterrupted;
   }
   if (!done.ok()) return ReportRpcError("watch", done.status(), options);
   if (options.json) {

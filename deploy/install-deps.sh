@@ -29,6 +29,8 @@ build_packages=(
   nlohmann-json3-dev libcli11-dev libsqlite3-dev libssl-dev
   # The PostgreSQL job store (--store postgresql://...).
   libpqxx-dev
+  # Prometheus metrics (--metrics-listen): prometheus-cpp's core (registry, text format).
+  prometheus-cpp-dev
   libonnx-dev
   googletest libgtest-dev libgmock-dev
   # Debian's default BLAS is the slow reference implementation; LibTorch picks OpenBLAS

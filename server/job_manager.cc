@@ -47,9 +47,11 @@ absl::Status CheckDatasetOpens(core::DataSpec spec, absl::string_view key) {
 
 }  // namespace
 
-JobManager::JobManager(JobManagerOptions options, JobStore* store, const ModelStore* models)
+JobManager::JobManager(JobManagerOptions options, JobStore* store, const ModelStore* models,
+                       ServiceMetrics* metrics)
     : options_(std::move(options)),
       models_(models),
+      metrics_(metrics),
       paths_(options_.results_dir.parent_path(), options_.data_root),
       registry_(store, kProgressStoreInterval),
       queue_(options_.worker_devices, options_.worker_nice),
@@ -61,7 +63,7 @@ JobManager::JobManager(JobManagerOptions options, JobStore* store, const ModelSt
           }) {}
 
 absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions options, JobStore* store,
-                                                              const ModelStore* models) {
+                                                              const ModelStore* models, ServiceMetrics* metrics) {
   if (options.worker_devices.empty()) return absl::InvalidArgumentError("the worker pool needs at least one worker");
   std::error_code error;
   fs::create_directories(options.results_dir, error);
@@ -69,7 +71,7 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions 
     return absl::InternalError(
         absl::StrCat("cannot create results folder '", options.results_dir.string(), "': ", error.message()));
   }
-  std::unique_ptr<JobManager> manager(new JobManager(std::move(options), store, models));
+  std::unique_ptr<JobManager> manager(new JobManager(std::move(options), store, models, metrics));
   if (absl::Status recovered = manager->Recover(); !recovered.ok()) return recovered;
   manager->queue_.Start();
   manager->reaper_ = std::thread([m = manager.get()] { m->RunReaper(); });
@@ -327,23 +329,30 @@ void JobManager::NoteStreamActivity(const std::string& job_id) {
 
 bool JobManager::QueueRunLocked(const std::string& job_id) {
   return queue_.Push(job_id, [this, job_id](const std::string& device) {
+    const auto started = std::chrono::steady_clock::now();
+    bool ran = true;
     // Core turns what LibTorch and OpenCV throw into statuses; this is the last line, so that
     // nothing a job does can end the process.
     try {
-      RunJob(job_id, device);
+      ran = RunJob(job_id, device);
     } catch (const std::exception& e) {
       spdlog::error("worker {}: unexpected exception: {}", device, e.what());
       FinishJob(job_id, absl::InternalError(absl::StrCat("unexpected error: ", e.what())), device);
     }
+    // A run a stop interrupted has not ended: the next start runs the job again.
+    if (absl::StatusOr<v1::Job> job = registry_.Get(job_id); ran && job.ok() && IsFinalState(job->state())) {
+      metrics_->JobRunEnded(StateName(job->state()),
+                            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
   });
 }
 
-void JobManager::RunJob(const std::string& job_id, const std::string& device) {
+bool JobManager::RunJob(const std::string& job_id, const std::string& device) {
   JobRun run;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto active = active_.find(job_id);
-    if (active == active_.end() || active->second.running) return;
+    if (active == active_.end() || active->second.running) return false;
     active->second.running = true;
     run.resolved = *active->second.resolved;
     run.streamed = active->second.streamed;
@@ -376,8 +385,15 @@ void JobManager::RunJob(const std::string& job_id, const std::string& device) {
   absl::StatusOr<JobOutput> output = RunQuantJob(run);
   if (!output.ok()) {
     FinishJob(job_id, output.status(), device);
-    return;
+    return true;
   }
+  const v1::Timings& timings = output->timings;
+  metrics_->StageTimed("model_load", timings.model_load_seconds());
+  metrics_->StageTimed("calibration", timings.calibration_seconds());
+  metrics_->StageTimed("export", timings.export_seconds());
+  if (run.resolved.evaluation.has_value()) metrics_->StageTimed("evaluation", timings.evaluation_seconds());
+  metrics_->ImagesCalibrated(output->calibration_images,
+                             timings.calibration_seconds() - timings.model_load_seconds());
   std::lock_guard<std::mutex> lock(mutex_);
   EndLocked(job_id);
   evaluations_.KeepSession(job_id, output->session);
@@ -396,6 +412,7 @@ void JobManager::RunJob(const std::string& job_id, const std::string& device) {
   });
   spdlog::info("job {} {} -> SUCCEEDED in {:.1f} s on {}", job_id, StateName(before),
                output->timings.total_seconds(), device);
+  return true;
 }
 
 void JobManager::FinishJob(const std::string& job_id, const absl::Status& status, const std::string& device) {
@@ -445,6 +462,19 @@ absl::Status JobManager::Evaluate(const v1::EvaluateRequest& request, const Tena
   });
   if (!queued) return absl::UnavailableError("the server is shutting down");
   return absl::OkStatus();
+}
+
+WorkSnapshot JobManager::Work() const {
+  WorkSnapshot work;
+  const google::protobuf::EnumDescriptor* states = v1::JobState_descriptor();
+  for (int i = 0; i < states->value_count(); ++i) {
+    const auto state = static_cast<v1::JobState>(states->value(i)->number());
+    if (state != v1::JOB_STATE_UNSPECIFIED) work.jobs_by_state[StateName(state)] = registry_.CountInStates({state});
+  }
+  work.queued_work_items = queue_.queued();
+  work.busy_workers = queue_.busy();
+  work.workers = static_cast<int>(options_.worker_devices.size());
+  return work;
 }
 
 void JobManager::Drain(std::chrono::milliseconds grace) {

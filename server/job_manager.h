@@ -23,6 +23,7 @@
 #include "job_evaluations.h"
 #include "job_registry.h"
 #include "job_store.h"
+#include "metrics/service_metrics.h"
 #include "model_store.h"
 #include "ptq/core/in_memory_batches.h"
 #include "ptq/core/quantization_session.h"
@@ -69,9 +70,9 @@ class JobManager {
 
   // Loads the stored jobs and recovers the ones a stop interrupted: server-source jobs go back
   // to the queue; jobs whose streamed data was in memory fail with the reason. Then starts
-  // the workers.
+  // the workers. Job runs are counted and timed in `metrics`.
   static absl::StatusOr<std::unique_ptr<JobManager>> Start(JobManagerOptions options, JobStore* store,
-                                                           const ModelStore* models);
+                                                           const ModelStore* models, ServiceMetrics* metrics);
   ~JobManager();  // Stop()s
 
   // Every call naming a job or a model takes the caller's TenantScope: what it does not see
@@ -119,6 +120,9 @@ class JobManager {
                         std::shared_ptr<const std::atomic<bool>> cancelled, EvaluateProgress progress,
                         EvaluateDone done);
 
+  // Jobs by state, the work queue and the workers, now (for ServiceMetrics' gauges).
+  WorkSnapshot Work() const;
+
   // Graceful drain: no new submissions or evaluations (UNAVAILABLE), workers take nothing more
   // from the queue, and the jobs being run get up to `grace` to finish. Then Stop(). Queued
   // jobs stay stored as QUEUED for the next start.
@@ -143,7 +147,7 @@ class JobManager {
     std::chrono::steady_clock::time_point stream_active_at;
     int64_t stream_bytes = 0;  // held against max_stream_bytes
   };
-  JobManager(JobManagerOptions options, JobStore* store, const ModelStore* models);
+  JobManager(JobManagerOptions options, JobStore* store, const ModelStore* models, ServiceMetrics* metrics);
   absl::Status Recover();
   // Queues the job's run on the workers; false when the queue no longer accepts work (the job
   // then stays stored as QUEUED, for the next start).
@@ -152,7 +156,9 @@ class JobManager {
   // streams idle past stream_idle_timeout, so neither holds a queue slot or memory forever.
   void RunReaper();
   void ReapLocked();
-  void RunJob(const std::string& job_id, const std::string& device);
+  // Runs the job on `device`; false when it was not this worker's to run (it had ended, or
+  // another worker took it).
+  bool RunJob(const std::string& job_id, const std::string& device);
   // The job's active entry while its stream may deliver: NOT_FOUND, or FAILED_PRECONDITION
   // naming the state when it is not AWAITING_DATA. Requires mutex_.
   absl::StatusOr<ActiveJob*> AwaitingDataLocked(const std::string& job_id);
@@ -164,6 +170,7 @@ class JobManager {
 
   const JobManagerOptions options_;
   const ModelStore* models_;
+  ServiceMetrics* const metrics_;
   // A job's error is stored as clients read it; the server's log keeps the full paths.
   const ClientVisiblePaths paths_;
 

@@ -59,6 +59,7 @@ absl::StatusOr<JobOutput> RunQuantJob(const JobRun& run) {
   JobOutput output;
   output.metrics = std::move(result->metrics);
   output.timings = ToProto(result->timings);
+  output.calibration_images = result->provenance.calibration_images;
   output.artifacts = std::move(result->artifacts);
   output.session = std::move(result->session);
   return output;

@@ -39,6 +39,7 @@ struct JobRun {
 struct JobOutput {
   std::vector<core::VariantAccuracy> metrics;
   v1::Timings timings;
+  int64_t calibration_images = 0;
   std::vector<core::ManifestEntry> artifacts;
   // The calibrated session, for later evaluations of the simulated int8 model.
   std::shared_ptr<core::QuantizationSession> session;

@@ -13,6 +13,8 @@
 #include "grpc/quant_server.h"
 #include "listen_address.h"
 #include "log_format.h"
+#include "ptq/common/build_info.h"
+#include "ptq/core/devices.h"
 #include "spdlog/fmt/ranges.h"
 #include "spdlog/spdlog.h"
 
@@ -47,12 +49,14 @@ int WaitForSignal() {
 }
 
 // Written once the server accepts calls, so that scripts and tests can wait for readiness and
-// learn the port picked for --listen host:0. Renamed into place, never seen half-written.
-bool WriteReadyFile(const std::string& path, const std::string& address) {
+// learn the port picked for --listen host:0: the gRPC address, then (with --metrics-listen)
+// a line "metrics HOST:PORT". Renamed into place, never seen half-written.
+bool WriteReadyFile(const std::string& path, const std::string& address, const std::string& metrics_address) {
   const std::string temporary = path + ".tmp";
   {
     std::ofstream out(temporary, std::ios::trunc);
     out << address << "\n";
+    if (!metrics_address.empty()) out << "metrics " << metrics_address << "\n";
     if (!out) return false;
   }
   return std::rename(temporary.c_str(), path.c_str()) == 0;
@@ -71,6 +75,13 @@ int main(int argc, char** argv) {
 
   CLI::App app{"ptq-server: post-training quantization service (gRPC)"};
   app.option_defaults()->always_capture_default();
+  app.set_version_flag(
+      "--version",
+      [] {
+        return fmt::format("ptq-server {} (commit {}; LibTorch {}, onednn {})", ptq::Version(), ptq::BuildCommit(),
+                           ptq::core::LibTorchVersion(), ptq::core::OnednnVersion());
+      },
+      "print the version, the commit and the LibTorch and onednn versions, and exit");
   app.add_option("--listen", options.listen_address, "host:port to serve on (port 0: any free port)")
       ->envname("PTQ_LISTEN");
   app.add_option("--tls-cert", options.security.cert_file, "PEM certificate (chain) the server presents: TLS")
@@ -87,6 +98,9 @@ int main(int argc, char** argv) {
       ->envname("PTQ_AUTH_TOKEN_FILE");
   app.add_flag("--reflection", options.reflection, "offer gRPC server reflection (lists services and messages)")
       ->envname("PTQ_REFLECTION");
+  app.add_option("--metrics-listen", options.metrics_listen,
+                 "host:port for Prometheus metrics (plain HTTP, GET /metrics; port 0: any free port); off by default")
+      ->envname("PTQ_METRICS_LISTEN");
   app.add_option("--state-dir", options.state_dir, "folder for models, jobs and results")
       ->envname("PTQ_STATE_DIR");
   app.add_option("--store", options.store,
@@ -179,7 +193,16 @@ int main(int argc, char** argv) {
                  identities ? "reads the traffic, bearer tokens included, and can replay them"
                             : "reads the traffic and can upload, submit, download and cancel");
   }
-  if (!ready_file.empty() && !WriteReadyFile(ready_file, (*server)->bound_address())) {
+  if (!(*server)->metrics_address().empty()) {
+    spdlog::info("metrics on http://{}/metrics", (*server)->metrics_address());
+    if (!ptq::server::IsLoopbackOnly(options.metrics_listen)) {
+      spdlog::warn("--metrics-listen {}: the metrics endpoint has no TLS and no authentication; whoever reaches "
+                   "the port reads job counts and call rates (never ids, tenants or tokens)",
+                   options.metrics_listen);
+    }
+  }
+  if (!ready_file.empty() &&
+      !WriteReadyFile(ready_file, (*server)->bound_address(), (*server)->metrics_address())) {
     spdlog::error("cannot write --ready-file '{}'", ready_file);
     return 1;
   }

@@ -27,6 +27,8 @@ struct ServerOptions {
   // gRPC server reflection: lists every service and message to whoever connects; off unless
   // asked for (grpcurl and other tools use it).
   bool reflection = false;
+  // host:port of the Prometheus endpoint (/metrics, plain HTTP); empty: not served.
+  std::string metrics_listen;
   // Durable state: uploaded models, jobs, results.
   std::string state_dir = "ptq-state";
   // Where jobs are recorded (OpenJobStore): "sqlite:PATH" or a PostgreSQL URL; empty means

@@ -41,6 +41,16 @@ bool WorkQueue::accepting() const {
   return !closed_;
 }
 
+int WorkQueue::queued() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return static_cast<int>(items_.size());
+}
+
+int WorkQueue::busy() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return busy_;
+}
+
 bool WorkQueue::Drain(std::chrono::milliseconds grace) {
   std::unique_lock<std::mutex> lock(mutex_);
   closed_ = true;

@@ -31,6 +31,9 @@ class WorkQueue {
   void Remove(const std::string& key);
   // False once Drain or Stop began.
   bool accepting() const;
+  // Items waiting for a worker, and workers running one, now.
+  int queued() const;
+  int busy() const;
   // No item is taken or accepted any more; waits up to `grace` for the running ones to end.
   // Returns whether they all did. Queued items stay queued.
   bool Drain(std::chrono::milliseconds grace);

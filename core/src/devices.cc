@@ -4,9 +4,12 @@
 #include <ATen/Parallel.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <torch/cuda.h>
+#include <torch/version.h>
 
 #include <cstdlib>
 #include <mutex>
+
+#include "absl/strings/str_cat.h"
 
 namespace ptq::core {
 
@@ -48,6 +51,13 @@ std::string OnednnInstructionSet() {
     case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
     default: return "all";
   }
+}
+
+std::string LibTorchVersion() { return TORCH_VERSION; }
+
+std::string OnednnVersion() {
+  const dnnl_version_t* version = dnnl_version();
+  return absl::StrCat(version->major, ".", version->minor, ".", version->patch);
 }
 
 }  // namespace ptq::core

@@ -4,6 +4,9 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "calibration_fingerprint.h"
+#include "ptq/common/build_info.h"
+#include "ptq/common/sha256.h"
 #include "ptq/core/devices.h"
 
 namespace ptq::core {
@@ -36,6 +39,7 @@ RunReport ReportOf(const PipelineJob& job, const PipelineResult& result) {
   const QuantizationSession& session = *result.session;
   RunReport report;
   report.config_json = job.config_json;
+  report.provenance = result.provenance;
   report.engine = job.ptq.backend;
   report.onednn_isa = OnednnInstructionSet();
   report.metrics = result.metrics;
@@ -73,15 +77,25 @@ absl::StatusOr<PipelineResult> RunPipeline(const PipelineJob& job, const std::st
   absl::StatusOr<std::unique_ptr<QuantizationSession>> session =
       QuantizationSession::Create(job.model_path, job.ptq, RuntimeOptions{job.device});
   if (!session.ok()) return InStage("loading the model", session.status());
+  absl::StatusOr<std::string> model_sha256 = Sha256OfFile(job.model_path);
+  if (!model_sha256.ok()) return InStage("hashing the model", model_sha256.status());
+  result.provenance.ptq_version = Version();
+  result.provenance.commit = BuildCommit();
+  result.provenance.libtorch = LibTorchVersion();
+  result.provenance.onednn = OnednnVersion();
+  result.provenance.model_sha256 = *std::move(model_sha256);
   result.timings.model_load_seconds = SecondsSince(stage_start);
   result.session = *std::move(session);
   absl::StatusOr<std::unique_ptr<BatchSource>> calibration = job.open_calibration();
   if (!calibration.ok()) return InStage("opening the calibration data", calibration.status());
-  if (absl::Status calibrated = result.session->Calibrate(**calibration, callbacks.progress, callbacks.cancelled);
+  FingerprintingSource fingerprinted(**calibration);
+  if (absl::Status calibrated = result.session->Calibrate(fingerprinted, callbacks.progress, callbacks.cancelled);
       !calibrated.ok()) {
     return InStage("calibration", calibrated);
   }
   result.timings.calibration_seconds = SecondsSince(stage_start);
+  result.provenance.calibration_fingerprint = fingerprinted.HexDigest();
+  result.provenance.calibration_images = fingerprinted.num_images();
   if (IsCancelled(callbacks)) return absl::CancelledError("cancelled");
 
   enter(PipelineStage::kExporting, 1, "steps");

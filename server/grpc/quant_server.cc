@@ -12,7 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "grpc/audit_log.h"
 #include "grpc/client_visible_status.h"
+#include "grpc/rpc_metrics.h"
 #include "grpc/transport_security.h"
+#include "metrics/metered_job_store.h"
+#include "ptq/common/build_info.h"
 #include "ptq/core/devices.h"
 #include "spdlog/spdlog.h"
 
@@ -80,7 +83,8 @@ absl::Status CheckJobDatabasePresent(const std::filesystem::path& state_dir) {
 
 absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOptions& options) {
   // Before anything touches LibTorch: onednn fixes its kernels' instruction set at first use.
-  spdlog::info("onednn instruction set: {}", core::CapOnednnBelowAmx());
+  const std::string onednn_isa = core::CapOnednnBelowAmx();
+  spdlog::info("onednn instruction set: {}", onednn_isa);
   if (options.listen_address.rfind(':') == std::string::npos) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--listen must be host:port, got '", options.listen_address, "'"));
@@ -92,6 +96,16 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = ServerCredentialsFor(options.security);
   if (!credentials.ok()) return credentials.status();
   auto server = std::unique_ptr<QuantServer>(new QuantServer());
+  server->metrics_ = std::make_unique<ServiceMetrics>(BuildInfo{std::string(Version()), std::string(BuildCommit()),
+                                                                core::LibTorchVersion(), core::OnednnVersion(),
+                                                                onednn_isa});
+  if (!options.metrics_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<MetricsHttpEndpoint>> endpoint = MetricsHttpEndpoint::Start(
+        options.metrics_listen, [metrics = server->metrics_.get()] { return metrics->TextExposition(); });
+    if (!endpoint.ok()) return endpoint.status();
+    server->metrics_endpoint_ = *std::move(endpoint);
+    server->metrics_address_ = WithPort(options.metrics_listen, server->metrics_endpoint_->port());
+  }
   absl::StatusOr<std::unique_ptr<CallAuthenticator>> authenticator =
       CallAuthenticator::Create(options.security.auth_token_file);
   if (!authenticator.ok()) return authenticator.status();
@@ -120,7 +134,7 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   }
   absl::StatusOr<std::unique_ptr<JobStore>> job_store = OpenJobStore(store);
   if (!job_store.ok()) return job_store.status();
-  server->job_store_ = *std::move(job_store);
+  server->job_store_ = std::make_unique<MeteredJobStore>(*std::move(job_store), server->metrics_.get());
   JobManagerOptions job_options;
   job_options.results_dir = state_dir / "results";
   job_options.data_root = options.data_root;
@@ -131,9 +145,10 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   job_options.max_stream_bytes = options.max_stream_bytes;
   job_options.worker_nice = options.worker_nice;
   absl::StatusOr<std::unique_ptr<JobManager>> jobs =
-      JobManager::Start(job_options, server->job_store_.get(), server->models_.get());
+      JobManager::Start(job_options, server->job_store_.get(), server->models_.get(), server->metrics_.get());
   if (!jobs.ok()) return jobs.status();
   server->jobs_ = *std::move(jobs);
+  server->metrics_->ReadWorkAtScrape([jobs = server->jobs_.get()] { return jobs->Work(); });
   server->blocking_pool_ = std::make_unique<TaskPool>(options.blocking_threads);
   server->stream_decode_pool_ = std::make_unique<TaskPool>(options.stream_decode_threads);
   server->service_ = std::make_unique<QuantService>(server->authenticator_.get(), server->models_.get(),
@@ -152,6 +167,7 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   builder.AddListeningPort(options.listen_address, *credentials, &bound_port);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<RpcMetricsFactory>(server->metrics_.get()));
   interceptors.push_back(std::make_unique<AuditLogFactory>(server->authenticator_.get()));
   interceptors.push_back(
       std::make_unique<ClientVisibleStatusFactory>(ClientVisiblePaths(options.state_dir, options.data_root)));
@@ -169,7 +185,11 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   return server;
 }
 
-QuantServer::~QuantServer() { Shutdown(std::chrono::milliseconds(0)); }
+QuantServer::~QuantServer() {
+  Shutdown(std::chrono::milliseconds(0));
+  // Scrapes read the job manager, which goes before the members declared ahead of it.
+  metrics_endpoint_.reset();
+}
 
 void QuantServer::Shutdown(std::chrono::milliseconds grace) {
   if (shut_down_) return;

@@ -12,6 +12,8 @@
 #include "grpc/quant_service.h"
 #include "job_manager.h"
 #include "job_store.h"
+#include "metrics/metrics_http_endpoint.h"
+#include "metrics/service_metrics.h"
 #include "model_store.h"
 #include "ptq/common/task_pool.h"
 #include "server_options.h"
@@ -19,8 +21,8 @@
 namespace ptq::server {
 
 // Owns everything ptq-server runs: the model and job stores, the job manager and its workers,
-// the blocking pool, and the gRPC server with QuantService, the standard health service and
-// reflection.
+// the blocking pool, the gRPC server with QuantService, the standard health service and
+// reflection, and the metrics endpoint.
 class QuantServer {
  public:
   // The service name reported by grpc.health.v1 ("" reports the whole server too).
@@ -34,6 +36,8 @@ class QuantServer {
 
   // "host:port" actually bound, with the real port when the options asked for port 0.
   const std::string& bound_address() const { return bound_address_; }
+  // "host:port" of the metrics endpoint, with the real port; empty without --metrics-listen.
+  const std::string& metrics_address() const { return metrics_address_; }
   // The devices the workers run on, one entry per worker.
   const std::vector<std::string>& worker_devices() const { return worker_devices_; }
 
@@ -50,6 +54,8 @@ class QuantServer {
  private:
   QuantServer() = default;
 
+  // First in, last out: the store, the jobs and the interceptors report to it until they are gone.
+  std::unique_ptr<ServiceMetrics> metrics_;
   std::unique_ptr<CallAuthenticator> authenticator_;
   std::unique_ptr<ModelStore> models_;
   std::unique_ptr<JobStore> job_store_;
@@ -58,7 +64,9 @@ class QuantServer {
   std::unique_ptr<TaskPool> stream_decode_pool_;
   std::unique_ptr<QuantService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<MetricsHttpEndpoint> metrics_endpoint_;
   std::string bound_address_;
+  std::string metrics_address_;
   std::vector<std::string> worker_devices_;
   bool shut_down_ = false;
 };

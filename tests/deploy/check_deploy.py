@@ -6,7 +6,8 @@ Usage: check_deploy.py REPO_ROOT PTQ_SERVER PTQ_CLIENT
 - yamllint --strict on every YAML file under deploy/;
 - `kubectl kustomize deploy/k8s` renders (kubectl comes with deploy/install-deps.sh, so a
   missing kubectl is a problem, not a skip);
-- the manifests: gRPC readiness/liveness probes on the served port, non-root, datasets mounted
+- the manifests: gRPC readiness/liveness probes on the served port, metrics served and annotated
+  for scraping, non-root, datasets mounted
   read-only, state on a claim, GPU requests for the GPU pool, a termination grace period
   longer than the server's drain, and only environment variables ptq-server knows;
 - deploy/compose.yaml likewise;
@@ -103,6 +104,19 @@ def check_statefulset(document, known_env, path, services):
         check(command[:1] == ["ptq-client"] and command[-1:] == ["health"] and "--tls-ca" in command
               and f"localhost:{port}" in command,
               f"{path}: {name} needs a {probe} running `ptq-client --server localhost:{port} --tls-ca ... health`")
+    # Metrics: served on the pod network, on a port the pod declares, where the scrape
+    # annotations and the headless Service (ServiceMonitor) point.
+    check("PTQ_METRICS_LISTEN" in env, f"{path}: {name} must serve metrics (PTQ_METRICS_LISTEN)")
+    if "PTQ_METRICS_LISTEN" in env:
+        metrics_port = int(env["PTQ_METRICS_LISTEN"].rsplit(":", 1)[1])
+        check(any(p["containerPort"] == metrics_port and p.get("name") == "metrics" for p in container["ports"]),
+              f"{path}: {name} must declare its metrics port {metrics_port} as `metrics`")
+        annotations = document["spec"]["template"]["metadata"].get("annotations", {})
+        check(annotations.get("prometheus.io/scrape") == "true"
+              and annotations.get("prometheus.io/port") == str(metrics_port),
+              f"{path}: {name}: prometheus.io/scrape and prometheus.io/port must point at {metrics_port}")
+        check(governing is not None and any(p.get("targetPort") == "metrics" for p in governing["spec"]["ports"]),
+              f"{path}: {name}: the headless Service must offer the metrics port")
     check(spec.get("terminationGracePeriodSeconds", 30) > grace_seconds(env),
           f"{path}: {name}: terminationGracePeriodSeconds must exceed PTQ_SHUTDOWN_GRACE_SECONDS")
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
@@ -148,6 +162,10 @@ def check_compose(root, known_env):
         test = service.get("healthcheck", {}).get("test", [])
         check("--tls-ca" in test and test[-1:] == ["health"],
               "compose.yaml: a TLS server needs a healthcheck running `ptq-client ... --tls-ca ... health`")
+    if "PTQ_METRICS_LISTEN" in env:
+        metrics_port = env["PTQ_METRICS_LISTEN"].rsplit(":", 1)[1]
+        check(f"127.0.0.1:{metrics_port}:{metrics_port}" in [str(p) for p in service["ports"]],
+              "compose.yaml: the metrics port (no TLS, no authentication) is published on the host's loopback only")
     check(any(v.endswith(":/data:ro") for v in service["volumes"]), "compose.yaml: datasets must be mounted read-only")
     check(any(v.startswith("ptq-state:") for v in service["volumes"]), "compose.yaml: state must be on a volume")
     check(int(service["stop_grace_period"].rstrip("s")) > grace_seconds(env),

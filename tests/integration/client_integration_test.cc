@@ -272,7 +272,7 @@ TEST_F(ClientIntegrationTest, CtrlCDuringWaitLeavesTheJobRunning) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   client.Signal(SIGINT);
-  EXPECT_EQ(client.WaitFor(std::chrono::seconds(10)), 1);
+  EXPECT_EQ(client.WaitFor(std::chrono::seconds(10)), 130);
   const std::string output = testing::ReadFileBytes(log);
   const size_t at = output.find("keeps running on the server. Follow it again with: ptq-client watch job-");
   ASSERT_NE(at, std::string::npos) << output;

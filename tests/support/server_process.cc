@@ -35,10 +35,16 @@ void ServerProcess::Start() {
   argv.insert(argv.end(), extra_flags_.begin(), extra_flags_.end());
   child_ = std::make_unique<ChildProcess>(argv, log_path_.string());
   address_.clear();
+  metrics_address_.clear();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline && child_->running()) {
     std::ifstream ready(ready_file_);
-    if (ready >> address_) return;
+    if (ready >> address_) {
+      // The optional second line: "metrics HOST:PORT".
+      std::string key;
+      if (ready >> key >> metrics_address_ && key != "metrics") metrics_address_.clear();
+      return;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   ADD_FAILURE() << "ptq-server did not become ready; its log:\n" << log();

@@ -22,6 +22,8 @@ class ServerProcess {
   ~ServerProcess();  // SIGKILLs the server if it still runs
 
   const std::string& address() const { return address_; }
+  // host:port of the metrics endpoint when the flags asked for one (--metrics-listen), else "".
+  const std::string& metrics_address() const { return metrics_address_; }
   const std::filesystem::path& state_dir() const { return state_dir_; }
   std::string log() const;  // everything the server printed so far
   bool running() { return child_ != nullptr && child_->running(); }
@@ -46,6 +48,7 @@ class ServerProcess {
   std::filesystem::path ready_file_;
   std::unique_ptr<ChildProcess> child_;
   std::string address_;
+  std::string metrics_address_;
 };
 
 }  // namespace ptq::testing

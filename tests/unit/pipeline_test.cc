@@ -10,6 +10,9 @@
 
 #include "fashion_mnist_spec.h"
 #include "nlohmann/json.hpp"
+#include "ptq/common/build_info.h"
+#include "ptq/common/sha256.h"
+#include "ptq/core/devices.h"
 #include "test_env.h"
 
 namespace ptq::core {
@@ -79,6 +82,44 @@ TEST(PipelineTest, CalibratesExportsEvaluatesAndPublishesInOrder) {
   EXPECT_EQ(report["config"]["name"], "pipeline-test");
   EXPECT_EQ(report["int8_engine"], "qnnpack");
   EXPECT_EQ(report["metrics"][2]["count"], 200);
+}
+
+// SHA-256 over every batch of `spec`: its shape as four little-endian int64, then its floats.
+std::string ExpectedFingerprint(const DataSpec& spec) {
+  absl::StatusOr<std::unique_ptr<BatchSource>> source = OpenDataset(spec);
+  EXPECT_TRUE(source.ok()) << source.status();
+  if (!source.ok()) return "";
+  Sha256 hash;
+  Batch batch;
+  for (absl::StatusOr<bool> more = (*source)->Next(&batch); more.ok() && *more; more = (*source)->Next(&batch)) {
+    hash.Update(absl::string_view(reinterpret_cast<const char*>(batch.shape.data()), 4 * sizeof(int64_t)));
+    hash.Update(absl::string_view(reinterpret_cast<const char*>(batch.data.data()), batch.data.size() * sizeof(float)));
+  }
+  return hash.HexDigest();
+}
+
+TEST(PipelineTest, ReportRecordsTheSoftwareTheModelAndTheCalibrationImages) {
+  testing::TempDir dir;
+  PipelineJob job = FashionJob();
+  job.evaluation.reset();
+  const auto provenance_of = [&](const PipelineJob& run, const std::string& name) {
+    const fs::path destination = dir.path() / name;
+    EXPECT_TRUE(RunPipeline(run, (dir.path() / (".staging-" + name)).string(), destination.string(), {}).ok());
+    return nlohmann::json::parse(testing::ReadFileBytes(destination / "report.json"))["provenance"];
+  };
+  const nlohmann::json first = provenance_of(job, "first");
+  EXPECT_EQ(first["ptq_version"], std::string(Version()));
+  EXPECT_EQ(first["commit"], std::string(BuildCommit()));
+  EXPECT_EQ(first["libtorch"], LibTorchVersion());
+  EXPECT_EQ(first["onednn"], OnednnVersion());
+  EXPECT_EQ(first["model_sha256"], *Sha256OfFile(job.model_path));
+  EXPECT_EQ(first["calibration_images"], 48);
+  EXPECT_EQ(first["calibration_fingerprint"], ExpectedFingerprint(FashionSpec("train", 48)));
+
+  // The same images again: the same fingerprint; other images: another.
+  EXPECT_EQ(provenance_of(job, "again")["calibration_fingerprint"], first["calibration_fingerprint"]);
+  job.open_calibration = [] { return OpenDataset(FashionSpec("t10k", 48)); };
+  EXPECT_NE(provenance_of(job, "other")["calibration_fingerprint"], first["calibration_fingerprint"]);
 }
 
 TEST(PipelineTest, FailuresNameTheirStageAndLeaveNothing) {

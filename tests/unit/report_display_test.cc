@@ -19,7 +19,10 @@ TEST(ReportDisplayTest, ShowsTheBudgetTheFloatLayersAndTheSensitivityTable) {
       {"module_path": "features.0.conv", "op": "conv2d", "mac_percent": 6.6, "sqnr_db": 42.3,
        "only_this_int8": {"agreement_top1": 96.9}, "only_this_float": {"agreement_top1": 95.3}},
       {"module_path": "classifier", "op": "linear", "mac_percent": 0.6, "sqnr_db": null,
-       "only_this_int8": {"agreement_top1": 100}, "only_this_float": {"agreement_top1": 95.3}}]
+       "only_this_int8": {"agreement_top1": 100}, "only_this_float": {"agreement_top1": 95.3}}],
+    "onednn_isa": "avx2",
+    "provenance": {"ptq_version": "0.1.0", "commit": "3c5c5d6f1e62", "libtorch": "1.13.0", "onednn": "2.6.3",
+                   "model_sha256": "ab12", "calibration_images": 320, "calibration_fingerprint": "cd34"}
   })");
   const std::string text = ReportText(report);
   EXPECT_NE(text.find("int8                59.40    81.70     95.50%        610.0"), std::string::npos) << text;
@@ -38,6 +41,10 @@ TEST(ReportDisplayTest, ShowsTheBudgetTheFloatLayersAndTheSensitivityTable) {
             std::string::npos)
       << text;
   EXPECT_NE(text.find("classifier                       linear     0.6     exact           100.00%             95.30%\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\nmade by ptq-service 0.1.0 (commit 3c5c5d6f1e62), LibTorch 1.13.0, onednn 2.6.3 (avx2)\n"
+                      "model sha256 ab12\ncalibrated on 320 images, fingerprint cd34\n"),
             std::string::npos)
       << text;
 }

@@ -32,6 +32,11 @@ std::string CapOnednnBelowAmx();
 // The instruction set onednn dispatches to, in its own names ("avx512_core_bf16").
 std::string OnednnInstructionSet();
 
+// Versions of the libraries whose kernels compute the int8 results, as linked at run time:
+// "1.13.0" (LibTorch, from its headers: Debian's library has no runtime query), "2.7.3" (onednn).
+std::string LibTorchVersion();
+std::string OnednnVersion();
+
 }  // namespace ptq::core
 
 #endif  // PTQ_CORE_DEVICES_H_

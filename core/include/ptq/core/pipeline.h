@@ -13,6 +13,7 @@
 #include "ptq/core/dataset.h"
 #include "ptq/core/ptq_config.h"
 #include "ptq/core/quantization_session.h"
+#include "ptq/core/report.h"
 #include "ptq/core/result_directory.h"
 
 namespace ptq::core {
@@ -50,6 +51,7 @@ struct PipelineTimings {
 struct PipelineResult {
   std::vector<VariantAccuracy> metrics;  // empty without an evaluation
   PipelineTimings timings;
+  Provenance provenance;  // its calibration_images: what the calibration data yielded
   std::vector<ManifestEntry> artifacts;  // the published directory's MANIFEST
   // The calibrated session, for later evaluations of the simulated int8 model.
   std::shared_ptr<QuantizationSession> session;

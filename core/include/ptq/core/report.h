@@ -75,9 +75,23 @@ struct AccuracyBudgetReport {
   int trials = 0;              // plans calibrated and scored
 };
 
+// What reproduces a result besides its config: the software that made it, the model and the
+// calibration images.
+struct Provenance {
+  std::string ptq_version;
+  std::string commit;  // of ptq-service's build
+  std::string libtorch;
+  std::string onednn;
+  std::string model_sha256;
+  // SHA-256 over the calibration batches as calibrated (FingerprintingSource), and their images.
+  std::string calibration_fingerprint;
+  int64_t calibration_images = 0;
+};
+
 // What report.json says about one quantization run.
 struct RunReport {
   std::string config_json;  // the job config as accepted (a JSON document)
+  Provenance provenance;
   std::string engine;       // int8 engine of int8_infer/model.pt
   std::string onednn_isa;     // instruction set onednn dispatched to when images/s were measured
   std::vector<VariantAccuracy> metrics;

@@ -1,0 +1,30 @@
+#ifndef PTQ_SERVER_METRICS_METERED_JOB_STORE_H_
+#define PTQ_SERVER_METRICS_METERED_JOB_STORE_H_
+
+#include <memory>
+
+#include "job_store.h"
+#include "metrics/service_metrics.h"
+
+namespace ptq::server {
+
+// A JobStore that counts the errors of the store it wraps (ptq_job_store_errors_total) and
+// otherwise passes every call through: the registry logs a failed update and carries on, so
+// without the count an operator would not see a store that keeps failing.
+class MeteredJobStore : public JobStore {
+ public:
+  MeteredJobStore(std::unique_ptr<JobStore> store, ServiceMetrics* metrics);
+
+  absl::StatusOr<int64_t> Insert(const v1::Job& job) override;
+  absl::Status Update(const v1::Job& job) override;
+  absl::StatusOr<std::vector<Row>> LoadAll() override;
+  absl::StatusOr<std::vector<int64_t>> QuarantineUnreadableRows() override;
+
+ private:
+  const std::unique_ptr<JobStore> store_;
+  ServiceMetrics* const metrics_;
+};
+
+}  // namespace ptq::server
+
+#endif  // PTQ_SERVER_METRICS_METERED_JOB_STORE_H_

@@ -164,6 +164,18 @@ ExitCode RunCancel(const GlobalOptions& options, const std::string& job_id) {
   return kExitOk;
 }
 
+ExitCode RunLogs(const GlobalOptions& options, const std::string& job_id) {
+  QuantClient client(options.server, options.credentials, options.token, options.timeout);
+  absl::StatusOr<v1::JobLogs> logs = client.GetJobLogs(job_id);
+  if (!logs.ok()) return ReportRpcError("logs", logs.status(), options);
+  if (options.json) {
+    std::cout << ToJson(*logs) << "\n";
+  } else {
+    for (const std::string& line : logs->lines()) std::cout << line << "\n";
+  }
+  return kExitOk;
+}
+
 ExitCode RunEvaluate(const GlobalOptions& options, const EvaluateOptions& evaluate) {
   v1::EvaluateRequest request;
   request.set_job_id(evaluate.job_id);

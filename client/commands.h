@@ -44,6 +44,8 @@ ExitCode RunStatus(const GlobalOptions& options, const std::string& job_id);
 ExitCode RunWatch(const GlobalOptions& options, const std::string& job_id);
 ExitCode RunList(const GlobalOptions& options, const std::vector<std::string>& states, int limit);
 ExitCode RunCancel(const GlobalOptions& options, const std::string& job_id);
+// Prints the job's own log lines (state changes, warnings, its failure), oldest first.
+ExitCode RunLogs(const GlobalOptions& options, const std::string& job_id);
 ExitCode RunEvaluate(const GlobalOptions& options, const EvaluateOptions& evaluate);
 ExitCode RunDownload(const GlobalOptions& options, const std::string& job_id, const std::string& out_dir);
 // Prints a SUCCEEDED job's report.json: accuracy, held-out score, budget, layer sensitivity.

@@ -64,6 +64,8 @@ int main(int argc, char** argv) {
   list->add_option("--limit", list_limit, "at most this many jobs")->check(CLI::PositiveNumber)->capture_default_str();
   CLI::App* cancel = app.add_subcommand("cancel", "cancel a job");
   cancel->add_option("job", job_id, "job id")->required();
+  CLI::App* logs = app.add_subcommand("logs", "print a job's own log: submission, state changes, warnings, failure");
+  logs->add_option("job", job_id, "job id")->required();
   CLI::App* evaluate = app.add_subcommand("evaluate", "evaluate a finished job's models on a server-side dataset");
   evaluate->add_option("job", evaluate_options.job_id, "job id")->required();
   evaluate->add_option("--data", evaluate_options.data, "dataset under the server's --data-root")->required();
@@ -98,6 +100,7 @@ int main(int argc, char** argv) {
   if (watch->parsed()) return ptq::client::RunWatch(options, job_id);
   if (list->parsed()) return ptq::client::RunList(options, states, list_limit);
   if (cancel->parsed()) return ptq::client::RunCancel(options, job_id);
+  if (logs->parsed()) return ptq::client::RunLogs(options, job_id);
   if (evaluate->parsed()) return ptq::client::RunEvaluate(options, evaluate_options);
   if (download->parsed()) return ptq::client::RunDownload(options, job_id, out_dir);
   if (report->parsed()) return ptq::client::RunReport(options, job_id);

@@ -137,6 +137,16 @@ absl::StatusOr<v1::Job> QuantClient::CancelJob(const std::string& job_id) {
   return job;
 }
 
+absl::StatusOr<v1::JobLogs> QuantClient::GetJobLogs(const std::string& job_id) {
+  v1::GetJobLogsRequest request;
+  request.set_job_id(job_id);
+  v1::JobLogs logs;
+  auto context = NewContext();
+  grpc::Status status = stub_->GetJobLogs(context.get(), request, &logs);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return logs;
+}
+
 absl::StatusOr<v1::CalibrationSummary> QuantClient::StreamCalibration(
     const std::function<absl::StatusOr<bool>(v1::CalibrationBatch*)>& next_batch,
     const std::function<void(int64_t batches)>& on_batch) {

@@ -32,9 +32,7 @@ class JsonLineFormatter : public spdlog::formatter {
     nlohmann::json line = {{"time", Timestamp(message.time)},
                            {"level", spdlog::level::to_string_view(message.level).data()},
                            {"message", text}};
-    static const std::regex job_id(R"(\bjob (job-[0-9a-f]{16})\b)");
-    std::smatch match;
-    if (std::regex_search(text, match, job_id)) line["job_id"] = match[1].str();
+    if (std::optional<std::string> job_id = JobIdNamedIn(text)) line["job_id"] = *job_id;
     const std::string dumped = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     out.append(dumped.data(), dumped.data() + dumped.size());
     out.push_back('\n');
@@ -77,11 +75,20 @@ std::string EscapeControlCharacters(absl::string_view text) {
   return escaped;
 }
 
-void UseTextLogLines() {
+std::optional<std::string> JobIdNamedIn(absl::string_view message) {
+  static const std::regex job_id(R"(\bjob (job-[0-9a-f]{16})\b)");
+  std::match_results<absl::string_view::const_iterator> match;
+  if (!std::regex_search(message.begin(), message.end(), match, job_id)) return std::nullopt;
+  return match[1].str();
+}
+
+std::unique_ptr<spdlog::formatter> TextLineFormatter() {
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
   formatter->add_flag<EscapedMessage>('*').set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%^%l%$] %*");
-  spdlog::set_formatter(std::move(formatter));
+  return formatter;
 }
+
+void UseTextLogLines() { spdlog::set_formatter(TextLineFormatter()); }
 
 void UseJsonLogLines() { spdlog::set_formatter(std::make_unique<JsonLineFormatter>()); }
 

@@ -1,9 +1,12 @@
 #ifndef PTQ_SERVER_LOG_FORMAT_H_
 #define PTQ_SERVER_LOG_FORMAT_H_
 
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "spdlog/formatter.h"
 
 namespace ptq::server {
 
@@ -12,8 +15,14 @@ namespace ptq::server {
 // start a line of their own that passes for the server's.
 std::string EscapeControlCharacters(absl::string_view text);
 
-// Makes every spdlog line "[time] [level] message" with the message's control characters
+// The id of the job a log message is about ("job job-0123456789abcdef ..."), if it names one.
+std::optional<std::string> JobIdNamedIn(absl::string_view message);
+
+// Formats spdlog lines as "[time] [level] message" with the message's control characters
 // escaped (EscapeControlCharacters).
+std::unique_ptr<spdlog::formatter> TextLineFormatter();
+
+// Makes every spdlog line a TextLineFormatter line.
 void UseTextLogLines();
 
 // Makes every spdlog line one JSON object: {"time": ..., "level": ..., "message": ...}, with

@@ -135,6 +135,11 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   absl::StatusOr<std::unique_ptr<JobStore>> job_store = OpenJobStore(store);
   if (!job_store.ok()) return job_store.status();
   server->job_store_ = std::make_unique<MeteredJobStore>(*std::move(job_store), server->metrics_.get());
+  // Before the job manager recovers jobs, so that its lines about them reach their logs too.
+  const ClientVisiblePaths visible_paths(options.state_dir, options.data_root);
+  server->job_logs_ = std::make_unique<JobLogs>(state_dir / "logs", visible_paths);
+  server->job_log_sink_ = server->job_logs_->Sink();
+  spdlog::default_logger()->sinks().push_back(server->job_log_sink_);
   JobManagerOptions job_options;
   job_options.results_dir = state_dir / "results";
   job_options.data_root = options.data_root;
@@ -152,7 +157,7 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   server->blocking_pool_ = std::make_unique<TaskPool>(options.blocking_threads);
   server->stream_decode_pool_ = std::make_unique<TaskPool>(options.stream_decode_threads);
   server->service_ = std::make_unique<QuantService>(server->authenticator_.get(), server->models_.get(),
-                                                    server->jobs_.get(),
+                                                    server->jobs_.get(), server->job_logs_.get(),
                                                     job_options.results_dir, server->blocking_pool_.get(),
                                                     server->stream_decode_pool_.get());
 
@@ -170,7 +175,7 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   interceptors.push_back(std::make_unique<RpcMetricsFactory>(server->metrics_.get()));
   interceptors.push_back(std::make_unique<AuditLogFactory>(server->authenticator_.get()));
   interceptors.push_back(
-      std::make_unique<ClientVisibleStatusFactory>(ClientVisiblePaths(options.state_dir, options.data_root)));
+      std::make_unique<ClientVisibleStatusFactory>(visible_paths));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(server->service_.get());
   server->grpc_server_ = builder.BuildAndStart();
@@ -189,6 +194,11 @@ QuantServer::~QuantServer() {
   Shutdown(std::chrono::milliseconds(0));
   // Scrapes read the job manager, which goes before the members declared ahead of it.
   metrics_endpoint_.reset();
+  // Nothing runs jobs any more; the logger outlives the server.
+  if (job_log_sink_ != nullptr) {
+    std::vector<spdlog::sink_ptr>& sinks = spdlog::default_logger()->sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), job_log_sink_), sinks.end());
+  }
 }
 
 void QuantServer::Shutdown(std::chrono::milliseconds grace) {

@@ -59,6 +59,8 @@ class QuantServer {
   std::unique_ptr<CallAuthenticator> authenticator_;
   std::unique_ptr<ModelStore> models_;
   std::unique_ptr<JobStore> job_store_;
+  std::unique_ptr<JobLogs> job_logs_;
+  std::shared_ptr<spdlog::sinks::sink> job_log_sink_;  // on the default logger while the server lives
   std::unique_ptr<JobManager> jobs_;
   std::unique_ptr<TaskPool> blocking_pool_;
   std::unique_ptr<TaskPool> stream_decode_pool_;

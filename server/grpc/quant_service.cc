@@ -24,10 +24,12 @@ grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context, absl::Sta
 }  // namespace
 
 QuantService::QuantService(const CallAuthenticator* authenticator, const ModelStore* models, JobManager* jobs,
-                           std::filesystem::path results_dir, TaskPool* blocking_pool, TaskPool* stream_decode_pool)
+                           const JobLogs* job_logs, std::filesystem::path results_dir, TaskPool* blocking_pool,
+                           TaskPool* stream_decode_pool)
     : authenticator_(authenticator),
       models_(models),
       jobs_(jobs),
+      job_logs_(job_logs),
       results_dir_(std::move(results_dir)),
       blocking_pool_(blocking_pool),
       stream_decode_pool_(stream_decode_pool) {}
@@ -94,6 +96,25 @@ grpc::ServerUnaryReactor* QuantService::CancelJob(grpc::CallbackServerContext* c
   absl::StatusOr<Identity> caller = authenticator_->Admit(*context, Role::kSubmitter);
   if (!caller.ok()) return Answer<v1::Job>(context, caller.status(), response);
   return Answer(context, jobs_->Cancel(request->job_id(), caller->scope()), response);
+}
+
+grpc::ServerUnaryReactor* QuantService::GetJobLogs(grpc::CallbackServerContext* context,
+                                                   const v1::GetJobLogsRequest* request, v1::JobLogs* response) {
+  absl::StatusOr<Identity> caller = authenticator_->Admit(*context, Role::kReader);
+  if (!caller.ok()) return Answer<v1::JobLogs>(context, caller.status(), response);
+  if (absl::StatusOr<v1::Job> job = jobs_->Get(request->job_id(), caller->scope()); !job.ok()) {
+    return Answer<v1::JobLogs>(context, job.status(), response);
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  blocking_pool_->Post([this, reactor, request, response] {
+    absl::StatusOr<std::vector<std::string>> lines = job_logs_->Read(request->job_id());
+    if (lines.ok()) {
+      response->set_job_id(request->job_id());
+      for (std::string& line : *lines) response->add_lines(std::move(line));
+    }
+    reactor->Finish(ToGrpcStatus(lines.status()));
+  });
+  return reactor;
 }
 
 grpc::ServerWriteReactor<v1::EvaluateUpdate>* QuantService::Evaluate(grpc::CallbackServerContext* context,

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "grpc/call_authenticator.h"
+#include "job_logs.h"
 #include "job_manager.h"
 #include "model_store.h"
 #include "ptq/common/task_pool.h"
@@ -21,7 +22,8 @@ class QuantService final : public v1::QuantService::CallbackService {
  public:
   // Borrows everything; it must outlive the gRPC server.
   QuantService(const CallAuthenticator* authenticator, const ModelStore* models, JobManager* jobs,
-               std::filesystem::path results_dir, TaskPool* blocking_pool, TaskPool* stream_decode_pool);
+               const JobLogs* job_logs, std::filesystem::path results_dir, TaskPool* blocking_pool,
+               TaskPool* stream_decode_pool);
 
   grpc::ServerReadReactor<v1::UploadModelRequest>* UploadModel(grpc::CallbackServerContext* context,
                                                               v1::Model* response) override;
@@ -39,6 +41,8 @@ class QuantService final : public v1::QuantService::CallbackService {
                                      v1::ListJobsResponse* response) override;
   grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* context, const v1::CancelJobRequest* request,
                                       v1::Job* response) override;
+  grpc::ServerUnaryReactor* GetJobLogs(grpc::CallbackServerContext* context, const v1::GetJobLogsRequest* request,
+                                       v1::JobLogs* response) override;
   grpc::ServerWriteReactor<v1::EvaluateUpdate>* Evaluate(grpc::CallbackServerContext* context,
                                                          const v1::EvaluateRequest* request) override;
   grpc::ServerWriteReactor<v1::ArtifactChunk>* DownloadArtifact(grpc::CallbackServerContext* context,
@@ -48,6 +52,7 @@ class QuantService final : public v1::QuantService::CallbackService {
   const CallAuthenticator* authenticator_;
   const ModelStore* models_;
   JobManager* jobs_;
+  const JobLogs* job_logs_;
   const std::filesystem::path results_dir_;
   TaskPool* blocking_pool_;
   TaskPool* stream_decode_pool_;

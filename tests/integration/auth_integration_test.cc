@@ -148,6 +148,8 @@ TEST_F(TwoTenantsTest, EachTenantSeesUsesAndCancelsOnlyItsOwnJobs) {
   EXPECT_NE(foreign.stderr_text.find("job '" + job_b + "' does not exist"), std::string::npos) << foreign.stderr_text;
   ExpectRefused(AsTeamA({"watch", job_b}), "NOT_FOUND", "watch");
   ExpectRefused(AsTeamA({"report", job_b}), "NOT_FOUND", "report");
+  ExpectRefused(AsTeamA({"logs", job_b}), "NOT_FOUND", "logs");
+  EXPECT_EQ(AsTeamB({"logs", job_b}).exit_code, 0);
   const ProcessResult listed = AsTeamA({"list", "--json"});
   ASSERT_EQ(listed.exit_code, 0) << listed.stderr_text;
   const json jobs_a = json::parse(listed.stdout_text)["jobs"];

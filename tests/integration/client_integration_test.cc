@@ -237,6 +237,36 @@ TEST_F(ClientIntegrationTest, ExitCodesSayWhoSaidNo) {
   EXPECT_NE(unreachable.stderr_text.find("cannot reach server"), std::string::npos) << unreachable.stderr_text;
 }
 
+// `ptq-client logs` prints the job's own lines: its submission, state changes and failure.
+TEST_F(ClientIntegrationTest, LogsShowAJobsSubmissionStateChangesAndFailure) {
+  json config = Config("server", 2, 0);
+  config["model"]["path"] = (testing::TestModelsDir() / "mismatched_head.pt").string();
+  const ProcessResult run = Client({"submit", "--config", WriteConfig(config), "--wait", "--json"});
+  ASSERT_EQ(run.exit_code, 4) << run.stderr_text;
+  const std::string job_id = json::parse(run.stdout_text)["job_id"];
+  const ProcessResult logs = Client({"logs", job_id});
+  ASSERT_EQ(logs.exit_code, 0) << logs.stderr_text;
+  const std::vector<std::string> expected = {
+      "job " + job_id + " submitted ('fashion-server'",
+      "job " + job_id + " QUEUED -> CALIBRATING",
+      "job " + job_id + " CALIBRATING -> FAILED on cpu: calibration",
+      "the model's forward failed at linear 'head.1'"};
+  size_t at = 0;
+  for (const std::string& line : expected) {
+    at = logs.stdout_text.find(line, at);
+    ASSERT_NE(at, std::string::npos) << "missing, or out of order: " << line << "\n" << logs.stdout_text;
+  }
+  // Only this job's lines: another job's and the audit lines stay out.
+  EXPECT_EQ(logs.stdout_text.find("audit "), std::string::npos) << logs.stdout_text;
+  const ProcessResult other = Client({"submit", "--config", WriteConfig(Config("server", 2, 0)), "--wait", "--json"});
+  ASSERT_EQ(other.exit_code, 0) << other.stderr_text;
+  EXPECT_EQ(Client({"logs", job_id}).stdout_text, logs.stdout_text);
+
+  const ProcessResult unknown = Client({"logs", "job-0000000000000000"});
+  EXPECT_EQ(unknown.exit_code, 3);
+  EXPECT_NE(unknown.stderr_text.find("NOT_FOUND"), std::string::npos) << unknown.stderr_text;
+}
+
 // Uploaded models are untrusted: one whose forward raises on its inputs, one whose forward
 // throws (shapes that do not fit), one that returns a feature map instead of logits and one
 // whose weights yield NaN each fail their own job, saying which, and the server serves on.

@@ -164,6 +164,40 @@ ExitCode RunCancel(const GlobalOptions& options, const std::string& job_id) {
   return kExitOk;
 }
 
+ExitCode RunDelete(const GlobalOptions& options, const std::string& job_id) {
+  QuantClient client(options.server, options.credentials, options.token, options.timeout);
+  if (absl::Status deleted = client.DeleteJob(job_id); !deleted.ok()) return ReportRpcError("delete", deleted, options);
+  std::cout << (options.json ? "{\"job_id\": \"" + job_id + "\", \"deleted\": true}\n" : job_id + " deleted\n");
+  return kExitOk;
+}
+
+ExitCode RunModels(const GlobalOptions& options) {
+  QuantClient client(options.server, options.credentials, options.token, options.timeout);
+  absl::StatusOr<v1::ListModelsResponse> models = client.ListModels();
+  if (!models.ok()) return ReportRpcError("models", models.status(), options);
+  if (options.json) {
+    std::cout << ToJson(*models) << "\n";
+    return kExitOk;
+  }
+  for (const v1::Model& model : models->models()) {
+    std::cout << absl::StrFormat("%s  %10d bytes  %s  %s\n", model.model_id(), model.size_bytes(),
+                                 google::protobuf::util::TimeUtil::ToString(model.uploaded_at()), model.filename());
+  }
+  return kExitOk;
+}
+
+ExitCode RunDeleteModel(const GlobalOptions& options, const std::string& model_id) {
+  QuantClient client(options.server, options.credentials, options.token, options.timeout);
+  absl::StatusOr<v1::DeleteModelResponse> deleted = client.DeleteModel(model_id);
+  if (!deleted.ok()) return ReportRpcError("delete-model", deleted.status(), options);
+  if (options.json) {
+    std::cout << ToJson(*deleted) << "\n";
+  } else {
+    std::cout << model_id << (deleted->bytes_removed() ? " deleted\n" : " deleted for this tenant (another keeps it)\n");
+  }
+  return kExitOk;
+}
+
 ExitCode RunLogs(const GlobalOptions& options, const std::string& job_id) {
   QuantClient client(options.server, options.credentials, options.token, options.timeout);
   absl::StatusOr<v1::JobLogs> logs = client.GetJobLogs(job_id);

@@ -44,6 +44,11 @@ ExitCode RunStatus(const GlobalOptions& options, const std::string& job_id);
 ExitCode RunWatch(const GlobalOptions& options, const std::string& job_id);
 ExitCode RunList(const GlobalOptions& options, const std::vector<std::string>& states, int limit);
 ExitCode RunCancel(const GlobalOptions& options, const std::string& job_id);
+// Deletes an ended job: its record, result directory and log.
+ExitCode RunDelete(const GlobalOptions& options, const std::string& job_id);
+// Lists the models the caller's tenant uploaded, newest first.
+ExitCode RunModels(const GlobalOptions& options);
+ExitCode RunDeleteModel(const GlobalOptions& options, const std::string& model_id);
 // Prints the job's own log lines (state changes, warnings, its failure), oldest first.
 ExitCode RunLogs(const GlobalOptions& options, const std::string& job_id);
 ExitCode RunEvaluate(const GlobalOptions& options, const EvaluateOptions& evaluate);

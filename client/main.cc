@@ -64,6 +64,12 @@ int main(int argc, char** argv) {
   list->add_option("--limit", list_limit, "at most this many jobs")->check(CLI::PositiveNumber)->capture_default_str();
   CLI::App* cancel = app.add_subcommand("cancel", "cancel a job");
   cancel->add_option("job", job_id, "job id")->required();
+  CLI::App* delete_job = app.add_subcommand("delete", "delete an ended job: its record, result directory and log");
+  delete_job->add_option("job", job_id, "job id")->required();
+  CLI::App* models = app.add_subcommand("models", "list the models your tenant uploaded, newest first");
+  CLI::App* delete_model = app.add_subcommand(
+      "delete-model", "delete an uploaded model (refused while a job that has not ended uses it)");
+  delete_model->add_option("model", model_path, "model id (sha256)")->required();
   CLI::App* logs = app.add_subcommand("logs", "print a job's own log: submission, state changes, warnings, failure");
   logs->add_option("job", job_id, "job id")->required();
   CLI::App* evaluate = app.add_subcommand("evaluate", "evaluate a finished job's models on a server-side dataset");
@@ -100,6 +106,9 @@ int main(int argc, char** argv) {
   if (watch->parsed()) return ptq::client::RunWatch(options, job_id);
   if (list->parsed()) return ptq::client::RunList(options, states, list_limit);
   if (cancel->parsed()) return ptq::client::RunCancel(options, job_id);
+  if (delete_job->parsed()) return ptq::client::RunDelete(options, job_id);
+  if (models->parsed()) return ptq::client::RunModels(options);
+  if (delete_model->parsed()) return ptq::client::RunDeleteModel(options, model_path);
   if (logs->parsed()) return ptq::client::RunLogs(options, job_id);
   if (evaluate->parsed()) return ptq::client::RunEvaluate(options, evaluate_options);
   if (download->parsed()) return ptq::client::RunDownload(options, job_id, out_dir);

@@ -147,6 +147,32 @@ absl::StatusOr<v1::JobLogs> QuantClient::GetJobLogs(const std::string& job_id) {
   return logs;
 }
 
+absl::Status QuantClient::DeleteJob(const std::string& job_id) {
+  v1::DeleteJobRequest request;
+  request.set_job_id(job_id);
+  v1::DeleteJobResponse response;
+  auto context = NewContext();
+  return FromGrpcStatus(stub_->DeleteJob(context.get(), request, &response));
+}
+
+absl::StatusOr<v1::ListModelsResponse> QuantClient::ListModels() {
+  v1::ListModelsResponse response;
+  auto context = NewContext();
+  grpc::Status status = stub_->ListModels(context.get(), v1::ListModelsRequest(), &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::StatusOr<v1::DeleteModelResponse> QuantClient::DeleteModel(const std::string& model_id) {
+  v1::DeleteModelRequest request;
+  request.set_model_id(model_id);
+  v1::DeleteModelResponse response;
+  auto context = NewContext();
+  grpc::Status status = stub_->DeleteModel(context.get(), request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
 absl::StatusOr<v1::CalibrationSummary> QuantClient::StreamCalibration(
     const std::function<absl::StatusOr<bool>(v1::CalibrationBatch*)>& next_batch,
     const std::function<void(int64_t batches)>& on_batch) {

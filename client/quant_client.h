@@ -50,6 +50,9 @@ class QuantClient {
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request);
   absl::StatusOr<v1::Job> CancelJob(const std::string& job_id);
   absl::StatusOr<v1::JobLogs> GetJobLogs(const std::string& job_id);
+  absl::Status DeleteJob(const std::string& job_id);
+  absl::StatusOr<v1::ListModelsResponse> ListModels();
+  absl::StatusOr<v1::DeleteModelResponse> DeleteModel(const std::string& model_id);
 
   // Sends the batches `next_batch` yields (false: no more) as one StreamCalibrationBatch
   // call; `on_batch` hears of each batch sent. No deadline beyond the per-call timeout per

@@ -27,6 +27,11 @@ void JobEvaluations::KeepSession(const std::string& job_id, std::shared_ptr<core
   if (static_cast<int>(sessions_.size()) > options_.cached_sessions) sessions_.pop_back();
 }
 
+void JobEvaluations::ForgetSession(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(sessions_mutex_);
+  sessions_.remove_if([&](const Cached& cached) { return cached.job_id == job_id; });
+}
+
 std::shared_ptr<core::QuantizationSession> JobEvaluations::CachedSession(const std::string& job_id,
                                                                          std::shared_ptr<std::mutex>* in_use) {
   std::lock_guard<std::mutex> lock(sessions_mutex_);

@@ -40,6 +40,8 @@ class JobEvaluations {
 
   // Keeps a finished job's calibrated session; past cached_sessions the oldest goes.
   void KeepSession(const std::string& job_id, std::shared_ptr<core::QuantizationSession> session);
+  // Drops the job's kept session, if any (the job was deleted).
+  void ForgetSession(const std::string& job_id);
 
   // What can be said before running: INVALID_ARGUMENT for unknown variants, a negative limit
   // or no target; NOT_FOUND for an unknown job or model; FAILED_PRECONDITION for a job that

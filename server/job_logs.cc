@@ -84,6 +84,13 @@ void JobLogs::Append(const std::string& job_id, absl::string_view line) {
   written->second += static_cast<int64_t>(rewritten.size()) + 1;
 }
 
+void JobLogs::Remove(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  bytes_written_.erase(job_id);
+  std::error_code ignored;
+  std::filesystem::remove(FileOf(job_id), ignored);
+}
+
 absl::StatusOr<std::vector<std::string>> JobLogs::Read(const std::string& job_id) const {
   std::ifstream in(FileOf(job_id));
   if (!in) return std::vector<std::string>{};

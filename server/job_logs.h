@@ -33,6 +33,8 @@ class JobLogs {
 
   // Appends one line (without its newline) to the job's file, within kMaxBytesPerJob.
   void Append(const std::string& job_id, absl::string_view line);
+  // Removes the job's file (the job was deleted).
+  void Remove(const std::string& job_id);
   // The job's lines so far, oldest first; none when nothing was logged about it yet.
   absl::StatusOr<std::vector<std::string>> Read(const std::string& job_id) const;
 

@@ -25,6 +25,8 @@ constexpr size_t kMaxErrorLength = 4096;
 constexpr int kMaxAttempts = 3;
 // A running job's progress reaches the store at most this often (watchers hear every step).
 constexpr std::chrono::seconds kProgressStoreInterval{1};
+// How often retention looks for jobs to delete (it sizes every result directory).
+constexpr std::chrono::seconds kRetentionInterval{5};
 constexpr char kRestartedReason[] =
     "server restarted while the job held streamed calibration data in memory; submit it again";
 
@@ -48,10 +50,11 @@ absl::Status CheckDatasetOpens(core::DataSpec spec, absl::string_view key) {
 }  // namespace
 
 JobManager::JobManager(JobManagerOptions options, JobStore* store, const ModelStore* models,
-                       ServiceMetrics* metrics)
+                       ServiceMetrics* metrics, JobLogs* job_logs)
     : options_(std::move(options)),
       models_(models),
       metrics_(metrics),
+      job_logs_(job_logs),
       paths_(options_.results_dir.parent_path(), options_.data_root),
       registry_(store, kProgressStoreInterval),
       queue_(options_.worker_devices, options_.worker_nice),
@@ -63,7 +66,8 @@ JobManager::JobManager(JobManagerOptions options, JobStore* store, const ModelSt
           }) {}
 
 absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions options, JobStore* store,
-                                                              const ModelStore* models, ServiceMetrics* metrics) {
+                                                              const ModelStore* models, ServiceMetrics* metrics,
+                                                              JobLogs* job_logs) {
   if (options.worker_devices.empty()) return absl::InvalidArgumentError("the worker pool needs at least one worker");
   std::error_code error;
   fs::create_directories(options.results_dir, error);
@@ -71,7 +75,7 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions 
     return absl::InternalError(
         absl::StrCat("cannot create results folder '", options.results_dir.string(), "': ", error.message()));
   }
-  std::unique_ptr<JobManager> manager(new JobManager(std::move(options), store, models, metrics));
+  std::unique_ptr<JobManager> manager(new JobManager(std::move(options), store, models, metrics, job_logs));
   if (absl::Status recovered = manager->Recover(); !recovered.ok()) return recovered;
   manager->queue_.Start();
   manager->reaper_ = std::thread([m = manager.get()] { m->RunReaper(); });
@@ -179,6 +183,10 @@ absl::StatusOr<v1::Job> JobManager::Submit(v1::JobConfig config, const std::stri
 
   std::lock_guard<std::mutex> lock(mutex_);
   if (stopping_ || !queue_.accepting()) return absl::UnavailableError("the server is shutting down");
+  // Again under the lock DeleteModel holds: the model may have been deleted since.
+  if (absl::StatusOr<v1::Model> kept = models_->Get(config.model().model_id(), caller); !kept.ok()) {
+    return absl::Status(kept.status().code(), absl::StrCat("model.model_id: ", kept.status().message()));
+  }
   if (!idempotency_key.empty()) {
     std::optional<v1::Job> twin = registry_.FindByIdempotencyKey(caller.tenant, idempotency_key);
     if (twin.has_value()) return *twin;  // a concurrent twin won
@@ -449,19 +457,81 @@ absl::Status JobManager::Evaluate(const v1::EvaluateRequest& request, const Tena
     if (absl::StatusOr<v1::Model> model = models_->Get(request.model_id(), scope); !model.ok()) return model.status();
   }
   if (absl::Status checked = evaluations_.Check(request); !checked.ok()) return checked;
+  const std::string target = request.target_case() == v1::EvaluateRequest::kJobId ? request.job_id() : request.model_id();
   std::lock_guard<std::mutex> lock(mutex_);
-  const bool queued = !stopping_ && queue_.Push("", [this, request, cancelled, progress, done](const std::string&) {
-    if (cancelled->load()) return done(absl::CancelledError("evaluation cancelled"));
-    absl::StatusOr<v1::Metrics> metrics;
-    try {
-      metrics = evaluations_.Run(request, cancelled.get(), progress);
-    } catch (const std::exception& e) {  // the caller is answered whatever happens
-      metrics = absl::InternalError(absl::StrCat("unexpected error: ", e.what()));
-    }
-    done(std::move(metrics));
-  });
+  const bool queued =
+      !stopping_ && queue_.Push("", [this, request, target, cancelled, progress, done](const std::string&) {
+        absl::StatusOr<v1::Metrics> metrics = absl::CancelledError("evaluation cancelled");
+        if (!cancelled->load()) {
+          try {
+            metrics = evaluations_.Run(request, cancelled.get(), progress);
+          } catch (const std::exception& e) {  // the caller is answered whatever happens
+            metrics = absl::InternalError(absl::StrCat("unexpected error: ", e.what()));
+          }
+        }
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          evaluated_.erase(evaluated_.find(target));
+        }
+        done(std::move(metrics));
+      });
   if (!queued) return absl::UnavailableError("the server is shutting down");
+  evaluated_.insert(target);
   return absl::OkStatus();
+}
+
+absl::Status JobManager::Delete(const std::string& job_id, const TenantScope& scope) {
+  if (absl::StatusOr<v1::Job> job = registry_.GetVisible(job_id, scope); !job.ok()) return job.status();
+  std::lock_guard<std::mutex> lock(mutex_);
+  return DeleteLocked(job_id, "asked for");
+}
+
+absl::Status JobManager::DeleteLocked(const std::string& job_id, const char* why) {
+  absl::StatusOr<v1::Job> job = registry_.Get(job_id);
+  if (!job.ok()) return job.status();  // deleted meanwhile
+  if (!IsFinalState(job->state())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job_id, " is ", StateName(job->state()), "; cancel it before deleting it"));
+  }
+  if (evaluated_.count(job_id) > 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("an evaluation of job ", job_id, " is queued or running; delete the job once it ends"));
+  }
+  // Out of clients' sight in one rename (a restart removes what a crash leaves under the
+  // staging prefix), then the record, then the files.
+  const fs::path result_dir = options_.results_dir / job_id;
+  const fs::path doomed = options_.results_dir / absl::StrCat(kStagingPrefix, "deleted-", job_id);
+  std::error_code error;
+  const bool had_results = fs::exists(result_dir, error);
+  if (had_results) {
+    fs::rename(result_dir, doomed, error);
+    if (error) return absl::InternalError(absl::StrCat("cannot remove the result directory of job ", job_id));
+  }
+  if (absl::Status removed = registry_.Remove(job_id); !removed.ok()) {
+    if (had_results) fs::rename(doomed, result_dir, error);
+    return removed;
+  }
+  fs::remove_all(doomed, error);
+  evaluations_.ForgetSession(job_id);
+  job_logs_->Remove(job_id);
+  // Worded without "job <id>", which would start the job's log again.
+  spdlog::info("deleted {} ({}, {}; {})", job_id, StateName(job->state()), job->tenant(), why);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> JobManager::DeleteModel(const std::string& model_id, const TenantScope& scope) {
+  if (absl::StatusOr<v1::Model> model = models_->Get(model_id, scope); !model.ok()) return model.status();
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& [job_id, active] : active_) {
+    if (registry_.Get(job_id)->config().model().model_id() == model_id) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job ", job_id, " uses model ", model_id, " and has not ended; cancel it or wait"));
+    }
+  }
+  if (evaluated_.count(model_id) > 0) {
+    return absl::FailedPreconditionError(absl::StrCat("an evaluation of model ", model_id, " is queued or running"));
+  }
+  return models_->Delete(model_id, scope);
 }
 
 WorkSnapshot JobManager::Work() const {
@@ -503,10 +573,55 @@ void JobManager::Stop() {
 }
 
 void JobManager::RunReaper() {
+  const bool retains = options_.retention_age.count() > 0 || options_.max_results_bytes > 0;
+  auto retention_due = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
     ReapLocked();
+    if (retains && std::chrono::steady_clock::now() >= retention_due) {
+      // Sizing result directories reads the disk: not under the lock submissions need.
+      lock.unlock();
+      ApplyRetention();
+      lock.lock();
+      retention_due = std::chrono::steady_clock::now() + kRetentionInterval;
+    }
     reaper_wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
+  }
+}
+
+void JobManager::ApplyRetention() {
+  const std::vector<v1::Job> ended = registry_.EndedOldestFirst();
+  std::vector<std::pair<std::string, const char*>> doomed;
+  const google::protobuf::Timestamp finished_before =
+      TimeUtil::GetCurrentTime() - TimeUtil::SecondsToDuration(options_.retention_age.count());
+  int64_t total_bytes = 0;
+  std::vector<int64_t> bytes(ended.size(), 0);
+  if (options_.max_results_bytes > 0) {
+    for (size_t i = 0; i < ended.size(); ++i) {
+      // Never throwing: a delete may remove the folder while it is walked.
+      std::error_code error;
+      for (fs::recursive_directory_iterator entry(options_.results_dir / ended[i].job_id(), error), end;
+           !error && entry != end; entry.increment(error)) {
+        if (entry->is_regular_file(error)) bytes[i] += static_cast<int64_t>(entry->file_size(error));
+      }
+      total_bytes += bytes[i];
+    }
+  }
+  for (size_t i = 0; i < ended.size(); ++i) {
+    if (options_.retention_age.count() > 0 && ended[i].finished_at() < finished_before) {
+      doomed.emplace_back(ended[i].job_id(), "older than --retention-days");
+    } else if (options_.max_results_bytes > 0 && total_bytes > options_.max_results_bytes) {
+      doomed.emplace_back(ended[i].job_id(), "results over --max-state-gb");
+    } else {
+      continue;
+    }
+    total_bytes -= bytes[i];
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& [job_id, why] : doomed) {
+    if (absl::Status deleted = DeleteLocked(job_id, why); !deleted.ok() && !absl::IsNotFound(deleted)) {
+      spdlog::warn("retention: cannot delete {}: {}", job_id, std::string(deleted.message()));
+    }
   }
 }
 

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,6 +22,7 @@
 #include "client_visible_paths.h"
 #include "job_config.h"
 #include "job_evaluations.h"
+#include "job_logs.h"
 #include "job_registry.h"
 #include "job_store.h"
 #include "metrics/service_metrics.h"
@@ -49,6 +51,11 @@ struct JobManagerOptions {
   // Workers run at this nice value (0..19): when jobs keep every core busy, the kernel still
   // runs the threads that answer RPCs first (bench/results/server_rpc.md).
   int worker_nice = 10;
+  // Retention, checked every few seconds: ended jobs finished longer ago than this are deleted
+  // (0: kept), and while the result directories together hold more than max_results_bytes the
+  // jobs that finished first are (0: no limit).
+  std::chrono::seconds retention_age{0};
+  int64_t max_results_bytes = 0;
 };
 
 // What a StreamCalibrationBatch call must deliver for one job.
@@ -71,8 +78,10 @@ class JobManager {
   // Loads the stored jobs and recovers the ones a stop interrupted: server-source jobs go back
   // to the queue; jobs whose streamed data was in memory fail with the reason. Then starts
   // the workers. Job runs are counted and timed in `metrics`.
+  // A deleted job's log goes from `job_logs`.
   static absl::StatusOr<std::unique_ptr<JobManager>> Start(JobManagerOptions options, JobStore* store,
-                                                           const ModelStore* models, ServiceMetrics* metrics);
+                                                           const ModelStore* models, ServiceMetrics* metrics,
+                                                           JobLogs* job_logs);
   ~JobManager();  // Stop()s
 
   // Every call naming a job or a model takes the caller's TenantScope: what it does not see
@@ -90,6 +99,14 @@ class JobManager {
   // Queued or waiting jobs end CANCELLED at once; a running job is told to stop and ends
   // CANCELLED within a batch, its partial output removed. FAILED_PRECONDITION when final.
   absl::StatusOr<v1::Job> Cancel(const std::string& job_id, const TenantScope& scope);
+
+  // Removes an ended job: its record, result directory, log and kept session.
+  // FAILED_PRECONDITION while it has not ended or an evaluation of it is queued or running.
+  absl::Status Delete(const std::string& job_id, const TenantScope& scope);
+  // Takes the model from `scope` (ModelStore::Delete) unless a job that has not ended or an
+  // evaluation queued or running uses it (FAILED_PRECONDITION naming one). Submissions wait
+  // for it, so none can start using the model in between. True when its file was removed.
+  absl::StatusOr<bool> DeleteModel(const std::string& model_id, const TenantScope& scope);
 
   // Calls `listener` with the job now and after every change, until Unwatch. Listeners run
   // with the registry's lock held: they must not call back into the manager.
@@ -147,7 +164,8 @@ class JobManager {
     std::chrono::steady_clock::time_point stream_active_at;
     int64_t stream_bytes = 0;  // held against max_stream_bytes
   };
-  JobManager(JobManagerOptions options, JobStore* store, const ModelStore* models, ServiceMetrics* metrics);
+  JobManager(JobManagerOptions options, JobStore* store, const ModelStore* models, ServiceMetrics* metrics,
+             JobLogs* job_logs);
   absl::Status Recover();
   // Queues the job's run on the workers; false when the queue no longer accepts work (the job
   // then stays stored as QUEUED, for the next start).
@@ -156,6 +174,10 @@ class JobManager {
   // streams idle past stream_idle_timeout, so neither holds a queue slot or memory forever.
   void RunReaper();
   void ReapLocked();
+  // Deletes the jobs retention_age and max_results_bytes no longer keep, oldest first.
+  void ApplyRetention();
+  // Delete, for a job known to exist. Requires mutex_.
+  absl::Status DeleteLocked(const std::string& job_id, const char* why);
   // Runs the job on `device`; false when it was not this worker's to run (it had ended, or
   // another worker took it).
   bool RunJob(const std::string& job_id, const std::string& device);
@@ -171,6 +193,7 @@ class JobManager {
   const JobManagerOptions options_;
   const ModelStore* models_;
   ServiceMetrics* const metrics_;
+  JobLogs* const job_logs_;
   // A job's error is stored as clients read it; the server's log keeps the full paths.
   const ClientVisiblePaths paths_;
 
@@ -184,6 +207,8 @@ class JobManager {
   std::map<std::string, ActiveJob> active_;
   bool stopping_ = false;
   int64_t stream_bytes_held_ = 0;
+  // Jobs and models with an evaluation queued or running: they cannot be deleted meanwhile.
+  std::multiset<std::string> evaluated_;
   std::condition_variable reaper_wake_;
   std::thread reaper_;
 };

@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "job_states.h"
 #include "spdlog/spdlog.h"
 
 namespace ptq::server {
@@ -53,6 +54,35 @@ absl::StatusOr<std::vector<v1::Job>> JobRegistry::Load() {
     entry.job = std::move(row.job);
   }
   return jobs;
+}
+
+absl::Status JobRegistry::Remove(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto found = jobs_.find(job_id);
+  if (found == jobs_.end()) return absl::NotFoundError(absl::StrCat("job '", job_id, "' does not exist"));
+  if (absl::Status deleted = store_->Delete(job_id); !deleted.ok()) return deleted;
+  const v1::Job& job = found->second.job;
+  if (!job.idempotency_key().empty()) job_by_idempotency_key_.erase(TenantKey(job.tenant(), job.idempotency_key()));
+  job_by_sequence_.erase(found->second.sequence);
+  listeners_.erase(job_id);
+  jobs_.erase(found);
+  return absl::OkStatus();
+}
+
+std::vector<v1::Job> JobRegistry::EndedOldestFirst() const {
+  std::vector<v1::Job> ended;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [sequence, id] : job_by_sequence_) {
+      const v1::Job& job = jobs_.at(id).job;
+      if (IsFinalState(job.state())) ended.push_back(job);
+    }
+  }
+  // Stable: jobs that finished within the same clock tick stay in submission order.
+  std::stable_sort(ended.begin(), ended.end(), [](const v1::Job& a, const v1::Job& b) {
+    return TimeUtil::TimestampToNanoseconds(a.finished_at()) < TimeUtil::TimestampToNanoseconds(b.finished_at());
+  });
+  return ended;
 }
 
 absl::Status JobRegistry::Add(const v1::Job& job) {

@@ -42,6 +42,11 @@ class JobRegistry {
 
   // Stores a new job. The error of the store when it cannot.
   absl::Status Add(const v1::Job& job);
+  // Forgets a job and removes its stored record (the store's error, forgetting nothing, when
+  // it cannot); its watchers are dropped.
+  absl::Status Remove(const std::string& job_id);
+  // The jobs in final states, oldest finished first, then first submitted (for retention).
+  std::vector<v1::Job> EndedOldestFirst() const;
   // NOT_FOUND naming the job when there is none.
   absl::StatusOr<v1::Job> Get(const std::string& job_id) const;
   // As Get, and the same NOT_FOUND for a job `scope` does not see: no caller learns that

@@ -30,6 +30,8 @@ class JobStore {
   virtual absl::StatusOr<int64_t> Insert(const v1::Job& job) = 0;
   // Replaces the stored record of an existing job; NOT_FOUND when there is none.
   virtual absl::Status Update(const v1::Job& job) = 0;
+  // Removes a job's record; NOT_FOUND when there is none.
+  virtual absl::Status Delete(const std::string& job_id) = 0;
   // Every job, in submission order. DATA_LOSS when a row does not parse.
   virtual absl::StatusOr<std::vector<Row>> LoadAll() = 0;
   // Moves every row that does not parse as a v1::Job into the quarantined_jobs table (kept for

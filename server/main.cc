@@ -145,6 +145,14 @@ int main(int argc, char** argv) {
                  "MiB of decoded calibration data all stream jobs together may hold in memory")
       ->envname("PTQ_MAX_STREAM_MB")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  app.add_option("--retention-days", options.retention_days,
+                 "delete ended jobs (record, results, log) this many days after they finished; 0: keep them")
+      ->envname("PTQ_RETENTION_DAYS")
+      ->check(CLI::Range(0.0, 36500.0));
+  app.add_option("--max-state-gb", options.max_results_gb,
+                 "while ended jobs' result directories hold more than this many GiB, delete the oldest; 0: no limit")
+      ->envname("PTQ_MAX_STATE_GB")
+      ->check(CLI::Range(0.0, 1e6));
   app.add_option("--worker-nice", options.worker_nice,
                  "nice value of the threads running jobs, so RPCs are answered first when jobs fill every core")
       ->envname("PTQ_WORKER_NICE")

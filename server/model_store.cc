@@ -4,6 +4,7 @@
 #include <google/protobuf/util/time_util.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -227,11 +228,49 @@ fs::path ModelStore::ModelFile(absl::string_view model_id) const {
   return models_dir_ / std::string(model_id) / kModelFileName;
 }
 
+std::vector<v1::Model> ModelStore::List(const TenantScope& scope) const {
+  std::vector<v1::Model> models;
+  std::error_code error;
+  for (const fs::directory_entry& entry : fs::directory_iterator(models_dir_, error)) {
+    const std::string id = entry.path().filename().string();
+    if (!IsSha256Hex(id)) continue;
+    if (absl::StatusOr<v1::Model> model = Get(id, scope); model.ok()) models.push_back(*std::move(model));
+  }
+  std::sort(models.begin(), models.end(), [](const v1::Model& a, const v1::Model& b) {
+    return google::protobuf::util::TimeUtil::TimestampToNanoseconds(a.uploaded_at()) >
+           google::protobuf::util::TimeUtil::TimestampToNanoseconds(b.uploaded_at());
+  });
+  return models;
+}
+
+absl::StatusOr<bool> ModelStore::Delete(absl::string_view model_id, const TenantScope& scope) const {
+  const std::lock_guard<std::mutex> lock(owners_mutex_);
+  if (absl::StatusOr<v1::Model> model = Get(model_id, scope); !model.ok()) return model.status();
+  const fs::path model_dir = models_dir_ / std::string(model_id);
+  std::error_code error;
+  if (scope.all_tenants) {
+    fs::remove_all(model_dir / kOwnersFolder, error);
+  } else {
+    fs::remove(model_dir / kOwnersFolder / scope.tenant, error);
+  }
+  if (error) return absl::InternalError(absl::StrCat("cannot remove owners of model ", model_id, ": ", error.message()));
+  if (!fs::is_empty(model_dir / kOwnersFolder, error) && !error) return false;
+  // Out of the store in one rename, then removed: a crash in between leaves only staging.
+  const fs::path doomed = staging_dir_ / absl::StrCat("deleted-", model_id);
+  fs::rename(model_dir, doomed, error);
+  if (error) return absl::InternalError(absl::StrCat("cannot remove model ", model_id, ": ", error.message()));
+  fs::remove_all(doomed, error);
+  return true;
+}
+
 absl::StatusOr<v1::Model> ModelStore::Publish(const fs::path& staging_dir, const v1::Model& record,
                                               const std::string& tenant) const {
   const fs::path target = models_dir_ / record.model_id();
   std::error_code error;
-  fs::rename(staging_dir, target, error);
+  {
+    const std::lock_guard<std::mutex> lock(owners_mutex_);
+    fs::rename(staging_dir, target, error);
+  }
   if (!error) return record;
   // rename(2) refuses to replace a non-empty folder: the same bytes were published meanwhile.
   if (Get(record.model_id(), TenantScope::All()).ok()) return AddOwner(record.model_id(), tenant);
@@ -240,6 +279,7 @@ absl::StatusOr<v1::Model> ModelStore::Publish(const fs::path& staging_dir, const
 }
 
 absl::StatusOr<v1::Model> ModelStore::AddOwner(absl::string_view model_id, const std::string& tenant) const {
+  const std::lock_guard<std::mutex> lock(owners_mutex_);
   absl::StatusOr<v1::Model> model = Get(model_id, TenantScope::All());
   if (!model.ok()) return model;
   model->set_already_present(Get(model_id, TenantScope::Only(tenant)).ok());

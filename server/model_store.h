@@ -5,7 +5,9 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -76,6 +78,12 @@ class ModelStore {
   // see (the same message).
   absl::StatusOr<v1::Model> Get(absl::string_view model_id, const TenantScope& scope) const;
 
+  // The models `scope` sees, newest upload first.
+  std::vector<v1::Model> List(const TenantScope& scope) const;
+  // Takes the model away from `scope`'s tenant (every owner for an all-tenants scope); once no
+  // tenant owns it its folder is removed, and the result says so (true). Get's statuses for an
+  // id `scope` does not see. The caller makes sure no job still needs the file.
+  absl::StatusOr<bool> Delete(absl::string_view model_id, const TenantScope& scope) const;
   // Where a stored model's TorchScript file lives (whether or not it exists).
   std::filesystem::path ModelFile(absl::string_view model_id) const;
 
@@ -96,6 +104,9 @@ class ModelStore {
   std::filesystem::path models_dir_;
   std::filesystem::path staging_dir_;
   int64_t max_model_bytes_;
+  // Owners change (an upload of stored bytes, a delete) one at a time, so a model is never
+  // removed while an upload of the same bytes is adding its tenant.
+  mutable std::mutex owners_mutex_;
 };
 
 }  // namespace ptq::server

@@ -124,6 +124,14 @@ absl::Status PostgresJobStore::Update(const v1::Job& job) {
   });
 }
 
+absl::Status PostgresJobStore::Delete(const std::string& job_id) {
+  return Transact("cannot delete job", [&](Transaction& transaction) {
+    const pqxx::result deleted = transaction.work.exec_params("DELETE FROM jobs WHERE job_id = $1", job_id);
+    if (deleted.affected_rows() != 1) return absl::NotFoundError(absl::StrCat("job '", job_id, "' is not stored"));
+    return absl::OkStatus();
+  });
+}
+
 absl::StatusOr<std::vector<JobStore::Row>> PostgresJobStore::LoadAll() {
   std::vector<Row> rows;
   absl::Status loaded = Transact("cannot read jobs", [&](Transaction& transaction) {

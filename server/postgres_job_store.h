@@ -25,6 +25,7 @@ class PostgresJobStore final : public JobStore {
 
   absl::StatusOr<int64_t> Insert(const v1::Job& job) override;
   absl::Status Update(const v1::Job& job) override;
+  absl::Status Delete(const std::string& job_id) override;
   absl::StatusOr<std::vector<Row>> LoadAll() override;
   absl::StatusOr<std::vector<int64_t>> QuarantineUnreadableRows() override;
 

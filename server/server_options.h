@@ -58,6 +58,10 @@ struct ServerOptions {
   int64_t max_stream_bytes = int64_t{4096} << 20;
   // Nice value of the job workers' threads (0..19), above the RPC threads' 0.
   int worker_nice = 10;
+  // Ended jobs are deleted this long after they finished (0: kept) and, oldest first, while
+  // their result directories hold more than max_results_gb (0: no limit).
+  double retention_days = 0;
+  double max_results_gb = 0;
 };
 
 }  // namespace ptq::server

@@ -103,6 +103,18 @@ absl::Status SqliteJobStore::Update(const v1::Job& job) {
   return absl::OkStatus();
 }
 
+absl::Status SqliteJobStore::Delete(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement statement;
+  if (sqlite3_prepare_v2(db_, "DELETE FROM jobs WHERE job_id = ?", -1, &statement.handle, nullptr) != SQLITE_OK) {
+    return Error("cannot delete job");
+  }
+  sqlite3_bind_text(statement.handle, 1, job_id.data(), static_cast<int>(job_id.size()), SQLITE_STATIC);
+  if (sqlite3_step(statement.handle) != SQLITE_DONE) return Error("cannot delete job");
+  if (sqlite3_changes(db_) != 1) return absl::NotFoundError(absl::StrCat("job '", job_id, "' is not stored"));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<JobStore::Row>> SqliteJobStore::LoadAll() {
   std::lock_guard<std::mutex> lock(mutex_);
   Statement statement;

@@ -27,7 +27,7 @@ constexpr size_t kMaxLoggedIdLength = 100;
 // The methods that change or run something: each gets an audit line whatever its result.
 bool IsMutating(absl::string_view method) {
   return method == "UploadModel" || method == "SubmitQuantJob" || method == "StreamCalibrationBatch" ||
-         method == "CancelJob" || method == "Evaluate";
+         method == "CancelJob" || method == "DeleteJob" || method == "DeleteModel" || method == "Evaluate";
 }
 
 // `value` as it is when it is made of plain characters, else quoted with C escapes.
@@ -72,6 +72,10 @@ class AuditInterceptor : public grpc::experimental::Interceptor {
       job_id_ = static_cast<const v1::CalibrationBatch*>(message)->job_id();
     } else if (method_ == "CancelJob") {
       job_id_ = static_cast<const v1::CancelJobRequest*>(message)->job_id();
+    } else if (method_ == "DeleteJob") {
+      job_id_ = static_cast<const v1::DeleteJobRequest*>(message)->job_id();
+    } else if (method_ == "DeleteModel") {
+      model_id_ = static_cast<const v1::DeleteModelRequest*>(message)->model_id();
     } else if (method_ == "Evaluate") {
       const auto* request = static_cast<const v1::EvaluateRequest*>(message);
       job_id_ = request->job_id();

@@ -8,8 +8,8 @@
 namespace ptq::server {
 
 // One structured log line ("audit ...", key=value pairs) for every call that changes or runs
-// something (UploadModel, SubmitQuantJob, StreamCalibrationBatch, CancelJob, Evaluate) and for
-// every call refused for its caller (UNAUTHENTICATED, PERMISSION_DENIED): who (never a token),
+// something (UploadModel, SubmitQuantJob, StreamCalibrationBatch, CancelJob, DeleteJob,
+// DeleteModel, Evaluate) and for every call refused for its caller (UNAUTHENTICATED, PERMISSION_DENIED): who (never a token),
 // tenant, role, the method, the job and model it named or made, the peer, and the status code.
 // An interceptor, so each call gets its line whichever reactor answered it.
 class AuditLogFactory : public grpc::experimental::ServerInterceptorFactoryInterface {

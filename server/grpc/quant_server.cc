@@ -149,8 +149,11 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   job_options.stream_idle_timeout = std::chrono::seconds(options.stream_idle_timeout_seconds);
   job_options.max_stream_bytes = options.max_stream_bytes;
   job_options.worker_nice = options.worker_nice;
+  job_options.retention_age = std::chrono::seconds(static_cast<int64_t>(options.retention_days * 24 * 3600));
+  job_options.max_results_bytes = static_cast<int64_t>(options.max_results_gb * (int64_t{1} << 30));
   absl::StatusOr<std::unique_ptr<JobManager>> jobs =
-      JobManager::Start(job_options, server->job_store_.get(), server->models_.get(), server->metrics_.get());
+      JobManager::Start(job_options, server->job_store_.get(), server->models_.get(), server->metrics_.get(),
+                        server->job_logs_.get());
   if (!jobs.ok()) return jobs.status();
   server->jobs_ = *std::move(jobs);
   server->metrics_->ReadWorkAtScrape([jobs = server->jobs_.get()] { return jobs->Work(); });

@@ -48,6 +48,32 @@ grpc::ServerUnaryReactor* QuantService::GetModel(grpc::CallbackServerContext* co
   return Answer(context, models_->Get(request->model_id(), caller->scope()), response);
 }
 
+grpc::ServerUnaryReactor* QuantService::ListModels(grpc::CallbackServerContext* context,
+                                                   const v1::ListModelsRequest*, v1::ListModelsResponse* response) {
+  absl::StatusOr<Identity> caller = authenticator_->Admit(*context, Role::kReader);
+  if (!caller.ok()) return Answer<v1::ListModelsResponse>(context, caller.status(), response);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  blocking_pool_->Post([this, reactor, response, scope = caller->scope()] {
+    for (v1::Model& model : models_->List(scope)) *response->add_models() = std::move(model);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* QuantService::DeleteModel(grpc::CallbackServerContext* context,
+                                                    const v1::DeleteModelRequest* request,
+                                                    v1::DeleteModelResponse* response) {
+  absl::StatusOr<Identity> caller = authenticator_->Admit(*context, Role::kSubmitter);
+  if (!caller.ok()) return Answer<v1::DeleteModelResponse>(context, caller.status(), response);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  blocking_pool_->Post([this, reactor, request, response, scope = caller->scope()] {
+    absl::StatusOr<bool> removed = jobs_->DeleteModel(request->model_id(), scope);
+    if (removed.ok()) response->set_bytes_removed(*removed);
+    reactor->Finish(ToGrpcStatus(removed.status()));
+  });
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* QuantService::SubmitQuantJob(grpc::CallbackServerContext* context,
                                                        const v1::SubmitQuantJobRequest* request, v1::Job* response) {
   absl::StatusOr<Identity> caller = authenticator_->Admit(*context, Role::kSubmitter);
@@ -96,6 +122,18 @@ grpc::ServerUnaryReactor* QuantService::CancelJob(grpc::CallbackServerContext* c
   absl::StatusOr<Identity> caller = authenticator_->Admit(*context, Role::kSubmitter);
   if (!caller.ok()) return Answer<v1::Job>(context, caller.status(), response);
   return Answer(context, jobs_->Cancel(request->job_id(), caller->scope()), response);
+}
+
+grpc::ServerUnaryReactor* QuantService::DeleteJob(grpc::CallbackServerContext* context,
+                                                  const v1::DeleteJobRequest* request, v1::DeleteJobResponse* response) {
+  absl::StatusOr<Identity> caller = authenticator_->Admit(*context, Role::kSubmitter);
+  if (!caller.ok()) return Answer<v1::DeleteJobResponse>(context, caller.status(), response);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  // Removing a result directory is file work.
+  blocking_pool_->Post([this, reactor, request, scope = caller->scope()] {
+    reactor->Finish(ToGrpcStatus(jobs_->Delete(request->job_id(), scope)));
+  });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* QuantService::GetJobLogs(grpc::CallbackServerContext* context,

@@ -29,6 +29,10 @@ class QuantService final : public v1::QuantService::CallbackService {
                                                               v1::Model* response) override;
   grpc::ServerUnaryReactor* GetModel(grpc::CallbackServerContext* context, const v1::GetModelRequest* request,
                                      v1::Model* response) override;
+  grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context, const v1::ListModelsRequest* request,
+                                       v1::ListModelsResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteModel(grpc::CallbackServerContext* context, const v1::DeleteModelRequest* request,
+                                        v1::DeleteModelResponse* response) override;
   grpc::ServerUnaryReactor* SubmitQuantJob(grpc::CallbackServerContext* context,
                                            const v1::SubmitQuantJobRequest* request, v1::Job* response) override;
   grpc::ServerReadReactor<v1::CalibrationBatch>* StreamCalibrationBatch(grpc::CallbackServerContext* context,
@@ -41,6 +45,8 @@ class QuantService final : public v1::QuantService::CallbackService {
                                      v1::ListJobsResponse* response) override;
   grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* context, const v1::CancelJobRequest* request,
                                       v1::Job* response) override;
+  grpc::ServerUnaryReactor* DeleteJob(grpc::CallbackServerContext* context, const v1::DeleteJobRequest* request,
+                                      v1::DeleteJobResponse* response) override;
   grpc::ServerUnaryReactor* GetJobLogs(grpc::CallbackServerContext* context, const v1::GetJobLogsRequest* request,
                                        v1::JobLogs* response) override;
   grpc::ServerWriteReactor<v1::EvaluateUpdate>* Evaluate(grpc::CallbackServerContext* context,

@@ -22,6 +22,10 @@ absl::StatusOr<int64_t> MeteredJobStore::Insert(const v1::Job& job) {
 
 absl::Status MeteredJobStore::Update(const v1::Job& job) { return Counted(store_->Update(job), metrics_, "update"); }
 
+absl::Status MeteredJobStore::Delete(const std::string& job_id) {
+  return Counted(store_->Delete(job_id), metrics_, "delete");
+}
+
 absl::StatusOr<std::vector<JobStore::Row>> MeteredJobStore::LoadAll() {
   return Counted(store_->LoadAll(), metrics_, "load");
 }

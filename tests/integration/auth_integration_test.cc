@@ -177,6 +177,15 @@ TEST_F(TwoTenantsTest, EachTenantSeesUsesAndCancelsOnlyItsOwnJobs) {
   EXPECT_EQ(AsTeamA({"cancel", long_job}).exit_code, 0);
   EXPECT_EQ(json::parse(AsTeamA({"watch", long_job, "--json"}).stdout_text)["state"], "JOB_STATE_CANCELLED");
   EXPECT_EQ(json::parse(AsTeamB({"status", job_b, "--json"}).stdout_text)["state"], "JOB_STATE_SUCCEEDED");
+  // Deleting and the model list: the other tenant's job and model do not exist for it.
+  ExpectRefused(AsTeamB({"delete", long_job}), "NOT_FOUND", "delete by the other tenant");
+  ExpectRefused(As("team-a-laptop", kTeamAReader, {"delete", long_job}), "PERMISSION_DENIED", "delete by a reader");
+  const ProcessResult models_b = AsTeamB({"models", "--json"});
+  ASSERT_EQ(models_b.exit_code, 0) << models_b.stderr_text;
+  ASSERT_FALSE(json::parse(models_b.stdout_text)["models"].empty());
+  for (const json& model : json::parse(models_b.stdout_text)["models"]) {
+    ExpectRefused(AsTeamA({"delete-model", model["model_id"]}), "NOT_FOUND", "delete-model by the other tenant");
+  }
 
   // A reader reads and cannot upload; PTQ_TOKEN works as --token does.
   const ProcessResult reader = As("team-a-laptop", "", {"list", "--json"}, {std::string("PTQ_TOKEN=") + kTeamAReader});

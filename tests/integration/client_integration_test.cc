@@ -57,6 +57,38 @@ class ClientIntegrationTest : public ::testing::Test {
 
   ProcessResult Client(const std::vector<std::string>& args) const { return server_->Client(args); }
 
+  // Polls `status` until the job is in a final state; its JSON then.
+  json WaitForEnd(const ServerProcess& server, const std::string& job_id) const {
+    for (int i = 0; i < 600; ++i) {
+      const ProcessResult status = server.Client({"status", job_id, "--json"});
+      if (status.exit_code == 0) {
+        json job = json::parse(status.stdout_text);
+        const std::string state = job["state"];
+        if (state == "JOB_STATE_SUCCEEDED" || state == "JOB_STATE_FAILED" || state == "JOB_STATE_CANCELLED") return job;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "job " << job_id << " did not end";
+    return json::object();
+  }
+
+  // Whether `status` says NOT_FOUND for the job within `seconds`.
+  static bool GoneWithin(const ServerProcess& server, const std::string& job_id, int seconds) {
+    for (int i = 0; i < seconds * 10; ++i) {
+      if (server.Client({"status", job_id}).stderr_text.find("NOT_FOUND") != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+  static int64_t FolderBytes(const fs::path& folder) {
+    int64_t bytes = 0;
+    for (const fs::directory_entry& entry : fs::recursive_directory_iterator(folder)) {
+      if (entry.is_regular_file()) bytes += static_cast<int64_t>(entry.file_size());
+    }
+    return bytes;
+  }
+
   TempDir root_;
   std::unique_ptr<ServerProcess> server_;
 };
@@ -235,6 +267,98 @@ TEST_F(ClientIntegrationTest, ExitCodesSayWhoSaidNo) {
                                                          "--timeout", "2", "status", "job-x"});
   EXPECT_EQ(unreachable.exit_code, 1);
   EXPECT_NE(unreachable.stderr_text.find("cannot reach server"), std::string::npos) << unreachable.stderr_text;
+}
+
+// Deleting: a job that has not ended and a model such a job uses are refused; ended ones go
+// with everything they had on disk.
+TEST_F(ClientIntegrationTest, DeleteRemovesEndedJobsAndUnusedModelsAndRefusesRunningOnes) {
+  const fs::path model = testing::ReferenceModelsDir() / "mobilenet_v3_small.pt";
+  const ProcessResult uploaded = Client({"upload", model.string(), "--json"});
+  ASSERT_EQ(uploaded.exit_code, 0) << uploaded.stderr_text;
+  const std::string model_id = json::parse(uploaded.stdout_text)["model_id"];
+  const ProcessResult listed = Client({"models", "--json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.stderr_text;
+  ASSERT_EQ(json::parse(listed.stdout_text)["models"].size(), 1u) << listed.stdout_text;
+  EXPECT_EQ(json::parse(listed.stdout_text)["models"][0]["model_id"], model_id);
+
+  const ProcessResult submitted = Client({"submit", "--config", WriteConfig(Config("server", 400, 0)), "--json"});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.stderr_text;
+  const std::string long_job = json::parse(submitted.stdout_text)["job_id"];
+  ProcessResult refused = Client({"delete", long_job});
+  EXPECT_EQ(refused.exit_code, 3);
+  EXPECT_NE(refused.stderr_text.find("FAILED_PRECONDITION"), std::string::npos) << refused.stderr_text;
+  EXPECT_NE(refused.stderr_text.find("cancel it before deleting it"), std::string::npos) << refused.stderr_text;
+  refused = Client({"delete-model", model_id});
+  EXPECT_EQ(refused.exit_code, 3);
+  EXPECT_NE(refused.stderr_text.find("job " + long_job + " uses model"), std::string::npos) << refused.stderr_text;
+
+  ASSERT_EQ(Client({"cancel", long_job}).exit_code, 0);
+  EXPECT_EQ(WaitForEnd(*server_, long_job)["state"], "JOB_STATE_CANCELLED");
+  const ProcessResult done = Client({"submit", "--config", WriteConfig(Config("server", 2, 0)), "--wait", "--json"});
+  ASSERT_EQ(done.exit_code, 0) << done.stderr_text;
+  const std::string job = json::parse(done.stdout_text)["job_id"];
+  const fs::path state = root_.path() / "state";
+  ASSERT_TRUE(fs::exists(state / "results" / job));
+  ASSERT_TRUE(fs::exists(state / "logs" / (job + ".log")));
+
+  for (const std::string& id : {long_job, job}) {
+    const ProcessResult deleted = Client({"delete", id});
+    EXPECT_EQ(deleted.exit_code, 0) << deleted.stderr_text;
+    EXPECT_TRUE(GoneWithin(*server_, id, 1)) << id;
+    EXPECT_EQ(Client({"delete", id}).exit_code, 3) << "deleted already";
+  }
+  EXPECT_FALSE(fs::exists(state / "results" / job));
+  EXPECT_FALSE(fs::exists(state / "logs" / (job + ".log")));
+  EXPECT_EQ(testing::ListFiles(state / "results").size(), 0u) << "nothing left behind";
+  const ProcessResult listed_jobs = Client({"list", "--json"});
+  EXPECT_EQ(listed_jobs.stdout_text.find(job), std::string::npos) << listed_jobs.stdout_text;
+
+  // No job uses the model any more.
+  const ProcessResult deleted_model = Client({"delete-model", model_id});
+  EXPECT_EQ(deleted_model.exit_code, 0) << deleted_model.stderr_text;
+  EXPECT_EQ(deleted_model.stdout_text, model_id + " deleted\n");
+  EXPECT_FALSE(fs::exists(state / "models" / model_id));
+  EXPECT_EQ(json::parse(Client({"models", "--json"}).stdout_text).value("models", json::array()).size(), 0u);
+  // Still works after a restart: nothing deleted comes back.
+  server_->Restart();
+  EXPECT_TRUE(GoneWithin(*server_, job, 1));
+}
+
+// Retention: by age, and by size (the job that finished first goes first).
+TEST_F(ClientIntegrationTest, RetentionDeletesJobsPastTheirAgeOrBeyondTheSizeLimitOldestFirst) {
+  const ProcessResult first = Client({"submit", "--config", WriteConfig(Config("server", 2, 0)), "--wait", "--json"});
+  ASSERT_EQ(first.exit_code, 0) << first.stderr_text;
+  const int64_t result_bytes =
+      FolderBytes(root_.path() / "state" / "results" / std::string(json::parse(first.stdout_text)["job_id"]));
+  ASSERT_GT(result_bytes, 0);
+
+  // Room for one result directory and a half: the second job's pushes the first one out.
+  const std::string limit_gb = std::to_string(1.5 * static_cast<double>(result_bytes) / (1 << 30));
+  ServerProcess sized(root_.path() / "sized", {"--data-root", (root_.path() / "data").string(), "--threads", "2",
+                                               "--max-state-gb", limit_gb});
+  ASSERT_FALSE(sized.address().empty());
+  std::vector<std::string> jobs;
+  for (int i = 0; i < 2; ++i) {
+    const ProcessResult run = sized.Client({"submit", "--config", WriteConfig(Config("server", 2, 0)), "--wait", "--json"});
+    ASSERT_EQ(run.exit_code, 0) << run.stderr_text;
+    jobs.push_back(json::parse(run.stdout_text)["job_id"]);
+  }
+  EXPECT_TRUE(GoneWithin(sized, jobs[0], 15)) << sized.log();
+  EXPECT_EQ(sized.Client({"status", jobs[1]}).exit_code, 0);
+  EXPECT_NE(sized.log().find("deleted " + jobs[0] + " (SUCCEEDED, default; results over --max-state-gb)"),
+            std::string::npos)
+      << sized.log();
+
+  // Three seconds' worth of days.
+  ServerProcess aged(root_.path() / "aged", {"--data-root", (root_.path() / "data").string(), "--threads", "2",
+                                             "--retention-days", std::to_string(3.0 / 86400)});
+  ASSERT_FALSE(aged.address().empty());
+  const ProcessResult run = aged.Client({"submit", "--config", WriteConfig(Config("server", 2, 0)), "--wait", "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.stderr_text;
+  const std::string job = json::parse(run.stdout_text)["job_id"];
+  EXPECT_EQ(aged.Client({"status", job}).exit_code, 0) << "kept while young";
+  EXPECT_TRUE(GoneWithin(aged, job, 20)) << aged.log();
+  EXPECT_FALSE(fs::exists(root_.path() / "aged" / "results" / job));
 }
 
 // `ptq-client logs` prints the job's own lines: its submission, state changes and failure.

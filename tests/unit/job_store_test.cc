@@ -71,6 +71,9 @@ TEST_P(JobStoreTest, KeepsJobsInSubmissionOrderAcrossReopening) {
     EXPECT_TRUE(absl::IsNotFound((*store)->Update(JobNamed("job-z", v1::JOB_STATE_FAILED))));
     EXPECT_FALSE((*store)->Insert(JobNamed("job-a", v1::JOB_STATE_QUEUED)).ok()) << "ids are unique";
     EXPECT_TRUE((*store)->Insert(JobNamed("job-c", v1::JOB_STATE_QUEUED)).ok()) << "and the store still works";
+    ASSERT_TRUE((*store)->Insert(JobNamed("job-deleted", v1::JOB_STATE_FAILED)).ok());
+    EXPECT_TRUE((*store)->Delete("job-deleted").ok());
+    EXPECT_TRUE(absl::IsNotFound((*store)->Delete("job-deleted")));
   }
   absl::StatusOr<std::unique_ptr<JobStore>> reopened = Open();
   ASSERT_TRUE(reopened.ok()) << reopened.status();

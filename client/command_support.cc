@@ -4,13 +4,18 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <optional>
 #include <filesystem>
 #include <iostream>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "job_display.h"
+#include "nlohmann/json.hpp"
 #include "ptq/common/sha256.h"
 
 namespace ptq::client {
@@ -19,6 +24,8 @@ namespace {
 // Ctrl-C while following a job: the handler writes to a pipe; a thread reading it cancels the
 // WatchJob call (nothing else is safe inside a signal handler).
 int interrupt_pipe[2] = {-1, -1};
+// How long a watch keeps trying to reach a server that went away before it gives up.
+constexpr std::chrono::minutes kResumeWindow{5};
 std::atomic<bool> interrupted{false};
 
 void OnInterrupt(int) {
@@ -39,13 +46,33 @@ std::string ToJson(const google::protobuf::Message& message) {
 }
 
 ExitCode ReportRpcError(const std::string& what, const absl::Status& status, const GlobalOptions& options) {
-  if (OriginOf(status) == ErrorOrigin::kUnreachable) {
-    std::cerr << "ptq-client: " << what << ": cannot reach server " << options.server << " (" << status.ToString()
-              << ")\n";
-    return kExitError;
+  std::string explained;
+  ExitCode code = kExitServerRefused;
+  if (absl::IsDeadlineExceeded(status)) {
+    explained = absl::StrCat("server ", options.server, " did not answer within --timeout ",
+                             std::chrono::duration<double>(options.timeout).count(), " s");
+    code = kExitError;
+  } else if (OriginOf(status) == ErrorOrigin::kUnreachable) {
+    explained = absl::StrCat("cannot reach server ", options.server);
+    code = kExitError;
+  } else {
+    explained = "server said";
   }
-  std::cerr << "ptq-client: " << what << ": server said " << status.ToString() << "\n";
-  return kExitServerRefused;
+  if (options.json) {
+    // Scripts that read --json output get the error as a document too (on stderr).
+    const nlohmann::json error = {{"error",
+                                   {{"command", what},
+                                    {"code", absl::StatusCodeToString(status.code())},
+                                    {"message", std::string(status.message())},
+                                    {"explanation", explained},
+                                    {"exit_code", static_cast<int>(code)}}}};
+    std::cerr << error.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  } else if (code == kExitServerRefused) {
+    std::cerr << "ptq-client: " << what << ": server said " << status.ToString() << "\n";
+  } else {
+    std::cerr << "ptq-client: " << what << ": " << explained << " (" << status.ToString() << ")\n";
+  }
+  return code;
 }
 
 absl::StatusOr<v1::Model> UploadIfMissing(QuantClient& client, const std::string& model_path,
@@ -86,10 +113,34 @@ absl::StatusOr<v1::Job> FollowJob(QuantClient& client, const std::string& job_id
 
   ProgressLine progress(std::cerr, isatty(STDERR_FILENO) != 0);
   v1::Job last;
-  absl::Status watched = client.WatchJob(job_id, [&](const v1::Job& job) {
-    last = job;
-    if (!options.json) progress.Show(job);
-  });
+  absl::Status watched;
+  // A server that restarts or a connection that drops ends the watch with UNAVAILABLE (or, for
+  // a server stopping, CANCELLED): the job lives on the server, so it is watched again, with
+  // backoff, for up to kResumeWindow.
+  std::optional<std::chrono::steady_clock::time_point> lost_since;
+  auto pause = std::chrono::milliseconds(250);
+  while (true) {
+    watched = client.WatchJob(job_id, [&](const v1::Job& job) {
+      last = job;
+      lost_since.reset();
+      if (!options.json) progress.Show(job);
+    });
+    const bool lost = absl::IsUnavailable(watched) || (absl::IsCancelled(watched) && !interrupted.load());
+    if (!lost || interrupted.load()) break;
+    const auto now = std::chrono::steady_clock::now();
+    if (!lost_since.has_value()) {
+      lost_since = now;
+      pause = std::chrono::milliseconds(250);
+      std::cerr << "ptq-client: lost the server (" << watched.message() << "); watching job " << job_id
+                << " again as soon as it answers\n";
+    }
+    if (now - *lost_since > kResumeWindow) break;
+    for (auto slept = std::chrono::milliseconds(0); slept < pause && !interrupted.load();
+         slept += std::chrono::milliseconds(50)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    pause = std::min(pause * 2, std::chrono::milliseconds(4000));
+  }
   progress.Done();
   const char stop = 0;  // wakes the canceller thread
   (void)!write(interrupt_pipe[1], &stop, 1);

@@ -15,8 +15,9 @@ namespace ptq::client {
 // A message as JSON with the proto field names (the config's keys) and every field shown.
 std::string ToJson(const google::protobuf::Message& message);
 
-// Reports an RPC's error on stderr and picks the exit code from who said no: the server
-// (3, with its code and message) or nobody (1: unreachable, deadline).
+// Reports an RPC's error on stderr (with --json as one JSON document: {"error": {"command",
+// "code", "message", "explanation", "exit_code"}}) and picks the exit code from who said no:
+// the server (3, with its code and message) or nobody (1: unreachable, out of time).
 ExitCode ReportRpcError(const std::string& what, const absl::Status& status, const GlobalOptions& options);
 
 // Uploads a local TorchScript file, whose sha256 the caller computed, unless the server
@@ -26,7 +27,8 @@ absl::StatusOr<v1::Model> UploadIfMissing(QuantClient& client, const std::string
                                           const std::string& sha256, const GlobalOptions& options);
 
 // Follows a job with WatchJob until it ends, drawing progress on stderr (unless --json), and
-// returns the final job. CANCELLED when interrupted by Ctrl-C (the job keeps running).
+// returns the final job. A server that goes away (restarts, a dropped connection) is watched
+// again for up to 5 minutes. CANCELLED when interrupted by Ctrl-C (the job keeps running).
 absl::StatusOr<v1::Job> FollowJob(QuantClient& client, const std::string& job_id, const GlobalOptions& options);
 
 // The exit code for a job that ended: 0 SUCCEEDED, 4 FAILED or CANCELLED.

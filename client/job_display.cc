@@ -2,6 +2,8 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -26,6 +28,14 @@ std::string Elapsed(std::chrono::steady_clock::duration elapsed) {
 
 }  // namespace
 
+std::string RateAndEta(int64_t done, int64_t left, const std::string& unit, double seconds) {
+  if (done <= 0 || seconds < 0.5) return "";
+  const double rate = static_cast<double>(done) / seconds;
+  const double left_seconds = static_cast<double>(std::max<int64_t>(0, left)) / rate;
+  return absl::StrFormat("%.1f %s/s, ETA %s", rate, unit,
+                         Elapsed(std::chrono::seconds(static_cast<int64_t>(left_seconds + 0.5))));
+}
+
 std::string StateName(v1::JobState state) {
   const std::string name = v1::JobState_Name(state);
   return name.substr(std::string("JOB_STATE_").size());
@@ -38,12 +48,22 @@ void ProgressLine::Show(const v1::Job& job) {
   const double fraction = progress.total() > 0 ? static_cast<double>(progress.done()) / progress.total() : 0;
   const std::string counts =
       progress.total() > 0 ? absl::StrCat(progress.done(), "/", progress.total(), " ", progress.unit()) : "";
-  const std::string elapsed = Elapsed(std::chrono::steady_clock::now() - start_);
+  const auto now = std::chrono::steady_clock::now();
+  const std::string elapsed = Elapsed(now - start_);
+  if (job.state() != rate_state_) {
+    rate_state_ = job.state();
+    rate_start_ = now;
+    rate_start_done_ = progress.done();
+  }
+  const std::string rate =
+      RateAndEta(progress.done() - rate_start_done_, progress.total() - progress.done(), progress.unit(),
+                 std::chrono::duration<double>(now - rate_start_).count());
   if (terminal_) {
     constexpr int kWidth = 24;
     const int filled = static_cast<int>(fraction * kWidth);
-    out_ << absl::StrFormat("\r\033[K%s %-13s [%s%s] %s  %s", job.job_id(), StateName(job.state()),
-                            std::string(filled, '#'), std::string(kWidth - filled, '.'), counts, elapsed)
+    out_ << absl::StrFormat("\r\033[K%s %-13s [%s%s] %s  %s%s", job.job_id(), StateName(job.state()),
+                            std::string(filled, '#'), std::string(kWidth - filled, '.'), counts, elapsed,
+                            rate.empty() ? "" : "  " + rate)
          << std::flush;
     drawn_ = true;
     return;
@@ -54,7 +74,7 @@ void ProgressLine::Show(const v1::Job& job) {
   last_quarter_ = quarter;
   out_ << job.job_id() << " " << StateName(job.state());
   if (!counts.empty()) out_ << " " << counts;
-  out_ << " (" << elapsed << ")\n" << std::flush;
+  out_ << " (" << elapsed << (rate.empty() ? "" : ", " + rate) << ")\n" << std::flush;
 }
 
 void ProgressLine::Done() {

@@ -2,10 +2,13 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace ptq::client {
@@ -13,13 +16,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The seed's layout: FOLDER/val_list.txt with "val/FILE LABEL" lines.
-class ImageNetFolder : public LocalDataset {
+// Image files sent as they are, each with a label or kNoLabel (-1).
+class ImageFiles : public LocalDataset {
  public:
-  static absl::StatusOr<std::unique_ptr<LocalDataset>> Open(const fs::path& folder) {
+  // The seed's layout: FOLDER/val_list.txt with "val/FILE LABEL" lines.
+  static absl::StatusOr<std::unique_ptr<LocalDataset>> OpenList(const fs::path& folder) {
     std::ifstream list(folder / "val_list.txt");
     if (!list) return absl::InvalidArgumentError(absl::StrCat("'", folder.string(), "' has no val_list.txt"));
-    auto dataset = std::make_unique<ImageNetFolder>();
+    auto dataset = std::make_unique<ImageFiles>();
     std::string line;
     for (int number = 1; std::getline(list, line); ++number) {
       if (line.empty()) continue;
@@ -33,6 +37,24 @@ class ImageNetFolder : public LocalDataset {
       dataset->files_.push_back(folder / file);
       dataset->labels_.push_back(label);
     }
+    return dataset;
+  }
+
+  // A plain folder of images without labels (calibration needs none): every file below it
+  // with an image extension, in path order, so the same folder always gives the same batches.
+  static absl::StatusOr<std::unique_ptr<LocalDataset>> OpenUnlabelled(const fs::path& folder) {
+    auto dataset = std::make_unique<ImageFiles>();
+    std::error_code error;
+    for (fs::recursive_directory_iterator entry(folder, error), end; !error && entry != end; entry.increment(error)) {
+      if (entry->is_regular_file(error) && IsImageFile(entry->path())) dataset->files_.push_back(entry->path());
+    }
+    if (error) return absl::InvalidArgumentError(absl::StrCat("cannot list '", folder.string(), "': ", error.message()));
+    if (dataset->files_.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("'", folder.string(), "' has no val_list.txt and no image files (",
+                                                     kImageExtensions, ")"));
+    }
+    std::sort(dataset->files_.begin(), dataset->files_.end());
+    dataset->labels_.assign(dataset->files_.size(), -1);
     return dataset;
   }
 
@@ -51,6 +73,13 @@ class ImageNetFolder : public LocalDataset {
   }
 
  private:
+  static constexpr char kImageExtensions[] = ".jpg .jpeg .png .bmp .pgm .ppm .pnm .webp";
+
+  static bool IsImageFile(const fs::path& path) {
+    const std::string extension = absl::AsciiStrToLower(path.extension().string());
+    return !extension.empty() && absl::StrContains(absl::StrCat(kImageExtensions, " "), extension + " ");
+  }
+
   std::vector<fs::path> files_;
   std::vector<int32_t> labels_;
 };
@@ -141,7 +170,11 @@ class IdxImages : public LocalDataset {
 absl::StatusOr<std::unique_ptr<LocalDataset>> LocalDataset::Open(const std::string& path, const std::string& format) {
   std::error_code error;
   const bool folder = fs::is_directory(path, error);
-  if (format == "imagenet" || (format.empty() && folder)) return ImageNetFolder::Open(path);
+  if (format == "imagenet") return ImageFiles::OpenList(path);
+  if (format.empty() && folder) {
+    return fs::exists(fs::path(path) / "val_list.txt", error) ? ImageFiles::OpenList(path)
+                                                               : ImageFiles::OpenUnlabelled(path);
+  }
   if (format == "idx" || format.empty()) return IdxImages::Open(path);
   return absl::InvalidArgumentError(absl::StrCat("calibration.format must be \"imagenet\" or \"idx\", got \"", format, "\""));
 }

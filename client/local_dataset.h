@@ -16,9 +16,10 @@ namespace ptq::client {
 // Fashion-MNIST) send each image as a binary PGM. The server decodes and preprocesses both.
 class LocalDataset {
  public:
-  // `format`: "imagenet", "idx" or "" (a folder with val_list.txt is ImageNet, else IDX; an IDX
-  // path is the images file or a prefix such as ".../t10k"). INVALID_ARGUMENT naming `path`
-  // when it is neither.
+  // `format`: "imagenet", "idx" or "" (a folder with val_list.txt is ImageNet; a folder
+  // without one is its image files, unlabelled, in path order; anything else is IDX, the
+  // images file or a prefix such as ".../t10k"). INVALID_ARGUMENT naming `path` when it is
+  // none of these.
   static absl::StatusOr<std::unique_ptr<LocalDataset>> Open(const std::string& path, const std::string& format);
   virtual ~LocalDataset() = default;
 

@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
       "  130  interrupted (Ctrl-C) while following a job, which keeps running on the server");
   app.fallthrough();  // global options may follow the subcommand: `upload m.pt --json`
   app.add_option("--server", options.server, "server host:port")->envname("PTQ_SERVER")->capture_default_str();
-  app.add_option("--timeout", timeout_seconds, "seconds each call may take (following a job has no limit)")
+  app.add_option("--timeout", timeout_seconds, "seconds each call may take; uploads get a second more per MiB; streaming calibration data, watch and "
+                 "evaluate have no limit")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_flag("--json", options.json, "print one JSON document instead of text");

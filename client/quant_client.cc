@@ -15,11 +15,35 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
+// Calls that change nothing are retried by gRPC itself when the server is unavailable (a
+// restart, a rolling update, a dropped connection): up to 5 attempts, 0.2 s to 2 s apart.
+constexpr char kRetryServiceConfig[] = R"({
+  "methodConfig": [{
+    "name": [{"service": "ptq.v1.QuantService", "method": "GetJob"},
+             {"service": "ptq.v1.QuantService", "method": "ListJobs"},
+             {"service": "ptq.v1.QuantService", "method": "GetModel"},
+             {"service": "ptq.v1.QuantService", "method": "ListModels"},
+             {"service": "ptq.v1.QuantService", "method": "GetJobLogs"},
+             {"service": "grpc.health.v1.Health", "method": "Check"}],
+    "retryPolicy": {"maxAttempts": 5, "initialBackoff": "0.2s", "maxBackoff": "2s", "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"]}
+  }]
+})";
+
 grpc::ChannelArguments ChannelArguments() {
   grpc::ChannelArguments arguments;
   // Calibration batches of 32 x 3 x 224 x 224 floats are 19 MB; gRPC's default is 4 MB.
   arguments.SetMaxSendMessageSize(64 << 20);
   arguments.SetMaxReceiveMessageSize(64 << 20);
+  // A watch can sit silent for minutes: pings every 30 s find a dead connection (a NAT or load
+  // balancer that forgot it) instead of waiting forever. The server permits pings this often.
+  arguments.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+  arguments.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  arguments.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // After a lost connection gRPC waits before it dials again, doubling up to 2 minutes by
+  // default; a restarted server is found within 4 s instead.
+  arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 4000);
+  arguments.SetServiceConfigJSON(kRetryServiceConfig);
   return arguments;
 }
 
@@ -40,6 +64,15 @@ std::unique_ptr<grpc::ClientContext> QuantClient::NewContext() const {
   return context;
 }
 
+absl::Status QuantClient::Explain(const grpc::Status& status) const {
+  // With retries, a server that refuses connections runs the clock out instead of failing at
+  // once: no connection within the deadline is "unavailable", not "too slow".
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && channel_->GetState(false) != GRPC_CHANNEL_READY) {
+    return absl::UnavailableError(absl::StrCat("no connection within the deadline (", status.error_message(), ")"));
+  }
+  return FromGrpcStatus(status);
+}
+
 void QuantClient::AddToken(grpc::ClientContext* context) const {
   if (!bearer_token_.empty()) context->AddMetadata("authorization", "Bearer " + bearer_token_);
 }
@@ -50,7 +83,7 @@ absl::StatusOr<std::string> QuantClient::CheckHealth(const std::string& service)
   grpc::health::v1::HealthCheckResponse response;
   auto context = NewContext();
   grpc::Status status = health_stub_->Check(context.get(), request, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
+  if (!status.ok()) return Explain(status);
   return grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status());
 }
 
@@ -60,7 +93,7 @@ absl::StatusOr<v1::Model> QuantClient::GetModel(const std::string& model_id) {
   v1::Model response;
   auto context = NewContext();
   grpc::Status status = stub_->GetModel(context.get(), request, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
+  if (!status.ok()) return Explain(status);
   return response;
 }
 
@@ -71,7 +104,9 @@ absl::StatusOr<v1::Model> QuantClient::UploadModel(
   if (!file) return absl::NotFoundError(absl::StrCat("cannot open '", path, "'"));
 
   v1::Model response;
+  // The per-call timeout, plus a second per MiB: a large model is not cut off for its size.
   auto context = NewContext();
+  context->set_deadline(std::chrono::system_clock::now() + timeout_ + std::chrono::seconds(size_bytes >> 20));
   std::unique_ptr<grpc::ClientWriter<v1::UploadModelRequest>> writer =
       stub_->UploadModel(context.get(), &response);
 
@@ -92,7 +127,7 @@ absl::StatusOr<v1::Model> QuantClient::UploadModel(
   }
   if (open) writer->WritesDone();
   grpc::Status status = writer->Finish();
-  if (!status.ok()) return FromGrpcStatus(status);
+  if (!status.ok()) return Explain(status);
   return response;
 }
 
@@ -105,7 +140,7 @@ absl::StatusOr<v1::Job> QuantClient::SubmitQuantJob(const v1::JobConfig& config,
   v1::Job job;
   auto context = NewContext();
   grpc::Status status = stub_->SubmitQuantJob(context.get(), request, &job);
-  if (!status.ok()) return FromGrpcStatus(status);
+  if (!status.ok()) return Explain(status);
   return job;
 }
 
@@ -115,7 +150,7 @@ absl::StatusOr<v1::Job> QuantClient::GetJob(const std::string& job_id) {
   v1::Job job;
   auto context = NewContext();
   grpc::Status status = stub_->GetJob(context.get(), request, &job);
-  if (!status.ok()) return FromGrpcStatus(status);
+  if (!status.ok()) return Explain(status);
   return job;
 }
 
@@ -123,7 +158,7 @@ absl::StatusOr<v1::ListJobsResponse> QuantClient::ListJobs(const v1::ListJobsReq
   v1::ListJobsResponse response;
   auto context = NewContext();
   grpc::Status status = stub_->ListJobs(context.get(), request, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
+  if (!status.ok()) return Explain(status);
   return response;
 }
 
@@ -133,7 +168,7 @@ absl::StatusOr<v1::Job> QuantClient::CancelJob(const std::string& job_id) {
   v1::Job job;
   auto context = NewContext();
   grpc::Status status = stub_->CancelJob(context.get(), request, &job);
-  if (!status.ok()) return FromGrpcStatus(status);
+  if (!status.ok()) return Explain(status);
   return job;
 }
 
@@ -143,7 +178,7 @@ absl::StatusOr<v1::JobLogs> QuantClient::GetJobLogs(const std::string& job_id) {
   v1::JobLogs logs;
   auto context = NewContext();
   grpc::Status status = stub_->GetJobLogs(context.get(), request, &logs);
-  if (!status.ok()) return FromGrpcStatus(status);
+  if (!status.ok()) return Explain(status);
   return logs;
 }
 
@@ -152,14 +187,14 @@ absl::Status QuantClient::DeleteJob(const std::string& job_id) {
   request.set_job_id(job_id);
   v1::DeleteJobResponse response;
   auto context = NewContext();
-  return FromGrpcStatus(stub_->DeleteJob(context.get(), request, &response));
+  return Explain(stub_->DeleteJob(context.get(), request, &response));
 }
 
 absl::StatusOr<v1::ListModelsResponse> QuantClient::ListModels() {
   v1::ListModelsResponse response;
   auto context = NewContext();
   grpc::Status status = stub_->ListModels(context.get(), v1::ListModelsRequest(), &response);
-  if (!status.ok()) return FromGrpcStatus(status);
+  if (!status.ok()) return Explain(status);
   return response;
 }
 
@@ -169,7 +204,7 @@ absl::StatusOr<v1::DeleteModelResponse> QuantClient::DeleteModel(const std::stri
   v1::DeleteModelResponse response;
   auto context = NewContext();
   grpc::Status status = stub_->DeleteModel(context.get(), request, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
+  if (!status.ok()) return Explain(status);
   return response;
 }
 
@@ -201,7 +236,7 @@ absl::StatusOr<v1::CalibrationSummary> QuantClient::StreamCalibration(
   }
   grpc::Status status = writer->Finish();
   if (!local.ok()) return local;
-  if (!status.ok()) return FromGrpcStatus(status);
+  if (!status.ok()) return Explain(status);
   return summary;
 }
 
@@ -222,7 +257,7 @@ absl::Status QuantClient::WatchJob(const std::string& job_id, const std::functio
     std::lock_guard<std::mutex> lock(streaming_mutex_);
     streaming_context_ = nullptr;
   }
-  return FromGrpcStatus(status);
+  return Explain(status);
 }
 
 void QuantClient::CancelStreamingCall() {
@@ -242,7 +277,7 @@ absl::StatusOr<v1::Metrics> QuantClient::Evaluate(const v1::EvaluateRequest& req
     if (update.has_progress() && on_progress) on_progress(update.progress());
   }
   grpc::Status status = reader->Finish();
-  if (!status.ok()) return FromGrpcStatus(status);
+  if (!status.ok()) return Explain(status);
   return metrics;
 }
 
@@ -270,7 +305,7 @@ absl::StatusOr<v1::Artifact> QuantClient::DownloadArtifact(const std::string& jo
   }
   grpc::Status status = reader->Finish();
   out.close();
-  if (!status.ok()) return FromGrpcStatus(status);
+  if (!status.ok()) return Explain(status);
   if (!out) return absl::DataLossError(absl::StrCat("cannot write '", destination, "'"));
   return header;
 }

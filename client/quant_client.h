@@ -79,6 +79,9 @@ class QuantClient {
   std::unique_ptr<grpc::ClientContext> NewContext() const;
   // With the token only, for streams that last as long as they need.
   void AddToken(grpc::ClientContext* context) const;
+  // The call's status as an absl::Status; DEADLINE_EXCEEDED without a connection to the
+  // server becomes UNAVAILABLE (nobody answered, rather than the server being slow).
+  absl::Status Explain(const grpc::Status& status) const;
 
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::QuantService::Stub> stub_;

@@ -174,6 +174,12 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   int bound_port = 0;
   builder.AddListeningPort(options.listen_address, *credentials, &bound_port);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  // Keepalive: pings find clients that vanished without closing (their watch reactors are
+  // freed), and clients' own pings every 30 s, even between calls, are welcome.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 20000);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(std::make_unique<RpcMetricsFactory>(server->metrics_.get()));
   interceptors.push_back(std::make_unique<AuditLogFactory>(server->authenticator_.get()));

@@ -145,6 +145,77 @@ TEST_F(ClientIntegrationTest, SubmitWaitWithClientSourceStreamsLocalImagesAndPri
   EXPECT_EQ(jobs[0]["config"]["calibration"]["source"], "stream");
 }
 
+// `watch` outlives the server: killed and started again on the same address, it is found again
+// and the job (re-queued by the restart) is followed to its end.
+TEST_F(ClientIntegrationTest, WatchResumesAcrossAServerCrashAndRestart) {
+  const ProcessResult submitted = Client({"submit", "--config", WriteConfig(Config("server", 150, 0)), "--json"});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.stderr_text;
+  const std::string job_id = json::parse(submitted.stdout_text)["job_id"];
+  const std::string log = (root_.path() / "watch.log").string();
+  testing::ChildProcess watch({testing::ClientBinary(), "--server", server_->address(), "watch", job_id, "--json"},
+                              log);
+  for (int i = 0; i < 200; ++i) {
+    const ProcessResult status = Client({"status", job_id, "--json"});
+    if (status.exit_code == 0 && json::parse(status.stdout_text)["state"] == "JOB_STATE_CALIBRATING") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  server_->CrashAndRestartOnTheSamePort();
+  ASSERT_FALSE(server_->address().empty());
+  EXPECT_EQ(watch.WaitFor(std::chrono::seconds(180)), 0) << testing::ReadFileBytes(log);
+  const std::string output = testing::ReadFileBytes(log);
+  EXPECT_NE(output.find("lost the server"), std::string::npos) << output;
+  EXPECT_NE(output.find("JOB_STATE_SUCCEEDED"), std::string::npos) << output;
+  EXPECT_NE(output.find("\"attempts\":2"), std::string::npos) << "run again after the crash: " << output;
+}
+
+// Under --json a script reads errors as documents too.
+TEST_F(ClientIntegrationTest, ErrorsAreJsonDocumentsOnStderrUnderJson) {
+  const ProcessResult unknown = Client({"status", "job-0000000000000000", "--json"});
+  EXPECT_EQ(unknown.exit_code, 3);
+  const json refused = json::parse(unknown.stderr_text, nullptr, false);
+  ASSERT_FALSE(refused.is_discarded()) << unknown.stderr_text;
+  EXPECT_EQ(refused["error"]["command"], "status");
+  EXPECT_EQ(refused["error"]["code"], "NOT_FOUND");
+  EXPECT_EQ(refused["error"]["exit_code"], 3);
+  EXPECT_NE(refused["error"]["message"].get<std::string>().find("does not exist"), std::string::npos);
+
+  const ProcessResult nobody = testing::RunProcess(
+      {testing::ClientBinary(), "--server", "127.0.0.1:1", "--timeout", "2", "--json", "list"});
+  EXPECT_EQ(nobody.exit_code, 1);
+  const json unreachable = json::parse(nobody.stderr_text, nullptr, false);
+  ASSERT_FALSE(unreachable.is_discarded()) << nobody.stderr_text;
+  EXPECT_EQ(unreachable["error"]["code"], "UNAVAILABLE");
+  EXPECT_EQ(unreachable["error"]["explanation"], "cannot reach server 127.0.0.1:1");
+}
+
+// A plain folder of images, no labels: the client streams every image file below it (nested
+// folders too, other files skipped) in path order, and the job calibrates on them.
+TEST_F(ClientIntegrationTest, ClientSourceCalibratesOnAFolderOfUnlabelledImages) {
+  const fs::path folder = root_.path() / "my-images";
+  fs::create_directories(folder / "nested");
+  for (int i = 0; i < 40; ++i) {
+    fs::copy_file(testing::TestDataDir() / "texture_120x90.jpg",
+                  folder / (i % 2 == 0 ? fs::path("nested") : fs::path(".")) / ("image" + std::to_string(i) + ".JPG"));
+  }
+  std::ofstream(folder / "notes.txt") << "not an image";
+  json config = Config("client", 2, 0);
+  config["calibration"]["path"] = folder.string();
+  const ProcessResult run = Client({"submit", "--config", WriteConfig(config), "--wait", "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.stderr_text;
+  const std::string job_id = json::parse(run.stdout_text)["job_id"];
+  const json report =
+      json::parse(testing::ReadFileBytes(root_.path() / "state" / "results" / job_id / "report.json"));
+  EXPECT_EQ(report["provenance"]["calibration_images"], 32);
+
+  // A folder with neither val_list.txt nor images is a config error naming it.
+  fs::create_directories(root_.path() / "empty");
+  config["calibration"]["path"] = (root_.path() / "empty").string();
+  const ProcessResult empty = Client({"submit", "--config", WriteConfig(config)});
+  EXPECT_EQ(empty.exit_code, 2);
+  EXPECT_NE(empty.stderr_text.find("empty' has no val_list.txt and no image files (.jpg"), std::string::npos)
+      << empty.stderr_text;
+}
+
 // Sensitivity and an accuracy budget on streamed, labelled images: `report` prints the held-out
 // score, the budget and the per-layer table; report.json and sensitivity.svg are in the result.
 TEST_F(ClientIntegrationTest, ReportShowsTheBudgetAndTheLayerSensitivityOfAStreamedJob) {

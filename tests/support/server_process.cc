@@ -23,9 +23,9 @@ ServerProcess::ServerProcess(const fs::path& state_dir, std::vector<std::string>
 
 ServerProcess::~ServerProcess() = default;
 
-void ServerProcess::Start() {
+void ServerProcess::Start(const std::string& listen_address) {
   fs::remove(ready_file_);
-  std::vector<std::string> argv = {ServerBinary(),  "--listen",     "127.0.0.1:0",
+  std::vector<std::string> argv = {ServerBinary(),  "--listen",     listen_address,
                                    "--state-dir",   state_dir_.string(), "--ready-file",
                                    ready_file_.string()};
   // Plaintext on loopback unless the test brings its own TLS flags.
@@ -70,6 +70,12 @@ void ServerProcess::Kill() {
 void ServerProcess::Restart() {
   Stop();
   Start();
+}
+
+void ServerProcess::CrashAndRestartOnTheSamePort() {
+  const std::string address = address_;
+  Kill();
+  Start(address);
 }
 
 ProcessResult ServerProcess::Client(const std::vector<std::string>& args) const {

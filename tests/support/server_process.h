@@ -35,12 +35,14 @@ class ServerProcess {
   void Kill();
   // Stop and start again on a new port with the same state directory and flags.
   void Restart();
+  // SIGKILL, as a crash would, and start again on the same address (clients reconnect).
+  void CrashAndRestartOnTheSamePort();
 
   // Runs ptq-client against this server: `--server ADDRESS` followed by `args`.
   ProcessResult Client(const std::vector<std::string>& args) const;
 
  private:
-  void Start();
+  void Start(const std::string& listen_address = "127.0.0.1:0");
 
   std::filesystem::path state_dir_;
   std::vector<std::string> extra_flags_;

@@ -2,6 +2,9 @@
 
 #include <pqxx/pqxx>
 
+#include <chrono>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 
 namespace ptq::server {
@@ -13,6 +16,11 @@ constexpr int64_t kSchemaLockKey = 0x707471;
 // Session lock the one server that uses the store holds ("ptqo"): two servers would both
 // recover and run the same queued jobs.
 constexpr int64_t kOwnerLockKey = 0x7074716f;
+// A server that just went (a restart, a crash) holds the owner lock until PostgreSQL has ended
+// its backend, which happens after the client side has closed: the lock is asked for again
+// for this long before the store counts as taken.
+constexpr std::chrono::seconds kOwnerLockWait{5};
+constexpr std::chrono::milliseconds kOwnerLockPoll{100};
 
 constexpr char kSchema[] =
     "CREATE TABLE IF NOT EXISTS ptq_schema (version integer NOT NULL);"
@@ -77,9 +85,13 @@ absl::Status PostgresJobStore::Transact(const char* what, const std::function<ab
       auto connection = std::make_unique<Connection>(url_);
       {
         pqxx::nontransaction claim(connection->pq);
-        if (!claim.exec_params1("SELECT pg_try_advisory_lock($1)", kOwnerLockKey)[0].as<bool>()) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              what, ": another ptq-server uses this PostgreSQL job store (one server per store)"));
+        const auto give_up = std::chrono::steady_clock::now() + kOwnerLockWait;
+        while (!claim.exec_params1("SELECT pg_try_advisory_lock($1)", kOwnerLockKey)[0].as<bool>()) {
+          if (std::chrono::steady_clock::now() >= give_up) {
+            return absl::FailedPreconditionError(absl::StrCat(
+                what, ": another ptq-server uses this PostgreSQL job store (one server per store)"));
+          }
+          std::this_thread::sleep_for(kOwnerLockPoll);
         }
       }
       connection_ = std::move(connection);

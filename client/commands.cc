@@ -62,14 +62,14 @@ void PrintJobEnd(const v1::Job& job, const GlobalOptions& options) {
 
 }  // namespace
 
-ExitCode RunHealth(const GlobalOptions& options) {
+ExitCode RunHealth(const GlobalOptions& options, const std::string& service) {
   QuantClient client(options.server, options.credentials, options.token, options.timeout);
-  absl::StatusOr<std::string> health = client.CheckHealth("");
+  absl::StatusOr<std::string> health = client.CheckHealth(service);
   if (!health.ok()) return ReportRpcError("health", health.status(), options);
   if (options.json) {
-    std::cout << nlohmann::json{{"server", options.server}, {"status", *health}}.dump() << "\n";
+    std::cout << nlohmann::json{{"server", options.server}, {"service", service}, {"status", *health}}.dump() << "\n";
   } else {
-    std::cout << options.server << ": " << *health << "\n";
+    std::cout << options.server << (service.empty() ? "" : " " + service) << ": " << *health << "\n";
   }
   return *health == "SERVING" ? kExitOk : kExitError;
 }

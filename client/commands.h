@@ -37,7 +37,9 @@ struct EvaluateOptions {
 };
 
 // Each command prints its result (stdout) or its error (stderr) and returns the exit code.
-ExitCode RunHealth(const GlobalOptions& options);
+// `service`: "" for the whole server (ready to serve), "liveness" for its workers making
+// progress, or a service name such as "ptq.v1.QuantService".
+ExitCode RunHealth(const GlobalOptions& options, const std::string& service);
 ExitCode RunUpload(const GlobalOptions& options, const std::string& model_path);
 ExitCode RunSubmit(const GlobalOptions& options, const SubmitOptions& submit);
 ExitCode RunStatus(const GlobalOptions& options, const std::string& job_id);

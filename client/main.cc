@@ -46,7 +46,11 @@ int main(int argc, char** argv) {
                  "command lines are visible to other users)")
       ->envname("PTQ_TOKEN");
 
-  CLI::App* health = app.add_subcommand("health", "check that the server is serving");
+  CLI::App* health = app.add_subcommand("health", "check that the server is serving; exit 0 only if it is");
+  std::string health_service;
+  health->add_option("--service", health_service,
+                     "what to check: the whole server (default), 'liveness' (no worker is wedged: for liveness "
+                     "probes), or a service name");
   CLI::App* upload = app.add_subcommand("upload", "upload a TorchScript model, print its id");
   upload->add_option("model", model_path, "TorchScript file (.pt)")->required();
   CLI::App* submit = app.add_subcommand("submit", "submit a quantization job from a JSON config");
@@ -100,7 +104,7 @@ int main(int argc, char** argv) {
   }
   options.credentials = *std::move(credentials);
 
-  if (health->parsed()) return ptq::client::RunHealth(options);
+  if (health->parsed()) return ptq::client::RunHealth(options, health_service);
   if (upload->parsed()) return ptq::client::RunUpload(options, model_path);
   if (submit->parsed()) return ptq::client::RunSubmit(options, submit_options);
   if (status->parsed()) return ptq::client::RunStatus(options, job_id);

@@ -336,16 +336,16 @@ void JobManager::NoteStreamActivity(const std::string& job_id) {
 }
 
 bool JobManager::QueueRunLocked(const std::string& job_id) {
-  return queue_.Push(job_id, [this, job_id](const std::string& device) {
+  return queue_.Push(job_id, [this, job_id](const WorkQueue::Worker& worker) {
     const auto started = std::chrono::steady_clock::now();
     bool ran = true;
     // Core turns what LibTorch and OpenCV throw into statuses; this is the last line, so that
     // nothing a job does can end the process.
     try {
-      ran = RunJob(job_id, device);
+      ran = RunJob(job_id, worker);
     } catch (const std::exception& e) {
-      spdlog::error("worker {}: unexpected exception: {}", device, e.what());
-      FinishJob(job_id, absl::InternalError(absl::StrCat("unexpected error: ", e.what())), device);
+      spdlog::error("worker {}: unexpected exception: {}", worker.device(), e.what());
+      FinishJob(job_id, absl::InternalError(absl::StrCat("unexpected error: ", e.what())), worker.device());
     }
     // A run a stop interrupted has not ended: the next start runs the job again.
     if (absl::StatusOr<v1::Job> job = registry_.Get(job_id); ran && job.ok() && IsFinalState(job->state())) {
@@ -355,7 +355,8 @@ bool JobManager::QueueRunLocked(const std::string& job_id) {
   });
 }
 
-bool JobManager::RunJob(const std::string& job_id, const std::string& device) {
+bool JobManager::RunJob(const std::string& job_id, const WorkQueue::Worker& worker) {
+  const std::string& device = worker.device();
   JobRun run;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -379,6 +380,7 @@ bool JobManager::RunJob(const std::string& job_id, const std::string& device) {
   run.device = device;
   run.results_dir = options_.results_dir;
   run.enter_state = [&](v1::JobState state, int64_t total, const std::string& unit) {
+    worker.Beat();
     v1::JobState before = v1::JOB_STATE_UNSPECIFIED;
     registry_.Change(job_id, [&](v1::Job& job) {
       before = job.state();
@@ -389,7 +391,10 @@ bool JobManager::RunJob(const std::string& job_id, const std::string& device) {
     });
     spdlog::info("job {} {} -> {}", job_id, StateName(before), StateName(state));
   };
-  run.progress = [&](int64_t done, int64_t total) { registry_.ReportProgress(job_id, done, total); };
+  run.progress = [&](int64_t done, int64_t total) {
+    worker.Beat();
+    registry_.ReportProgress(job_id, done, total);
+  };
   absl::StatusOr<JobOutput> output = RunQuantJob(run);
   if (!output.ok()) {
     FinishJob(job_id, output.status(), device);
@@ -460,11 +465,14 @@ absl::Status JobManager::Evaluate(const v1::EvaluateRequest& request, const Tena
   const std::string target = request.target_case() == v1::EvaluateRequest::kJobId ? request.job_id() : request.model_id();
   std::lock_guard<std::mutex> lock(mutex_);
   const bool queued =
-      !stopping_ && queue_.Push("", [this, request, target, cancelled, progress, done](const std::string&) {
+      !stopping_ && queue_.Push("", [this, request, target, cancelled, progress, done](const WorkQueue::Worker& worker) {
         absl::StatusOr<v1::Metrics> metrics = absl::CancelledError("evaluation cancelled");
         if (!cancelled->load()) {
           try {
-            metrics = evaluations_.Run(request, cancelled.get(), progress);
+            metrics = evaluations_.Run(request, cancelled.get(), [&](int64_t images, int64_t total) {
+              worker.Beat();
+              progress(images, total);
+            });
           } catch (const std::exception& e) {  // the caller is answered whatever happens
             metrics = absl::InternalError(absl::StrCat("unexpected error: ", e.what()));
           }

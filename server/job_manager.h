@@ -140,6 +140,13 @@ class JobManager {
   // Jobs by state, the work queue and the workers, now (for ServiceMetrics' gauges).
   WorkSnapshot Work() const;
 
+  // The workers whose job or evaluation has not made progress (a calibration batch, a layer, a
+  // stage, an evaluation batch) for longer than `limit`. Takes no lock a job holds, so it
+  // answers even when a worker is wedged holding one.
+  std::vector<StalledWorker> Stalled(std::chrono::steady_clock::duration limit) const {
+    return queue_.Stalled(limit);
+  }
+
   // Graceful drain: no new submissions or evaluations (UNAVAILABLE), workers take nothing more
   // from the queue, and the jobs being run get up to `grace` to finish. Then Stop(). Queued
   // jobs stay stored as QUEUED for the next start.
@@ -180,7 +187,7 @@ class JobManager {
   absl::Status DeleteLocked(const std::string& job_id, const char* why);
   // Runs the job on `device`; false when it was not this worker's to run (it had ended, or
   // another worker took it).
-  bool RunJob(const std::string& job_id, const std::string& device);
+  bool RunJob(const std::string& job_id, const WorkQueue::Worker& worker);
   // The job's active entry while its stream may deliver: NOT_FOUND, or FAILED_PRECONDITION
   // naming the state when it is not AWAITING_DATA. Requires mutex_.
   absl::StatusOr<ActiveJob*> AwaitingDataLocked(const std::string& job_id);

@@ -153,6 +153,11 @@ int main(int argc, char** argv) {
                  "while ended jobs' result directories hold more than this many GiB, delete the oldest; 0: no limit")
       ->envname("PTQ_MAX_STATE_GB")
       ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--stall-timeout-seconds", options.stall_timeout_seconds,
+                 "a worker whose job makes no progress (a batch, a layer, a stage) this long is wedged: the health "
+                 "service 'liveness' turns NOT_SERVING, for a liveness probe to restart the server; 0: not watched")
+      ->envname("PTQ_STALL_TIMEOUT_SECONDS")
+      ->check(CLI::Range(0, 7 * 24 * 3600));
   app.add_option("--worker-nice", options.worker_nice,
                  "nice value of the threads running jobs, so RPCs are answered first when jobs fill every core")
       ->envname("PTQ_WORKER_NICE")

@@ -62,6 +62,9 @@ struct ServerOptions {
   // their result directories hold more than max_results_gb (0: no limit).
   double retention_days = 0;
   double max_results_gb = 0;
+  // A worker whose job or evaluation makes no progress this long turns the health service
+  // "liveness" NOT_SERVING (WorkerWatchdog); 0: not watched.
+  int stall_timeout_seconds = 1800;
 };
 
 }  // namespace ptq::server

@@ -12,12 +12,27 @@
 
 namespace ptq::server {
 
-WorkQueue::WorkQueue(std::vector<std::string> devices, int nice) : devices_(std::move(devices)), nice_(nice) {}
+namespace {
+
+int64_t SteadyNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+const std::string& WorkQueue::Worker::device() const { return slot_->device; }
+
+void WorkQueue::Worker::Beat() const { slot_->last_beat.store(SteadyNanos()); }
+
+WorkQueue::WorkQueue(std::vector<std::string> devices, int nice) : nice_(nice) {
+  for (std::string& device : devices) slots_.emplace_back().device = std::move(device);
+}
 
 WorkQueue::~WorkQueue() { Stop(); }
 
 void WorkQueue::Start() {
-  for (const std::string& device : devices_) workers_.emplace_back([this, device] { RunWorker(device); });
+  for (WorkerSlot& slot : slots_) workers_.emplace_back([this, &slot] { RunWorker(slot); });
 }
 
 bool WorkQueue::Push(std::string key, Task task) {
@@ -51,6 +66,20 @@ int WorkQueue::busy() const {
   return busy_;
 }
 
+std::vector<StalledWorker> WorkQueue::Stalled(std::chrono::steady_clock::duration limit) const {
+  const int64_t now = SteadyNanos();
+  std::vector<StalledWorker> stalled;
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const WorkerSlot& slot : slots_) {
+    const int64_t last_beat = slot.last_beat.load();
+    const std::chrono::nanoseconds silent(now - last_beat);
+    if (last_beat != 0 && silent > limit) {
+      stalled.push_back({slot.device, slot.key, std::chrono::duration_cast<std::chrono::seconds>(silent)});
+    }
+  }
+  return stalled;
+}
+
 bool WorkQueue::Drain(std::chrono::milliseconds grace) {
   std::unique_lock<std::mutex> lock(mutex_);
   closed_ = true;
@@ -70,7 +99,8 @@ void WorkQueue::Stop() {
   }
 }
 
-void WorkQueue::RunWorker(const std::string& device) {
+void WorkQueue::RunWorker(WorkerSlot& slot) {
+  const std::string& device = slot.device;
   // Per thread on Linux; the OpenMP team this thread starts for LibTorch inherits it.
   if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), nice_) != 0) {
     spdlog::warn("worker {}: could not set nice {}: {}", device, nice_, std::strerror(errno));
@@ -84,11 +114,15 @@ void WorkQueue::RunWorker(const std::string& device) {
       item = std::move(items_.front());
       items_.pop_front();
       ++busy_;
+      slot.key = item.key;
+      slot.last_beat.store(SteadyNanos());
     }
-    item.task(device);
+    item.task(Worker(&slot));
     {
       std::lock_guard<std::mutex> lock(mutex_);
       --busy_;
+      slot.last_beat.store(0);
+      slot.key.clear();
     }
     worker_idle_.notify_all();
   }

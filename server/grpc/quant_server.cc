@@ -196,6 +196,13 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   grpc::HealthCheckServiceInterface* health = server->grpc_server_->GetHealthCheckService();
   health->SetServingStatus(kServiceName, true);
   health->SetServingStatus(true);
+  health->SetServingStatus(kLivenessServiceName, true);
+  if (options.stall_timeout_seconds > 0) {
+    server->watchdog_ = std::make_unique<WorkerWatchdog>(
+        std::chrono::seconds(options.stall_timeout_seconds),
+        [jobs = server->jobs_.get()](std::chrono::steady_clock::duration limit) { return jobs->Stalled(limit); },
+        [health](bool live) { health->SetServingStatus(kLivenessServiceName, live); });
+  }
   return server;
 }
 
@@ -213,6 +220,7 @@ QuantServer::~QuantServer() {
 void QuantServer::Shutdown(std::chrono::milliseconds grace) {
   if (shut_down_) return;
   shut_down_ = true;
+  watchdog_.reset();  // before the workers and the health service it reads and reports to
   if (grpc_server_ != nullptr) grpc_server_->GetHealthCheckService()->SetServingStatus(false);
   // Jobs first, while GetJob and WatchJob still answer, so watchers see them finish.
   const auto deadline = std::chrono::steady_clock::now() + grace;

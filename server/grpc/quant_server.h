@@ -17,6 +17,7 @@
 #include "model_store.h"
 #include "ptq/common/task_pool.h"
 #include "server_options.h"
+#include "worker_watchdog.h"
 
 namespace ptq::server {
 
@@ -27,6 +28,8 @@ class QuantServer {
  public:
   // The service name reported by grpc.health.v1 ("" reports the whole server too).
   static constexpr char kServiceName[] = "ptq.v1.QuantService";
+  // The health service name that is SERVING while no worker is wedged (WorkerWatchdog).
+  static constexpr char kLivenessServiceName[] = "liveness";
 
   // Prepares the state directory and binds the listening port; serving starts right away.
   // UNAVAILABLE when the address cannot be bound; INVALID_ARGUMENT for bad options.
@@ -67,6 +70,7 @@ class QuantServer {
   std::unique_ptr<QuantService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<MetricsHttpEndpoint> metrics_endpoint_;
+  std::unique_ptr<WorkerWatchdog> watchdog_;  // reports to grpc_server_'s health service
   std::string bound_address_;
   std::string metrics_address_;
   std::vector<std::string> worker_devices_;

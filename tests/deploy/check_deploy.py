@@ -99,11 +99,14 @@ def check_statefulset(document, known_env, path, services):
     port = int(env.get("PTQ_LISTEN", "127.0.0.1:50051").rsplit(":", 1)[1])
     check(any(p["containerPort"] == port for p in container["ports"]), f"{path}: {name} does not expose {port}")
     # kubelet's gRPC probes speak no TLS: probes run the image's client against the TLS port.
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    # Liveness asks whether the workers make progress, not only whether the port answers.
+    for probe, check_args in (("startupProbe", ["health"]), ("readinessProbe", ["health"]),
+                              ("livenessProbe", ["health", "--service", "liveness"])):
         command = container.get(probe, {}).get("exec", {}).get("command", [])
-        check(command[:1] == ["ptq-client"] and command[-1:] == ["health"] and "--tls-ca" in command
+        check(command[:1] == ["ptq-client"] and command[-len(check_args):] == check_args and "--tls-ca" in command
               and f"localhost:{port}" in command,
-              f"{path}: {name} needs a {probe} running `ptq-client --server localhost:{port} --tls-ca ... health`")
+              f"{path}: {name} needs a {probe} running `ptq-client --server localhost:{port} --tls-ca ... "
+              f"{' '.join(check_args)}`")
     # Metrics: served on the pod network, on a port the pod declares, where the scrape
     # annotations and the headless Service (ServiceMonitor) point.
     check("PTQ_METRICS_LISTEN" in env, f"{path}: {name} must serve metrics (PTQ_METRICS_LISTEN)")

@@ -21,7 +21,8 @@ TEST(WorkQueueTest, OneWorkerRunsItemsInOrderOnItsDeviceAndRemovedOnesNever) {
   std::vector<std::string> ran;
   std::atomic<bool> release{false};
   auto record = [&](const std::string& name) {
-    return [&, name](const std::string& device) {
+    return [&, name](const WorkQueue::Worker& worker) {
+      const std::string& device = worker.device();
       if (name == "first") {
         while (!release) std::this_thread::sleep_for(1ms);
       }
@@ -50,7 +51,7 @@ TEST(WorkQueueTest, DrainWaitsForTheRunningItemsUpToTheGraceAndThenRefusesWork) 
   WorkQueue queue({"cpu", "cpu"}, 0);
   queue.Start();
   std::atomic<bool> started{false}, release{false}, queued_ran{false};
-  ASSERT_TRUE(queue.Push("long", [&](const std::string&) {
+  ASSERT_TRUE(queue.Push("long", [&](const WorkQueue::Worker&) {
     started = true;
     while (!release) std::this_thread::sleep_for(1ms);
   }));
@@ -58,11 +59,38 @@ TEST(WorkQueueTest, DrainWaitsForTheRunningItemsUpToTheGraceAndThenRefusesWork) 
   EXPECT_TRUE(queue.accepting());
   EXPECT_FALSE(queue.Drain(50ms)) << "the running item outlasted the grace";
   EXPECT_FALSE(queue.accepting());
-  EXPECT_FALSE(queue.Push("late", [&](const std::string&) { queued_ran = true; }));
+  EXPECT_FALSE(queue.Push("late", [&](const WorkQueue::Worker&) { queued_ran = true; }));
   release = true;
   EXPECT_TRUE(queue.Drain(10s));
   queue.Stop();
   EXPECT_FALSE(queued_ran);
+}
+
+TEST(WorkQueueTest, StalledNamesABusyWorkerSilentPastTheLimitUntilItBeatsOrEnds) {
+  WorkQueue queue({"cuda:0"}, 0);
+  queue.Start();
+  EXPECT_TRUE(queue.Stalled(0ms).empty()) << "an idle worker is never stalled";
+  std::atomic<bool> started{false}, beat{false}, beaten{false}, release{false};
+  ASSERT_TRUE(queue.Push("job-a", [&](const WorkQueue::Worker& worker) {
+    started = true;
+    while (!beat) std::this_thread::sleep_for(1ms);
+    worker.Beat();
+    beaten = true;
+    while (!release) std::this_thread::sleep_for(1ms);
+  }));
+  while (!started) std::this_thread::sleep_for(1ms);
+  std::this_thread::sleep_for(300ms);
+  const std::vector<StalledWorker> stalled = queue.Stalled(200ms);
+  ASSERT_EQ(stalled.size(), 1u);
+  EXPECT_EQ(stalled[0].device, "cuda:0");
+  EXPECT_EQ(stalled[0].key, "job-a");
+  EXPECT_TRUE(queue.Stalled(10s).empty()) << "silent for less than the limit";
+  beat = true;
+  while (!beaten) std::this_thread::sleep_for(1ms);
+  EXPECT_TRUE(queue.Stalled(200ms).empty()) << "a beat restarts the silence";
+  release = true;
+  queue.Stop();
+  EXPECT_TRUE(queue.Stalled(0ms).empty()) << "the item ended";
 }
 
 }  // namespace

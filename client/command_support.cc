@@ -1,6 +1,7 @@
 #include "command_support.h"
 
 #include <google/protobuf/util/json_util.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -21,15 +22,15 @@
 namespace ptq::client {
 namespace {
 
-// Ctrl-C while following a job: the handler writes to a pipe; a thread reading it cancels the
-// WatchJob call (nothing else is safe inside a signal handler).
-int interrupt_pipe[2] = {-1, -1};
 // How long a watch keeps trying to reach a server that went away before it gives up.
 constexpr std::chrono::minutes kResumeWindow{5};
-std::atomic<bool> interrupted{false};
+
+// InterruptScope's signal handler sets the flag and writes to a pipe, which its thread reads.
+int interrupt_pipe[2] = {-1, -1};
+std::atomic<bool> interrupt_seen{false};
 
 void OnInterrupt(int) {
-  interrupted.store(true);
+  interrupt_seen.store(true);
   const char byte = 1;
   (void)!write(interrupt_pipe[1], &byte, 1);
 }
@@ -44,6 +45,54 @@ std::string ToJson(const google::protobuf::Message& message) {
   (void)google::protobuf::util::MessageToJsonString(message, &json, print_options);
   return json;
 }
+
+ExitCode ReportError(const std::string& command, const std::string& message, ExitCode code,
+                     const GlobalOptions& options) {
+  if (options.json) {
+    const nlohmann::json error = {
+        {"error", {{"command", command}, {"message", message}, {"exit_code", static_cast<int>(code)}}}};
+    std::cerr << error.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  } else {
+    std::cerr << "ptq-client: " << command << ": " << message << "\n";
+  }
+  return code;
+}
+
+InterruptScope::InterruptScope(std::function<void()> on_interrupt) {
+  if (interrupt_pipe[0] < 0 && pipe(interrupt_pipe) != 0) {
+    interrupt_pipe[0] = interrupt_pipe[1] = -1;
+    return;  // Ctrl-C then ends the process as it would without a scope
+  }
+  interrupt_seen.store(false);
+  struct sigaction action = {};
+  action.sa_handler = OnInterrupt;
+  action.sa_flags = SA_RESETHAND;  // a second Ctrl-C ends the process at once
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, &previous_);
+  canceller_ = std::thread([on_interrupt = std::move(on_interrupt)] {
+    char byte = 0;
+    while (read(interrupt_pipe[0], &byte, 1) != 1) {
+    }
+    if (byte == 1) on_interrupt();
+  });
+}
+
+InterruptScope::~InterruptScope() {
+  if (!canceller_.joinable()) return;
+  const char stop = 0;  // wakes the thread, unless a Ctrl-C did
+  (void)!write(interrupt_pipe[1], &stop, 1);
+  canceller_.join();
+  sigaction(SIGINT, &previous_, nullptr);
+  // A Ctrl-C's byte and the stop byte may both be there: the next scope starts on an empty pipe.
+  const int flags = fcntl(interrupt_pipe[0], F_GETFL);
+  fcntl(interrupt_pipe[0], F_SETFL, flags | O_NONBLOCK);
+  char byte = 0;
+  while (read(interrupt_pipe[0], &byte, 1) == 1) {
+  }
+  fcntl(interrupt_pipe[0], F_SETFL, flags);
+}
+
+bool InterruptScope::interrupted() const { return interrupt_seen.load(); }
 
 ExitCode ReportRpcError(const std::string& what, const absl::Status& status, const GlobalOptions& options) {
   std::string explained;
@@ -98,19 +147,7 @@ absl::StatusOr<v1::Model> UploadIfMissing(QuantClient& client, const std::string
 }
 
 absl::StatusOr<v1::Job> FollowJob(QuantClient& client, const std::string& job_id, const GlobalOptions& options) {
-  if (interrupt_pipe[0] < 0 && pipe(interrupt_pipe) != 0) return absl::InternalError("cannot create a pipe");
-  struct sigaction action = {};
-  action.sa_handler = OnInterrupt;
-  sigemptyset(&action.sa_mask);
-  struct sigaction previous = {};
-  sigaction(SIGINT, &action, &previous);
-  std::thread canceller([&client] {
-    char byte = 0;
-    while (read(interrupt_pipe[0], &byte, 1) != 1) {
-    }
-    if (byte == 1) client.CancelStreamingCall();
-  });
-
+  InterruptScope interrupt([&client] { client.CancelStreamingCall(); });
   ProgressLine progress(std::cerr, isatty(STDERR_FILENO) != 0);
   v1::Job last;
   absl::Status watched;
@@ -125,8 +162,8 @@ absl::StatusOr<v1::Job> FollowJob(QuantClient& client, const std::string& job_id
       lost_since.reset();
       if (!options.json) progress.Show(job);
     });
-    const bool lost = absl::IsUnavailable(watched) || (absl::IsCancelled(watched) && !interrupted.load());
-    if (!lost || interrupted.load()) break;
+    const bool lost = absl::IsUnavailable(watched) || (absl::IsCancelled(watched) && !interrupt.interrupted());
+    if (!lost || interrupt.interrupted()) break;
     const auto now = std::chrono::steady_clock::now();
     if (!lost_since.has_value()) {
       lost_since = now;
@@ -135,18 +172,14 @@ absl::StatusOr<v1::Job> FollowJob(QuantClient& client, const std::string& job_id
                 << " again as soon as it answers\n";
     }
     if (now - *lost_since > kResumeWindow) break;
-    for (auto slept = std::chrono::milliseconds(0); slept < pause && !interrupted.load();
+    for (auto slept = std::chrono::milliseconds(0); slept < pause && !interrupt.interrupted();
          slept += std::chrono::milliseconds(50)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     pause = std::min(pause * 2, std::chrono::milliseconds(4000));
   }
   progress.Done();
-  const char stop = 0;  // wakes the canceller thread
-  (void)!write(interrupt_pipe[1], &stop, 1);
-  canceller.join();
-  sigaction(SIGINT, &previous, nullptr);
-  if (interrupted.load()) {
+  if (interrupt.interrupted()) {
     return absl::CancelledError(absl::StrCat("interrupted; job ", job_id,
                                              " keeps running on the server. Follow it again with: ptq-client watch ",
                                              job_id));

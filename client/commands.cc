@@ -41,9 +41,9 @@ std::optional<ExitCode> FetchSucceededJob(QuantClient& client, const std::string
   absl::StatusOr<v1::Job> fetched = client.GetJob(job_id);
   if (!fetched.ok()) return ReportRpcError(command, fetched.status(), options);
   if (fetched->state() != v1::JOB_STATE_SUCCEEDED) {
-    std::cerr << "ptq-client: " << command << ": job " << job_id << " is " << StateName(fetched->state())
-              << "; only SUCCEEDED jobs have " << what << "\n";
-    return kExitJobFailed;
+    return ReportError(command,
+                       absl::StrCat("job ", job_id, " is ", StateName(fetched->state()), "; only SUCCEEDED jobs have ", what),
+                       kExitJobFailed, options);
   }
   *job = *std::move(fetched);
   return std::nullopt;
@@ -77,13 +77,11 @@ ExitCode RunHealth(const GlobalOptions& options, const std::string& service) {
 ExitCode RunUpload(const GlobalOptions& options, const std::string& model_path) {
   std::error_code error;
   if (!std::filesystem::is_regular_file(model_path, error)) {
-    std::cerr << "ptq-client: upload: model file '" << model_path << "' does not exist\n";
-    return kExitUsage;
+    return ReportError("upload", absl::StrCat("model file '", model_path, "' does not exist"), kExitUsage, options);
   }
   absl::StatusOr<std::string> sha256 = Sha256OfFile(model_path);
   if (!sha256.ok()) {
-    std::cerr << "ptq-client: upload: cannot read '" << model_path << "'\n";
-    return kExitError;
+    return ReportError("upload", absl::StrCat("cannot read '", model_path, "'"), kExitError, options);
   }
   QuantClient client(options.server, options.credentials, options.token, options.timeout);
   absl::StatusOr<v1::Model> model = UploadIfMissing(client, model_path, *sha256, options);
@@ -104,8 +102,7 @@ ExitCode RunWatch(const GlobalOptions& options, const std::string& job_id) {
   QuantClient client(options.server, options.credentials, options.token, options.timeout);
   absl::StatusOr<v1::Job> job = FollowJob(client, job_id, options);
   if (absl::IsCancelled(job.status())) {
-    std::cerr << "ptq-client: " << job.status().message() << "\n";
-    return kExitInterrupted;
+    return ReportError("watch", std::string(job.status().message()), kExitInterrupted, options);
   }
   if (!job.ok()) return ReportRpcError("watch", job.status(), options);
   PrintJobEnd(*job, options);
@@ -117,10 +114,11 @@ ExitCode RunList(const GlobalOptions& options, const std::vector<std::string>& s
   for (const std::string& state : states) {
     v1::JobState parsed;
     if (!v1::JobState_Parse("JOB_STATE_" + absl::AsciiStrToUpper(state), &parsed)) {
-      std::cerr << "ptq-client: list: --state '" << state
-                << "' is not a job state (queued, awaiting_data, calibrating, exporting, evaluating, succeeded, "
-                   "failed, cancelled)\n";
-      return kExitUsage;
+      return ReportError("list",
+                         absl::StrCat("--state '", state,
+                                      "' is not a job state (queued, awaiting_data, calibrating, exporting, evaluating, "
+                                      "succeeded, failed, cancelled)"),
+                         kExitUsage, options);
     }
     request.add_states(parsed);
   }
@@ -248,16 +246,17 @@ ExitCode RunDownload(const GlobalOptions& options, const std::string& job_id, co
     std::error_code error;
     fs::create_directories(destination.parent_path(), error);
     if (error) {
-      std::cerr << "ptq-client: download: cannot create '" << destination.parent_path().string() << "'\n";
-      return kExitError;
+      return ReportError("download", absl::StrCat("cannot create '", destination.parent_path().string(), "'"),
+                         kExitError, options);
     }
     absl::StatusOr<v1::Artifact> header = client.DownloadArtifact(job_id, listed.path(), destination.string());
     if (!header.ok()) return ReportRpcError("download " + listed.path(), header.status(), options);
     absl::StatusOr<std::string> digest = Sha256OfFile(destination.string());
     if (!digest.ok() || *digest != header->sha256() || (!listed.sha256().empty() && *digest != listed.sha256())) {
-      std::cerr << "ptq-client: download: " << listed.path() << ": sha256 mismatch (got "
-                << (digest.ok() ? *digest : "unreadable") << ", server said " << header->sha256() << ")\n";
-      return kExitError;
+      return ReportError("download",
+                         absl::StrCat(listed.path(), ": sha256 mismatch (got ", digest.ok() ? *digest : "unreadable",
+                                      ", server said ", header->sha256(), ")"),
+                         kExitError, options);
     }
     files.push_back({{"path", listed.path()}, {"sha256", *digest}, {"size_bytes", header->size_bytes()}});
     if (!options.json) std::cerr << "  " << listed.path() << " (" << header->size_bytes() << " bytes) ok\n";
@@ -270,8 +269,7 @@ ExitCode RunDownload(const GlobalOptions& options, const std::string& job_id, co
     const std::string path = line.substr(line.find("  ") + 2);
     absl::StatusOr<std::string> digest = Sha256OfFile((fs::path(out_dir) / path).string());
     if (!digest.ok() || *digest != sha) {
-      std::cerr << "ptq-client: download: " << path << " does not match MANIFEST\n";
-      return kExitError;
+      return ReportError("download", absl::StrCat(path, " does not match MANIFEST"), kExitError, options);
     }
   }
   if (options.json) {
@@ -294,8 +292,9 @@ ExitCode RunReport(const GlobalOptions& options, const std::string& job_id) {
   std::error_code error;
   std::string folder = (fs::temp_directory_path(error) / "ptq-client-report-XXXXXX").string();
   if (mkdtemp(folder.data()) == nullptr) {
-    std::cerr << "ptq-client: report: cannot create a temporary folder in " << fs::temp_directory_path(error) << "\n";
-    return kExitError;
+    return ReportError("report",
+                       absl::StrCat("cannot create a temporary folder in ", fs::temp_directory_path(error).string()),
+                       kExitError, options);
   }
   const fs::path local = fs::path(folder) / "report.json";
   absl::StatusOr<v1::Artifact> header = client.DownloadArtifact(job_id, "report.json", local.string());
@@ -307,8 +306,8 @@ ExitCode RunReport(const GlobalOptions& options, const std::string& job_id) {
   fs::remove_all(folder, error);
   if (!header.ok()) return ReportRpcError("report", header.status(), options);
   if (report.is_discarded() || !report.is_object()) {
-    std::cerr << "ptq-client: report: the server's report.json of " << job_id << " is not a JSON object\n";
-    return kExitError;
+    return ReportError("report", absl::StrCat("the server's report.json of ", job_id, " is not a JSON object"),
+                       kExitError, options);
   }
   if (options.json) {
     std::cout << report.dump() << "\n";
@@ -317,8 +316,8 @@ ExitCode RunReport(const GlobalOptions& options, const std::string& job_id) {
   try {
     std::cout << ReportText(report);
   } catch (const nlohmann::json::exception& e) {
-    std::cerr << "ptq-client: report: the server's report.json of " << job_id << " is malformed: " << e.what() << "\n";
-    return kExitError;
+    return ReportError("report", absl::StrCat("the server's report.json of ", job_id, " is malformed: ", e.what()),
+                       kExitError, options);
   }
   return kExitOk;
 }

@@ -4,6 +4,7 @@
 
 #include "CLI/CLI.hpp"
 #include "channel_credentials.h"
+#include "command_support.h"
 #include "commands.h"
 #include "ptq/common/build_info.h"
 
@@ -28,7 +29,7 @@ int main(int argc, char** argv) {
       "  2  bad command line or job config (the message names the option, key or file)\n"
       "  3  the server refused the call (its status code and message are printed)\n"
       "  4  the job FAILED or was CANCELLED (submit --wait, watch); download, report: the job has not SUCCEEDED\n"
-      "  130  interrupted (Ctrl-C) while following a job, which keeps running on the server");
+      "  130  interrupted (Ctrl-C): a job being followed keeps running; one whose data was streaming is cancelled");
   app.fallthrough();  // global options may follow the subcommand: `upload m.pt --json`
   app.add_option("--server", options.server, "server host:port")->envname("PTQ_SERVER")->capture_default_str();
   app.add_option("--timeout", timeout_seconds, "seconds each call may take; uploads get a second more per MiB; streaming calibration data, watch and "
@@ -99,8 +100,9 @@ int main(int argc, char** argv) {
   options.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = ptq::client::ChannelCredentialsFor(tls);
   if (!credentials.ok()) {
-    std::cerr << "ptq-client: " << credentials.status().message() << "\n";
-    return ptq::client::kExitUsage;
+    const std::string command = app.get_subcommands().empty() ? "ptq-client" : app.get_subcommands().front()->get_name();
+    return ptq::client::ReportError(command, std::string(credentials.status().message()), ptq::client::kExitUsage,
+                                    options);
   }
   options.credentials = *std::move(credentials);
 

@@ -213,6 +213,10 @@ absl::StatusOr<v1::CalibrationSummary> QuantClient::StreamCalibration(
     const std::function<void(int64_t batches)>& on_batch) {
   grpc::ClientContext context;
   AddToken(&context);
+  {
+    std::lock_guard<std::mutex> lock(streaming_mutex_);
+    streaming_context_ = &context;
+  }
   v1::CalibrationSummary summary;
   std::unique_ptr<grpc::ClientWriter<v1::CalibrationBatch>> writer =
       stub_->StreamCalibrationBatch(&context, &summary);
@@ -235,6 +239,10 @@ absl::StatusOr<v1::CalibrationSummary> QuantClient::StreamCalibration(
     if (on_batch) on_batch(++sent);
   }
   grpc::Status status = writer->Finish();
+  {
+    std::lock_guard<std::mutex> lock(streaming_mutex_);
+    streaming_context_ = nullptr;
+  }
   if (!local.ok()) return local;
   if (!status.ok()) return Explain(status);
   return summary;

@@ -71,7 +71,7 @@ class QuantClient {
   absl::StatusOr<v1::Artifact> DownloadArtifact(const std::string& job_id, const std::string& path,
                                                 const std::string& destination);
 
-  // Cancels the streaming call in flight (WatchJob), if any. Thread-safe.
+  // Cancels the streaming call in flight (WatchJob, StreamCalibration), if any. Thread-safe.
   void CancelStreamingCall();
 
  private:

@@ -18,10 +18,11 @@
 namespace ptq::client {
 namespace {
 
-// Streams quant_batch_num batches of quant_batch_size images (fewer if the dataset is
-// smaller) from the local dataset.
+// Streams quant_batch_num batches of quant_batch_size images from the local dataset. Ctrl-C
+// cancels the call (CANCELLED); `sent` counts the batches the server was sent.
 absl::StatusOr<v1::CalibrationSummary> StreamLocalData(QuantClient& client, const v1::Job& job,
-                                                       const LocalDataset& data, const GlobalOptions& options) {
+                                                       const LocalDataset& data, const GlobalOptions& options,
+                                                       const InterruptScope& interrupt, int64_t* sent) {
   const int64_t batch_size = job.config().calibration().quant_batch_size();
   const int64_t batches = job.config().calibration().quant_batch_num();
   if (data.size() < batches * batch_size) {
@@ -32,15 +33,41 @@ absl::StatusOr<v1::CalibrationSummary> StreamLocalData(QuantClient& client, cons
   const bool terminal = isatty(STDERR_FILENO) != 0 && !options.json;
   return client.StreamCalibration(
       [&](v1::CalibrationBatch* batch) -> absl::StatusOr<bool> {
+        if (interrupt.interrupted()) return absl::CancelledError("interrupted");
         if (next == batches) return false;
         batch->set_job_id(job.job_id());
         if (absl::Status added = data.AddTo(next * batch_size, batch_size, batch); !added.ok()) return added;
         ++next;
         return true;
       },
-      [&](int64_t sent) {
-        if (terminal) std::cerr << "\rstreaming calibration data: " << sent << "/" << batches << " batches" << std::flush;
+      [&](int64_t count) {
+        *sent = count;
+        if (terminal) std::cerr << "\rstreaming calibration data: " << count << "/" << batches << " batches" << std::flush;
       });
+}
+
+// Ctrl-C while streaming: a job whose data stopped half way would wait for data that never
+// comes, so it is cancelled; one whose data was all sent runs on. Says which, exits 130.
+ExitCode ReportInterruptedStream(QuantClient& client, const v1::Job& job, bool stream_complete, int64_t sent,
+                                 const GlobalOptions& options) {
+  const std::string& job_id = job.job_id();
+  if (stream_complete) {
+    return ReportError("submit", absl::StrCat("interrupted after the calibration data was sent; job ", job_id,
+                                              " keeps running on the server. Follow it with: ptq-client watch ", job_id),
+                       kExitInterrupted, options);
+  }
+  const std::string stopped = absl::StrCat("interrupted while streaming calibration data (", sent, " of ",
+                                           job.config().calibration().quant_batch_num(), " batches sent); ");
+  absl::StatusOr<v1::Job> cancelled = client.CancelJob(job_id);
+  if (!cancelled.ok()) {
+    return ReportError("submit", absl::StrCat(stopped, "cancelling job ", job_id, " failed (",
+                                              cancelled.status().ToString(), "): cancel it with ptq-client cancel ",
+                                              job_id, ", or it waits for its data until the server gives up on it"),
+                       kExitInterrupted, options);
+  }
+  return ReportError("submit", absl::StrCat(stopped, "job ", job_id, " is ", StateName(cancelled->state()),
+                                            ", since its calibration data is incomplete"),
+                     kExitInterrupted, options);
 }
 
 }  // namespace
@@ -48,18 +75,14 @@ absl::StatusOr<v1::CalibrationSummary> StreamLocalData(QuantClient& client, cons
 ExitCode RunSubmit(const GlobalOptions& options, const SubmitOptions& submit) {
   // Everything local is checked before anything is sent.
   absl::StatusOr<LocalJobConfig> local = LoadJobConfig(submit.config_path);
-  if (!local.ok()) {
-    std::cerr << "ptq-client: submit: " << local.status().message() << "\n";
-    return kExitUsage;
-  }
+  if (!local.ok()) return ReportError("submit", std::string(local.status().message()), kExitUsage, options);
   std::unique_ptr<LocalDataset> data;
   if (!local->local_calibration_path.empty()) {
     absl::StatusOr<std::unique_ptr<LocalDataset>> opened =
         LocalDataset::Open(local->local_calibration_path, local->config.calibration().format());
     if (!opened.ok()) {
-      std::cerr << "ptq-client: submit: " << submit.config_path << ": calibration.path: " << opened.status().message()
-                << "\n";
-      return kExitUsage;
+      return ReportError("submit", absl::StrCat(submit.config_path, ": calibration.path: ", opened.status().message()),
+                         kExitUsage, options);
     }
     data = *std::move(opened);
   }
@@ -68,8 +91,7 @@ ExitCode RunSubmit(const GlobalOptions& options, const SubmitOptions& submit) {
   if (!local->model_path.empty()) {
     absl::StatusOr<std::string> sha256 = Sha256OfFile(local->model_path);
     if (!sha256.ok()) {
-      std::cerr << "ptq-client: submit: model.path: " << sha256.status().message() << "\n";
-      return kExitUsage;
+      return ReportError("submit", absl::StrCat("model.path: ", sha256.status().message()), kExitUsage, options);
     }
     config.mutable_model()->set_model_id(*sha256);  // the id the upload will get, hashed once
   }
@@ -83,9 +105,10 @@ ExitCode RunSubmit(const GlobalOptions& options, const SubmitOptions& submit) {
   absl::StatusOr<v1::Job> checked = client.SubmitQuantJob(config, "", /*validate_only=*/true);
   if (!checked.ok()) {
     if (OriginOf(checked.status()) == ErrorOrigin::kUnreachable) return ReportRpcError("submit", checked.status(), options);
-    std::cerr << "ptq-client: submit: " << submit.config_path << ": " << checked.status().message() << " ("
-              << absl::StatusCodeToString(checked.status().code()) << ")\n";
-    return kExitUsage;
+    return ReportError("submit",
+                       absl::StrCat(submit.config_path, ": ", checked.status().message(), " (",
+                                    absl::StatusCodeToString(checked.status().code()), ")"),
+                       kExitUsage, options);
   }
   if (!local->model_path.empty()) {
     absl::StatusOr<v1::Model> model = UploadIfMissing(client, local->model_path, config.model().model_id(), options);
@@ -96,15 +119,22 @@ ExitCode RunSubmit(const GlobalOptions& options, const SubmitOptions& submit) {
   if (!options.json) std::cerr << "submitted " << job->job_id() << " (" << StateName(job->state()) << ")\n";
 
   if (data != nullptr && job->state() == v1::JOB_STATE_AWAITING_DATA) {
-    absl::StatusOr<v1::CalibrationSummary> streamed = StreamLocalData(client, *job, *data, options);
+    absl::StatusOr<v1::CalibrationSummary> streamed = absl::UnknownError("not streamed");
+    int64_t sent = 0;
+    bool interrupted = false;
+    {
+      InterruptScope interrupt([&client] { client.CancelStreamingCall(); });
+      streamed = StreamLocalData(client, *job, *data, options, interrupt, &sent);
+      interrupted = interrupt.interrupted();
+    }
     if (isatty(STDERR_FILENO) && !options.json) std::cerr << "\n";
+    if (interrupted) return ReportInterruptedStream(client, *job, streamed.ok(), sent, options);
     if (!streamed.ok()) {
       // Nothing would ever complete this job's data: do not leave it waiting.
       (void)client.CancelJob(job->job_id());
       if (absl::IsInvalidArgument(streamed.status()) && streamed.status().message().find("calibration.path") == 0) {
-        std::cerr << "ptq-client: submit: " << streamed.status().message() << " (job " << job->job_id()
-                  << " cancelled)\n";
-        return kExitUsage;
+        return ReportError("submit", absl::StrCat(streamed.status().message(), " (job ", job->job_id(), " cancelled)"),
+                           kExitUsage, options);
       }
       return ReportRpcError("streaming calibration data", streamed.status(), options);
     }
@@ -124,8 +154,7 @@ ExitCode RunSubmit(const GlobalOptions& options, const SubmitOptions& submit) {
 
   absl::StatusOr<v1::Job> done = FollowJob(client, job->job_id(), options);
   if (absl::IsCancelled(done.status())) {
-    std::cerr << "ptq-client: " << done.status().message() << "\n";
-    return kExitInterrupted;
+    return ReportError("submit", std::string(done.status().message()), kExitInterrupted, options);
   }
   if (!done.ok()) return ReportRpcError("watch", done.status(), options);
   if (options.json) {

@@ -186,6 +186,18 @@ TEST_F(ClientIntegrationTest, ErrorsAreJsonDocumentsOnStderrUnderJson) {
   ASSERT_FALSE(unreachable.is_discarded()) << nobody.stderr_text;
   EXPECT_EQ(unreachable["error"]["code"], "UNAVAILABLE");
   EXPECT_EQ(unreachable["error"]["explanation"], "cannot reach server 127.0.0.1:1");
+
+  // Errors the client finds itself too.
+  const ProcessResult missing = Client({"--json", "upload", (root_.path() / "missing.pt").string()});
+  EXPECT_EQ(missing.exit_code, 2);
+  const json local = json::parse(missing.stderr_text, nullptr, false);
+  ASSERT_FALSE(local.is_discarded()) << missing.stderr_text;
+  EXPECT_EQ(local["error"]["command"], "upload");
+  EXPECT_EQ(local["error"]["exit_code"], 2);
+  EXPECT_NE(local["error"]["message"].get<std::string>().find("missing.pt' does not exist"), std::string::npos);
+  const ProcessResult bad_state = Client({"--json", "list", "--state", "sleeping"});
+  EXPECT_EQ(bad_state.exit_code, 2);
+  EXPECT_FALSE(json::parse(bad_state.stderr_text, nullptr, false).is_discarded()) << bad_state.stderr_text;
 }
 
 // A plain folder of images, no labels: the client streams every image file below it (nested
@@ -507,6 +519,45 @@ TEST_F(ClientIntegrationTest, CtrlCDuringWaitLeavesTheJobRunning) {
   const std::string state = json::parse(status.stdout_text)["state"];
   EXPECT_TRUE(state == "JOB_STATE_CALIBRATING" || state == "JOB_STATE_EXPORTING" || state == "JOB_STATE_SUCCEEDED")
       << state;
+}
+
+// Ctrl-C while client-side data streams: the stream stops, the job (whose data can no longer
+// be complete) is cancelled rather than left waiting, and the client says so and exits 130.
+TEST_F(ClientIntegrationTest, CtrlCWhileStreamingCancelsTheStreamAndTheJobAndSaysSo) {
+  // 200 batches of one 2000 x 2000 PPM image (12 MB each, hard links to one file): the stream
+  // lasts seconds, so the interrupt comes while it is on.
+  const fs::path folder = root_.path() / "large-images";
+  fs::create_directories(folder);
+  {
+    std::ofstream image(folder / "image000.ppm", std::ios::binary);
+    image << "P6\n2000 2000\n255\n" << std::string(size_t{2000} * 2000 * 3, '\x7f');
+  }
+  for (int i = 1; i < 200; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof(name), "image%03d.ppm", i);
+    fs::create_hard_link(folder / "image000.ppm", folder / name);
+  }
+  json config = Config("client", 200, 0);
+  config["calibration"]["path"] = folder.string();
+  config["calibration"]["quant_batch_size"] = 1;
+  const std::string log = (root_.path() / "client.log").string();
+  testing::ChildProcess client(
+      {testing::ClientBinary(), "--server", server_->address(), "submit", "--config", WriteConfig(config)}, log);
+  for (int i = 0; i < 400 && testing::ReadFileBytes(log).find("submitted job-") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  client.Signal(SIGINT);
+  EXPECT_EQ(client.WaitFor(std::chrono::seconds(30)), 130);
+  const std::string output = testing::ReadFileBytes(log);
+  const size_t at = output.find("ptq-client: submit: interrupted while streaming calibration data (");
+  ASSERT_NE(at, std::string::npos) << output;
+  EXPECT_NE(output.find(" of 200 batches sent); job job-", at), std::string::npos) << output;
+  EXPECT_NE(output.find("is CANCELLED, since its calibration data is incomplete", at), std::string::npos) << output;
+  const std::string job_id = output.substr(output.find("job-", at), 20);
+  const ProcessResult status = Client({"status", job_id, "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.stderr_text;
+  EXPECT_EQ(json::parse(status.stdout_text)["state"], "JOB_STATE_CANCELLED");
+  EXPECT_EQ(Client({"health"}).exit_code, 0);
 }
 
 }  // namespace

@@ -52,5 +52,24 @@ TEST(ReportRpcErrorTest, UnderJsonTheErrorIsOneDocument) {
   EXPECT_EQ(error["exit_code"], 1);
 }
 
+TEST(ReportErrorTest, ALocalErrorIsALineOrUnderJsonOneDocument) {
+  GlobalOptions options;
+  std::ostringstream captured;
+  std::streambuf* stderr_buffer = std::cerr.rdbuf(captured.rdbuf());
+  const ExitCode plain = ReportError("download", "report.json does not match MANIFEST", kExitError, options);
+  options.json = true;
+  const ExitCode as_json = ReportError("download", "report.json does not match MANIFEST", kExitError, options);
+  std::cerr.rdbuf(stderr_buffer);
+  EXPECT_EQ(plain, kExitError);
+  EXPECT_EQ(as_json, kExitError);
+  const std::string text = captured.str();
+  const size_t line_end = text.find('\n');
+  EXPECT_EQ(text.substr(0, line_end + 1), "ptq-client: download: report.json does not match MANIFEST\n");
+  const nlohmann::json error = nlohmann::json::parse(text.substr(line_end + 1))["error"];
+  EXPECT_EQ(error["command"], "download");
+  EXPECT_EQ(error["message"], "report.json does not match MANIFEST");
+  EXPECT_EQ(error["exit_code"], 1);
+}
+
 }  // namespace
 }  // namespace ptq::client

@@ -112,8 +112,13 @@ std::string ReportText(const json& report) {
     absl::StrAppend(&text, "\nmade by ptq-service ", made->value("ptq_version", "?"), " (commit ",
                     made->value("commit", "?"), "), LibTorch ", made->value("libtorch", "?"), ", onednn ",
                     made->value("onednn", "?"), " (", report.value("onednn_isa", "?"), ")\nmodel sha256 ",
-                    made->value("model_sha256", "?"), "\ncalibrated on ", made->value("calibration_images", 0),
-                    " images, fingerprint ", made->value("calibration_fingerprint", "?"), "\n");
+                    made->value("model_sha256", "?"), "\n");
+    if (const std::string from_job = made->value("calibration_from_job", ""); !from_job.empty()) {
+      absl::StrAppend(&text, "calibration reused from job ", from_job, " (its report says on which images)\n");
+    } else {
+      absl::StrAppend(&text, "calibrated on ", made->value("calibration_images", 0), " images, fingerprint ",
+                      made->value("calibration_fingerprint", "?"), "\n");
+    }
   }
   return text;
 }

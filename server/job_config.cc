@@ -1,7 +1,10 @@
 #include "job_config.h"
 
+#include <algorithm>
 #include <tuple>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "data_paths.h"
 #include "ptq/common/sha256.h"
@@ -117,6 +120,7 @@ absl::StatusOr<core::DataSpec> ResolveEvaluationData(const std::string& data_roo
   if (!data.ok()) return data.status();
   data->limit = limit;
   data->batch_size = 32;
+  data->require_labels = true;  // accuracy needs them; a folder of images without its list has none
   return data;
 }
 
@@ -134,6 +138,7 @@ absl::StatusOr<ResolvedJob> ResolveJobConfig(v1::JobConfig* config, const std::s
       {"calibration.source", &config->calibration().source(), kMaxPathLength},
       {"calibration.path", &config->calibration().path(), kMaxPathLength},
       {"calibration.format", &config->calibration().format(), kMaxPathLength},
+      {"calibration.from_job", &config->calibration().from_job(), kMaxNameLength},
       {"evaluate.path", &config->evaluate().path(), kMaxPathLength},
       {"evaluate.format", &config->evaluate().format(), kMaxPathLength},
       {"ptq.activation_quantizer", &config->ptq().activation_quantizer(), kMaxPathLength},
@@ -180,7 +185,27 @@ absl::StatusOr<ResolvedJob> ResolveJobConfig(v1::JobConfig* config, const std::s
   job.quant_batch_num = calibration->quant_batch_num();
   job.quant_batch_size = calibration->quant_batch_size();
   const std::string& source = calibration->source();
-  if (source == "stream" || source == "client") {
+  if (!calibration->from_job().empty()) {
+    if (!source.empty() || !calibration->path().empty()) {
+      return absl::InvalidArgumentError(
+          "calibration.from_job reuses another job's calibration: calibration.source and calibration.path go with "
+          "calibrating on data; give one or the other");
+    }
+    // A job id ("job-" and 16 hex digits), which also names that job's result directory.
+    const std::string& from_job = calibration->from_job();
+    if (from_job.size() != 20 || !absl::StartsWith(from_job, "job-") ||
+        !std::all_of(from_job.begin() + 4, from_job.end(),
+                     [](char c) { return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'f'); })) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("calibration.from_job must be a job id such as job-0123456789abcdef, got '", from_job, "'"));
+    }
+    if (job.ptq.sensitivity || job.ptq.AsksForBudget()) {
+      return absl::InvalidArgumentError(
+          "ptq.sensitivity, ptq.min_agreement and ptq.max_top1_drop measure on held-out calibration images, which "
+          "calibration.from_job does not read; calibrate again to use them");
+    }
+    job.calibration_from_job = from_job;
+  } else if (source == "stream" || source == "client") {
     job.streamed = true;
   } else if (source == "server") {
     absl::StatusOr<core::DataSpec> data = ResolveDataset(data_root, calibration->path(), calibration->format(),

@@ -22,6 +22,8 @@ struct ResolvedJob {
   int quant_batch_num = 0;
   int quant_batch_size = 0;
   core::DataSpec calibration;  // server source only: the first quant_batch_num batches
+  // calibration.from_job: the job whose calibration_state.pt replaces calibration data.
+  std::string calibration_from_job;
   std::optional<core::DataSpec> evaluation;
 };
 

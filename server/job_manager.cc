@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "calibration_reuse.h"
 #include "job_protos.h"
 #include "job_runner.h"
 #include "job_states.h"
@@ -152,6 +153,18 @@ absl::StatusOr<v1::Job> JobManager::Submit(v1::JobConfig config, const std::stri
                                                    " characters long; at most ", kMaxIdempotencyKeyLength,
                                                    " are accepted"));
   }
+  if (const std::string& from_job = config.calibration().from_job(); !from_job.empty()) {
+    absl::StatusOr<v1::Job> earlier = registry_.GetVisible(from_job, caller);
+    if (!earlier.ok()) {
+      return absl::Status(earlier.status().code(), absl::StrCat("calibration.from_job: ", earlier.status().message()));
+    }
+    if (earlier->state() != v1::JOB_STATE_SUCCEEDED) {
+      return absl::FailedPreconditionError(absl::StrCat("calibration.from_job: job ", from_job, " is ",
+                                                        StateName(earlier->state()),
+                                                        "; only a SUCCEEDED job's calibration can be reused"));
+    }
+    if (absl::Status inherited = InheritCalibration(*earlier, &config); !inherited.ok()) return inherited;
+  }
   absl::StatusOr<ResolvedJob> resolved = ResolveJobConfig(&config, options_.data_root);
   if (!resolved.ok()) return resolved.status();
   if (!idempotency_key.empty() && !validate_only) {
@@ -169,7 +182,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(v1::JobConfig config, const std::stri
     return absl::Status(model.status().code(),
                         absl::StrCat("model.model_id: ", model.status().message(), " (upload it first)"));
   }
-  if (!resolved->streamed) {
+  if (!resolved->streamed && resolved->calibration_from_job.empty()) {
     if (absl::Status opens = CheckDatasetOpens(resolved->calibration, "calibration.path"); !opens.ok()) return opens;
   }
   if (resolved->evaluation.has_value()) {

@@ -42,6 +42,10 @@ absl::StatusOr<JobOutput> RunQuantJob(const JobRun& run) {
     return core::OpenDataset(spec);
   };
   job.calibration_batches = run.resolved.quant_batch_num;
+  if (!run.resolved.calibration_from_job.empty()) {
+    job.calibration_from_job = run.resolved.calibration_from_job;
+    job.calibration_state_path = (run.results_dir / job.calibration_from_job / core::kCalibrationStateFile).string();
+  }
   job.evaluation = run.resolved.evaluation;
   google::protobuf::util::JsonPrintOptions json_options;
   json_options.preserve_proto_field_names = true;

@@ -17,7 +17,7 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-absl::Status InStage(const char* stage, const absl::Status& status) {
+absl::Status InStage(absl::string_view stage, const absl::Status& status) {
   if (status.ok() || absl::IsCancelled(status)) return status;
   return absl::Status(status.code(), absl::StrCat(stage, ": ", status.message()));
 }
@@ -86,16 +86,24 @@ absl::StatusOr<PipelineResult> RunPipeline(const PipelineJob& job, const std::st
   result.provenance.model_sha256 = *std::move(model_sha256);
   result.timings.model_load_seconds = SecondsSince(stage_start);
   result.session = *std::move(session);
-  absl::StatusOr<std::unique_ptr<BatchSource>> calibration = job.open_calibration();
-  if (!calibration.ok()) return InStage("opening the calibration data", calibration.status());
-  FingerprintingSource fingerprinted(**calibration);
-  if (absl::Status calibrated = result.session->Calibrate(fingerprinted, callbacks.progress, callbacks.cancelled);
-      !calibrated.ok()) {
-    return InStage("calibration", calibrated);
+  if (!job.calibration_state_path.empty()) {
+    if (absl::Status restored = result.session->CalibrateFrom(job.calibration_state_path); !restored.ok()) {
+      return InStage(absl::StrCat("reusing the calibration of job ", job.calibration_from_job), restored);
+    }
+    result.provenance.calibration_from_job = job.calibration_from_job;
+    if (callbacks.progress) callbacks.progress(job.calibration_batches, job.calibration_batches);
+  } else {
+    absl::StatusOr<std::unique_ptr<BatchSource>> calibration = job.open_calibration();
+    if (!calibration.ok()) return InStage("opening the calibration data", calibration.status());
+    FingerprintingSource fingerprinted(**calibration);
+    if (absl::Status calibrated = result.session->Calibrate(fingerprinted, callbacks.progress, callbacks.cancelled);
+        !calibrated.ok()) {
+      return InStage("calibration", calibrated);
+    }
+    result.provenance.calibration_fingerprint = fingerprinted.HexDigest();
+    result.provenance.calibration_images = fingerprinted.num_images();
   }
   result.timings.calibration_seconds = SecondsSince(stage_start);
-  result.provenance.calibration_fingerprint = fingerprinted.HexDigest();
-  result.provenance.calibration_images = fingerprinted.num_images();
   if (IsCancelled(callbacks)) return absl::CancelledError("cancelled");
 
   enter(PipelineStage::kExporting, 1, "steps");

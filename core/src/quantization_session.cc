@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <sstream>
 #include <utility>
@@ -20,6 +21,7 @@
 #include "ptq/core/devices.h"
 #include "ptq/core/result_directory.h"
 #include "quant/activation_observer.h"
+#include "quant/calibration_state.h"
 #include "quant/calibrator.h"
 #include "quant/quantized_model.h"
 #include "torch_errors.h"
@@ -136,6 +138,27 @@ absl::Status QuantizationSession::Calibrate(BatchSource& data, const ProgressCal
       .status();
 }
 
+absl::Status QuantizationSession::CalibrateFrom(const std::string& state_path) {
+  State& state = *state_;
+  std::ifstream file(state_path, std::ios::binary);
+  std::ostringstream bytes;
+  if (!file || !(bytes << file.rdbuf())) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot read '", state_path, "'"));
+  }
+  WeightGranularity weights = WeightGranularity::kPerChannel;
+  (void)ParseWeightQuantizer(state.config.weight_quantizer, &weights);  // validated at Create
+  return GuardTorch<bool>("calibration from a saved state",
+                          [&]() -> absl::StatusOr<bool> {
+                            torch::NoGradGuard no_grad;
+                            absl::StatusOr<CalibrationState> saved = ParseCalibrationState(bytes.str());
+                            absl::Status status =
+                                saved.ok() ? RestoreCalibration(state.model, *saved, weights) : saved.status();
+                            if (!status.ok()) return status;
+                            return true;
+                          })
+      .status();
+}
+
 absl::Status QuantizationSession::ExportTorchScript(const std::string& fp32_path, const std::string& int8_path) const {
   if (!state_->model.calibrated) {
     return absl::FailedPreconditionError("export needs a calibrated model: run Calibrate first");
@@ -198,11 +221,17 @@ absl::Status QuantizationSession::WriteArtifacts(const std::string& directory) c
   if (!fp32_onnx.ok()) return fp32_onnx.status();
   absl::StatusOr<std::string> int8_onnx = BuildOnnx(state_->model, OnnxVariant::kQdq);
   if (!int8_onnx.ok()) return int8_onnx.status();
+  absl::StatusOr<std::string> calibration_state = GuardTorch<std::string>(
+      kCalibrationStateFile, [&]() -> absl::StatusOr<std::string> {
+        return SerializeCalibrationState(CaptureCalibrationState(state_->model));
+      });
+  if (!calibration_state.ok()) return calibration_state.status();
   const std::pair<std::filesystem::path, std::string> files[] = {
       {root / "quant_params.json", *params + "\n"},
       {fp32_model.parent_path() / "model.onnx", *fp32_onnx},
       {int8_model.parent_path() / "model.onnx", *int8_onnx},
       {root / "calibration.cache", TensorRtCalibrationCache(state_->model)},
+      {root / kCalibrationStateFile, *calibration_state},
   };
   if (!state_->model.sensitivity.empty()) {
     const std::vector<std::string> float_layers =

@@ -114,13 +114,13 @@ TEST_F(ClientIntegrationTest, SubmitWaitWithServerSourceDownloadsAVerifiedResult
     EXPECT_EQ(*Sha256OfFile((out / path).string()), sha) << path;
     ++files;
   }
-  EXPECT_EQ(files, 7);
+  EXPECT_EQ(files, 8);
 
   // `download` fetches it again, checking every sha256; `status --json` is the same job.
   const ProcessResult download =
       Client({"download", job["job_id"], "--out", (root_.path() / "again").string(), "--json"});
   ASSERT_EQ(download.exit_code, 0) << download.stderr_text;
-  EXPECT_EQ(json::parse(download.stdout_text)["files"].size(), 8u);
+  EXPECT_EQ(json::parse(download.stdout_text)["files"].size(), 9u);
   EXPECT_EQ(testing::ReadFileBytes(root_.path() / "again" / "int8_infer" / "model.pt"),
             testing::ReadFileBytes(out / "int8_infer" / "model.pt"));
   const ProcessResult status = Client({"status", job["job_id"], "--json"});
@@ -519,6 +519,91 @@ TEST_F(ClientIntegrationTest, CtrlCDuringWaitLeavesTheJobRunning) {
   const std::string state = json::parse(status.stdout_text)["state"];
   EXPECT_TRUE(state == "JOB_STATE_CALIBRATING" || state == "JOB_STATE_EXPORTING" || state == "JOB_STATE_SUCCEEDED")
       << state;
+}
+
+// The same on the server's side: a folder of images under the data root calibrates; it cannot
+// be evaluated on, having no labels.
+TEST_F(ClientIntegrationTest, ServerSourceCalibratesOnAFolderOfUnlabelledImagesButNeedsLabelsToEvaluate) {
+  const fs::path folder = root_.path() / "data" / "my-images";
+  fs::create_directories(folder / "nested");
+  for (int i = 0; i < 32; ++i) {
+    fs::copy_file(testing::TestDataDir() / "texture_120x90.jpg",
+                  folder / (i % 2 == 0 ? fs::path("nested") : fs::path(".")) / ("image" + std::to_string(i) + ".jpg"));
+  }
+  json config = Config("server", 2, 0);
+  config["calibration"]["path"] = "my-images";
+  const ProcessResult run = Client({"submit", "--config", WriteConfig(config), "--wait", "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.stderr_text;
+  const std::string job_id = json::parse(run.stdout_text)["job_id"];
+  const ProcessResult report = Client({"report", job_id, "--json"});
+  ASSERT_EQ(report.exit_code, 0) << report.stderr_text;
+  EXPECT_EQ(json::parse(report.stdout_text)["provenance"]["calibration_images"], 32);
+
+  config["evaluate"] = {{"path", "my-images"}};
+  const ProcessResult evaluate = Client({"submit", "--config", WriteConfig(config, "evaluate.json")});
+  EXPECT_EQ(evaluate.exit_code, 2);
+  EXPECT_NE(evaluate.stderr_text.find("evaluate.path"), std::string::npos) << evaluate.stderr_text;
+  EXPECT_NE(evaluate.stderr_text.find("has no val_list.txt"), std::string::npos) << evaluate.stderr_text;
+}
+
+// calibration.from_job: a second job takes the first one's calibration to keep a layer in float
+// and run on qnnpack, reading no calibration data; what set the ranges cannot change.
+TEST_F(ClientIntegrationTest, FromJobReusesACalibrationToChangeFloatLayersAndBackendWithoutData) {
+  const ProcessResult first = Client({"submit", "--config", WriteConfig(Config("server", 3, 200)), "--wait", "--json"});
+  ASSERT_EQ(first.exit_code, 0) << first.stderr_text;
+  const std::string calibrated = json::parse(first.stdout_text)["job_id"];
+  const ProcessResult first_report = Client({"report", calibrated, "--json"});
+  ASSERT_EQ(first_report.exit_code, 0) << first_report.stderr_text;
+  const std::string layer = json::parse(first_report.stdout_text)["layer_sqnr"][2]["module_path"];
+
+  const json reuse = {
+      {"name", "reuse"},
+      {"model", {{"path", (testing::ReferenceModelsDir() / "mobilenet_v3_small.pt").string()}}},
+      {"calibration", {{"from_job", calibrated}}},
+      {"ptq", {{"skip_layers", {layer}}, {"backend", "qnnpack"}}},
+      {"evaluate", {{"path", "fashion-mnist/t10k"}, {"limit", 200}}}};
+  const ProcessResult second = Client({"submit", "--config", WriteConfig(reuse, "reuse.json"), "--wait", "--json"});
+  ASSERT_EQ(second.exit_code, 0) << second.stderr_text;
+  const json job = json::parse(second.stdout_text);
+  EXPECT_EQ(job["state"], "JOB_STATE_SUCCEEDED");
+  EXPECT_EQ(job["config"]["ptq"]["activation_quantizer"], "HistQuantizer") << "taken from the first job";
+  EXPECT_EQ(job["config"]["ptq"]["backend"], "qnnpack");
+  for (const json& variant : job["metrics"]["variants"]) {
+    EXPECT_GT(variant["top1"].get<double>(), 80) << variant;
+  }
+  const ProcessResult report = Client({"report", job["job_id"], "--json"});
+  ASSERT_EQ(report.exit_code, 0) << report.stderr_text;
+  const json made = json::parse(report.stdout_text);
+  EXPECT_EQ(made["provenance"]["calibration_from_job"], calibrated);
+  EXPECT_EQ(made["provenance"]["calibration_images"], 0) << "no calibration data was read";
+  for (const json& row : made["layer_sqnr"]) EXPECT_NE(row["module_path"], layer) << "kept in float";
+  EXPECT_NE(Client({"report", job["job_id"]}).stdout_text.find("calibration reused from job " + calibrated),
+            std::string::npos);
+
+  json refit = reuse;
+  refit["ptq"]["fuse"] = false;
+  const ProcessResult refused = Client({"submit", "--config", WriteConfig(refit, "refit.json")});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.stderr_text.find("ptq.fuse differs from job " + calibrated), std::string::npos)
+      << refused.stderr_text;
+  json unknown = reuse;
+  unknown["calibration"]["from_job"] = "job-0000000000000000";
+  const ProcessResult missing = Client({"submit", "--config", WriteConfig(unknown, "unknown.json")});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.stderr_text.find("calibration.from_job: "), std::string::npos) << missing.stderr_text;
+  EXPECT_NE(missing.stderr_text.find("NOT_FOUND"), std::string::npos) << missing.stderr_text;
+  const ProcessResult long_job = Client({"submit", "--config", WriteConfig(Config("server", 400, 0), "long.json"),
+                                         "--json"});
+  ASSERT_EQ(long_job.exit_code, 0) << long_job.stderr_text;
+  const std::string cancelled = json::parse(long_job.stdout_text)["job_id"];
+  ASSERT_EQ(Client({"cancel", cancelled}).exit_code, 0);
+  WaitForEnd(*server_, cancelled);
+  unknown["calibration"]["from_job"] = cancelled;
+  const ProcessResult unfinished = Client({"submit", "--config", WriteConfig(unknown, "unfinished.json")});
+  EXPECT_EQ(unfinished.exit_code, 2);
+  EXPECT_NE(unfinished.stderr_text.find("is CANCELLED; only a SUCCEEDED job's calibration can be reused"),
+            std::string::npos)
+      << unfinished.stderr_text;
 }
 
 // Ctrl-C while client-side data streams: the stream stops, the job (whose data can no longer

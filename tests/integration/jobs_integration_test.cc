@@ -174,7 +174,8 @@ TEST_F(JobsIntegrationTest, ServerSourceJobGoesThroughEveryStateAndSucceeds) {
   std::set<std::string> paths;
   for (const v1::Artifact& artifact : done.artifacts()) paths.insert(artifact.path());
   for (const char* file : {"fp32/model.pt", "fp32/model.onnx", "int8_infer/model.pt", "int8_infer/model.onnx",
-                           "calibration.cache", "quant_params.json", "report.json", "MANIFEST"}) {
+                           "calibration.cache", "calibration_state.pt", "quant_params.json", "report.json",
+                           "MANIFEST"}) {
     EXPECT_EQ(paths.count(file), 1u) << file;
   }
   ExpectArtifactsDownload(done);

@@ -7,6 +7,7 @@
 
 #include "data/idx_dataset.h"
 #include "data/imagenet_folder.h"
+#include "ptq/core/batch.h"
 #include "test_env.h"
 
 namespace ptq::core {
@@ -137,6 +138,42 @@ TEST(ImageNetDatasetTest, MissingListIsNotFound) {
   absl::Status status = OpenDataset(spec).status();
   EXPECT_TRUE(absl::IsNotFound(status)) << status;
   EXPECT_NE(status.message().find("val_list.txt"), absl::string_view::npos);
+}
+
+// Calibration needs no labels: a folder of images without val_list.txt is every image file
+// below it, in path order, unlabelled; evaluation (require_labels) still needs the list.
+TEST(ImageNetDatasetTest, AFolderWithoutAListIsItsImageFilesUnlabelled) {
+  TempDir dir;
+  const fs::path folder = dir.path() / "plain";
+  fs::create_directories(folder / "b-nested");
+  for (const char* name : {"c.JPG", "a.jpg", "b-nested/x.jpeg"}) {
+    fs::copy_file(ptq::testing::TestDataDir() / "texture_120x90.jpg", folder / name);
+  }
+  std::ofstream(folder / "notes.txt") << "not an image";
+  auto loader = ImageNetFolderLoader::Open(folder, SmallSpec(folder, 2).preprocess, 0);
+  ASSERT_TRUE(loader.ok()) << loader.status();
+  EXPECT_EQ((*loader)->size(), 3);
+
+  DataSpec spec = SmallSpec(folder, 2);
+  auto source = OpenDataset(spec);
+  ASSERT_TRUE(source.ok()) << source.status();
+  std::vector<int64_t> batch_sizes;
+  EXPECT_EQ(DrainLabels(**source, {3, 32, 32}, &batch_sizes), std::vector<int32_t>(3, kNoLabel));
+  EXPECT_EQ(batch_sizes, (std::vector<int64_t>{2, 1}));
+
+  spec.require_labels = true;
+  absl::Status status = OpenDataset(spec).status();
+  EXPECT_TRUE(absl::IsNotFound(status)) << status;
+  EXPECT_NE(status.message().find("has no val_list.txt"), absl::string_view::npos) << status;
+
+  // A link to an image outside the confinement root is refused, as a listed one would be.
+  TempDir outside;
+  fs::copy_file(ptq::testing::TestDataDir() / "texture_120x90.jpg", outside.path() / "secret.jpg");
+  fs::create_symlink(outside.path() / "secret.jpg", folder / "d.jpg");
+  spec = SmallSpec(folder, 2);
+  spec.confine_to = folder.string();
+  status = OpenDataset(spec).status();
+  EXPECT_TRUE(absl::IsPermissionDenied(status)) << status;
 }
 
 TEST(ImageNetDatasetTest, MissingListedFileNamesFileAndLine) {

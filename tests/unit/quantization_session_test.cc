@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "nlohmann/json.hpp"
+#include "ptq/core/result_directory.h"
 #include "test_env.h"
 
 namespace ptq::core {
@@ -119,6 +120,71 @@ TEST_F(QuantizationSessionTest, CalibrateEvaluateAndDescribeEveryPoint) {
   ASSERT_EQ(params.at("float_layers").size(), 1u);
   EXPECT_EQ(params.at("float_layers")[0].at("module_path"), "fc");
   EXPECT_EQ(params.at("float_layers")[0].at("reason"), "listed in ptq.skip_layers");
+}
+
+// calibration.from_job's engine side: what WriteArtifacts keeps of a calibration restores,
+// without data, to the same parameters and the same simulated int8 model, re-plans for other
+// float layers, and is refused for another graph or a plan that needs ranges it lacks.
+TEST_F(QuantizationSessionTest, ACalibrationKeptBesideTheArtifactsIsRestoredWithoutData) {
+  const std::string model = (testing::TestModelsDir() / "mobilenet_v3_small.pt").string();
+  PtqConfig config;  // the defaults: equalization and bias correction on
+  config.skip_se_quant = true;
+  auto calibrated = QuantizationSession::Create(model, config, {});
+  ASSERT_TRUE(calibrated.ok()) << calibrated.status();
+  ASSERT_TRUE((*calibrated)->Calibrate(*Data(8), nullptr, nullptr).ok());
+  const fs::path artifacts = dir_.path() / "artifacts";
+  ASSERT_TRUE((*calibrated)->WriteArtifacts(artifacts.string()).ok());
+  const std::string state = (artifacts / kCalibrationStateFile).string();
+  const nlohmann::json params = nlohmann::json::parse(*(*calibrated)->QuantParamsJson());
+  ASSERT_FALSE(params.at("weights").at(0).at("bias_correction").empty());
+
+  auto restored = QuantizationSession::Create(model, config, {});
+  ASSERT_TRUE(restored.ok());
+  const absl::Status from_state = (*restored)->CalibrateFrom(state);
+  ASSERT_TRUE(from_state.ok()) << from_state;
+  EXPECT_EQ(nlohmann::json::parse(*(*restored)->QuantParamsJson()), params);
+  auto before = (*calibrated)->Evaluate(*Data(), nullptr, nullptr);
+  auto after = (*restored)->Evaluate(*Data(), nullptr, nullptr);
+  ASSERT_TRUE(before.ok() && after.ok());
+  EXPECT_EQ((*after)[1].top1, (*before)[1].top1);
+  EXPECT_EQ((*after)[1].agreement_top1, (*before)[1].agreement_top1);
+  EXPECT_EQ((*restored)->LayerSqnr().size(), (*calibrated)->LayerSqnr().size());
+
+  // Another float layer: the rest keeps its parameters.
+  PtqConfig replanned = config;
+  const std::string skipped = params.at("weights").at(2).at("module_path");
+  replanned.skip_layers = {skipped};
+  auto fewer = QuantizationSession::Create(model, replanned, {});
+  ASSERT_TRUE(fewer.ok());
+  ASSERT_TRUE((*fewer)->CalibrateFrom(state).ok());
+  const nlohmann::json fewer_params = nlohmann::json::parse(*(*fewer)->QuantParamsJson());
+  EXPECT_EQ(fewer_params.at("weights").size(), params.at("weights").size() - 1);
+  bool listed = false;
+  for (const nlohmann::json& layer : fewer_params.at("float_layers")) listed |= layer.at("module_path") == skipped;
+  EXPECT_TRUE(listed) << fewer_params.at("float_layers");
+  EXPECT_EQ(fewer_params.at("activations").at(0), params.at("activations").at(0));
+
+  // Squeeze-excitation layers were float there: their activations have no range.
+  PtqConfig with_se = config;
+  with_se.skip_se_quant = false;
+  auto more = QuantizationSession::Create(model, with_se, {});
+  const absl::Status lacking = (*more)->CalibrateFrom(state);
+  EXPECT_TRUE(absl::IsFailedPrecondition(lacking)) << lacking;
+  EXPECT_NE(lacking.message().find("has no calibrated range"), absl::string_view::npos) << lacking;
+
+  // Another graph (BatchNorm not folded), another model, a damaged file.
+  PtqConfig unfused = config;
+  unfused.fuse = false;
+  auto other_graph = QuantizationSession::Create(model, unfused, {});
+  const absl::Status mismatch = (*other_graph)->CalibrateFrom(state);
+  EXPECT_TRUE(absl::IsFailedPrecondition(mismatch)) << mismatch;
+  EXPECT_NE(mismatch.message().find("calibrated"), absl::string_view::npos) << mismatch;
+  auto tiny = QuantizationSession::Create(TinyModel(), PtqConfig(), {});
+  EXPECT_TRUE(absl::IsFailedPrecondition((*tiny)->CalibrateFrom(state)));
+  std::ofstream(dir_.path() / "damaged.pt") << "not a pickle";
+  const absl::Status damaged = (*restored)->CalibrateFrom((dir_.path() / "damaged.pt").string());
+  EXPECT_TRUE(absl::IsFailedPrecondition(damaged)) << damaged;
+  EXPECT_TRUE(absl::IsFailedPrecondition((*restored)->CalibrateFrom((dir_.path() / "missing.pt").string())));
 }
 
 TEST_F(QuantizationSessionTest, DifferentQuantizersGiveDifferentParameters) {

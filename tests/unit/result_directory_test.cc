@@ -61,7 +61,8 @@ TEST(ResultDirectoryTest, ArtifactsReportAndManifestAppearTogether) {
   EXPECT_FALSE(fs::exists(staging));
 
   EXPECT_EQ(testing::ListFiles(destination),
-            (std::vector<std::string>{"MANIFEST", "calibration.cache", "fp32/model.onnx", "fp32/model.pt",
+            (std::vector<std::string>{"MANIFEST", "calibration.cache", "calibration_state.pt", "fp32/model.onnx",
+                                      "fp32/model.pt",
                                       "int8_infer/model.onnx", "int8_infer/model.pt", "quant_params.json",
                                       "report.json"}));
   std::istringstream manifest(ptq::testing::ReadFileBytes(destination / "MANIFEST"));
@@ -71,7 +72,7 @@ TEST(ResultDirectoryTest, ArtifactsReportAndManifestAppearTogether) {
     ++lines;
     EXPECT_EQ(digest, *Sha256OfFile((destination / path).string())) << path;
   }
-  EXPECT_EQ(lines, 7);
+  EXPECT_EQ(lines, 8);
 
   const nlohmann::json parsed = nlohmann::json::parse(ptq::testing::ReadFileBytes(destination / "report.json"));
   EXPECT_EQ(parsed.at("config").at("name"), "tiny");
@@ -83,7 +84,7 @@ TEST(ResultDirectoryTest, ArtifactsReportAndManifestAppearTogether) {
   // ReadManifest gives the same files with their sizes.
   absl::StatusOr<std::vector<ManifestEntry>> entries = ReadManifest(destination.string());
   ASSERT_TRUE(entries.ok()) << entries.status();
-  ASSERT_EQ(entries->size(), 7u);
+  ASSERT_EQ(entries->size(), 8u);
   for (const ManifestEntry& entry : *entries) {
     EXPECT_EQ(entry.size_bytes, static_cast<int64_t>(fs::file_size(destination / entry.path))) << entry.path;
   }
@@ -112,12 +113,12 @@ TEST(ResultDirectoryTest, ArtifactsReportAndManifestAppearTogether) {
   for (const ManifestEntry& entry : *entries) {
     EXPECT_EQ(entry.sha256, *Sha256OfFile((destination / entry.path).string())) << entry.path;
   }
-  EXPECT_EQ(testing::ListFiles(destination).size(), 8u) << "no temporary files left";
+  EXPECT_EQ(testing::ListFiles(destination).size(), 9u) << "no temporary files left";
 
   // A second publish to the same place is refused and leaves the first intact.
   ASSERT_TRUE((*session)->WriteArtifacts(staging.string()).ok());
   EXPECT_TRUE(absl::IsAlreadyExists(PublishResultDirectory(staging.string(), destination.string(), report)));
-  EXPECT_EQ(testing::ListFiles(destination).size(), 8u);
+  EXPECT_EQ(testing::ListFiles(destination).size(), 9u);
 }
 
 // The held-out sections: written only when measured, scores without labels carry no drop,

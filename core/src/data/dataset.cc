@@ -33,7 +33,8 @@ absl::StatusOr<std::unique_ptr<BatchSource>> OpenDataset(const DataSpec& spec) {
   }
   std::shared_ptr<const ImageLoader> loader;
   if (format == DatasetFormat::kImageNet) {
-    auto opened = ImageNetFolderLoader::Open(spec.path, spec.preprocess, spec.num_classes, spec.confine_to);
+    auto opened =
+        ImageNetFolderLoader::Open(spec.path, spec.preprocess, spec.num_classes, spec.confine_to, spec.require_labels);
     if (!opened.ok()) return opened.status();
     loader = *std::move(opened);
   } else {

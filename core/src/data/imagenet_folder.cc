@@ -1,12 +1,16 @@
 #include "data/imagenet_folder.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "data/confined_path.h"
+#include "ptq/core/batch.h"
 #include "ptq/core/preprocess.h"
 
 namespace ptq::core {
@@ -42,6 +46,38 @@ bool StaysInside(const std::string& relative_path) {
     if (part == "..") return false;
   }
   return true;
+}
+
+// Calibration needs no labels: a folder without val_list.txt offers every image file below it
+// (these extensions, any case), in path order.
+constexpr char kImageExtensions[] = ".jpg .jpeg .png .bmp .pgm .ppm .pnm .webp";
+
+bool IsImageFile(const fs::path& path) {
+  const std::string extension = absl::AsciiStrToLower(path.extension().string());
+  return !extension.empty() && absl::StrContains(absl::StrCat(kImageExtensions, " "), extension + " ");
+}
+
+// Every image file below `root`, unlabelled, sorted by path. A symbolic link counts only when
+// it resolves below `confine_to` (when set), like the files a list names.
+absl::StatusOr<std::vector<ListedImage>> ListImageFiles(const fs::path& root, const fs::path& confine_to) {
+  std::vector<ListedImage> images;
+  std::error_code error;
+  for (fs::recursive_directory_iterator entry(root, error), end; !error && entry != end; entry.increment(error)) {
+    std::error_code type_error;
+    if (!entry->is_regular_file(type_error) || !IsImageFile(entry->path())) continue;
+    if (entry->is_symlink(type_error) && !confine_to.empty()) {
+      if (absl::Status confined = CheckConfined(entry->path(), confine_to); !confined.ok()) return confined;
+    }
+    images.push_back({fs::relative(entry->path(), root).string(), kNoLabel, 0});
+  }
+  if (error) return absl::NotFoundError(absl::StrCat("cannot list '", root.string(), "': ", error.message()));
+  if (images.empty()) {
+    return absl::NotFoundError(absl::StrCat("dataset '", root.string(), "' has no ", kListFile, " and no image files (",
+                                            kImageExtensions, ")"));
+  }
+  std::sort(images.begin(), images.end(),
+            [](const ListedImage& a, const ListedImage& b) { return a.relative_path < b.relative_path; });
+  return images;
 }
 
 }  // namespace
@@ -82,11 +118,16 @@ ImageNetFolderLoader::ImageNetFolderLoader(fs::path root, std::vector<ListedImag
 absl::StatusOr<std::unique_ptr<ImageNetFolderLoader>> ImageNetFolderLoader::Open(const fs::path& root,
                                                                                  const PreprocessSpec& spec,
                                                                                  int num_classes,
-                                                                                 const fs::path& confine_to) {
+                                                                                 const fs::path& confine_to,
+                                                                                 bool require_labels) {
   const fs::path list_path = root / kListFile;
   std::error_code exists_error;
   if (fs::exists(list_path, exists_error)) {
     if (absl::Status confined = CheckConfined(list_path, confine_to); !confined.ok()) return confined;
+  } else if (!require_labels && fs::is_directory(root, exists_error)) {
+    absl::StatusOr<std::vector<ListedImage>> images = ListImageFiles(root, confine_to);
+    if (!images.ok()) return images.status();
+    return std::unique_ptr<ImageNetFolderLoader>(new ImageNetFolderLoader(root, *std::move(images), spec));
   }
   std::ifstream list(list_path);
   if (!list) {
@@ -118,7 +159,8 @@ absl::StatusOr<std::unique_ptr<ImageNetFolderLoader>> ImageNetFolderLoader::Open
 absl::Status ImageNetFolderLoader::Load(int64_t index, float* out, int32_t* label) const {
   const ListedImage& image = images_[static_cast<size_t>(index)];
   const fs::path path = root_ / image.relative_path;
-  const std::string what = absl::StrCat("'", path.string(), "' (", kListFile, " line ", image.line, ")");
+  const std::string what = image.line == 0 ? absl::StrCat("'", path.string(), "'")
+                                           : absl::StrCat("'", path.string(), "' (", kListFile, " line ", image.line, ")");
   absl::StatusOr<std::string> encoded = ReadImageFile(path, what);
   if (!encoded.ok()) return encoded.status();
   // Decoded from memory so that its header's size is checked before OpenCV decodes it.

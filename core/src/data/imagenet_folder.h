@@ -28,12 +28,15 @@ absl::StatusOr<std::vector<ListedImage>> ParseImageList(const std::string& text,
 
 // The seed's ImageNet layout: `root`/val_list.txt listing images under `root`. Open checks that
 // every listed file exists and, when `confine_to` is set, that it and the list resolve to paths
-// below that folder (CheckConfined); Load decodes with OpenCV.
+// below that folder (CheckConfined); Load decodes with OpenCV. A folder without val_list.txt
+// offers every image file below it (.jpg .jpeg .png .bmp .pgm .ppm .pnm .webp), unlabelled, in
+// path order, unless `require_labels` (then NOT_FOUND naming val_list.txt, as before).
 class ImageNetFolderLoader : public ImageLoader {
  public:
   static absl::StatusOr<std::unique_ptr<ImageNetFolderLoader>> Open(const std::filesystem::path& root,
                                                                     const PreprocessSpec& spec, int num_classes,
-                                                                    const std::filesystem::path& confine_to = {});
+                                                                    const std::filesystem::path& confine_to = {},
+                                                                    bool require_labels = false);
 
   int64_t size() const override { return static_cast<int64_t>(images_.size()); }
   absl::Status Load(int64_t index, float* out, int32_t* label) const override;

@@ -36,6 +36,13 @@ void QuantizeWeights(QuantizedModel& model, WeightGranularity granularity) {
   }
 }
 
+// Subtracts `correction` (per output channel) from node `index`'s simulated bias.
+void ApplyBiasCorrection(QuantizedModel& model, size_t index, const at::Tensor& correction) {
+  Node& node = model.simulated.nodes[index];
+  node.bias = node.bias.defined() ? node.bias - correction : -correction;
+  model.bias_corrections[index] = correction;
+}
+
 // A value's parameters once its observer (if it has one) has seen every batch. Values are
 // settled in id order, so a shared point's source is settled before it. With
 // `shared_histograms` ("auto": every observer a HistogramObserver), the threshold is the one
@@ -178,8 +185,7 @@ absl::Status RefineLayers(QuantizedModel& model, const at::Tensor& kept, const C
     if (refine) {
       if (options.bias_correction) {
         const at::Tensor correction = MeanChannelError(output);
-        simulated_node.bias = simulated_node.bias.defined() ? simulated_node.bias - correction : -correction;
-        model.bias_corrections[i] = correction;
+        ApplyBiasCorrection(model, i, correction);
         std::vector<int64_t> per_channel(static_cast<size_t>(output.simulated.dim()), 1);
         per_channel[1] = -1;
         output.simulated = output.simulated - correction.reshape(per_channel);
@@ -260,7 +266,8 @@ absl::Status QuantizeOnPlan(QuantizedModel& model, const Observers& observers, c
   }
   PrepareInt8Kernels(model);
   constexpr int64_t kSqnrImages = 8;  // enough for a stable ratio, cheap in memory
-  model.layer_sqnr = MeasureLayerSqnr(model, kept.narrow(0, 0, std::min(kSqnrImages, kept.size(0))));
+  model.sqnr_images = kept.narrow(0, 0, std::min(kSqnrImages, kept.size(0)));
+  model.layer_sqnr = MeasureLayerSqnr(model, model.sqnr_images);
   return absl::OkStatus();
 }
 
@@ -417,6 +424,87 @@ absl::Status Calibrate(QuantizedModel& model, BatchStream& batches, const Calibr
     if (status.ok() && progress) progress(total_steps, total_steps);  // a budget met early ends here
   }
   if (!status.ok()) return status;
+  model.calibrated = true;
+  return absl::OkStatus();
+}
+
+absl::Status RestoreCalibration(QuantizedModel& model, const CalibrationState& state, WeightGranularity weights) {
+  model.calibrated = false;
+  const Graph& graph = model.fp32;
+  if (state.node_signatures.size() != graph.nodes.size()) {
+    return absl::FailedPreconditionError(absl::StrCat("it was calibrated on a graph of ", state.node_signatures.size(),
+                                                      " nodes; this one has ", graph.nodes.size()));
+  }
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    if (const std::string here = NodeSignature(graph.nodes[i]); state.node_signatures[i] != here) {
+      return absl::FailedPreconditionError(absl::StrCat("node ", i, " was '", state.node_signatures[i],
+                                                        "' where it was calibrated and is '", here, "' here"));
+    }
+  }
+  if (state.sqnr_images.dim() != 4 || state.sqnr_images.size(0) == 0) {
+    return absl::FailedPreconditionError("it holds no input images");
+  }
+  const auto valid_node = [&](int node) { return node >= 0 && static_cast<size_t>(node) < graph.nodes.size(); };
+  const auto valid_value = [&](int value) { return value >= 0 && value < graph.num_values; };
+  for (const auto& [node, layer] : state.equalized_layers) {
+    const at::Tensor& weight = graph.nodes[static_cast<size_t>(valid_node(node) ? node : 0)].weight;
+    if (!valid_node(node) || !weight.defined() || !layer.first.sizes().equals(weight.sizes())) {
+      return absl::FailedPreconditionError(absl::StrCat("its equalized weights of node ", node, " do not fit"));
+    }
+  }
+  for (int value : state.equalized_values) {
+    if (!valid_value(value)) return absl::FailedPreconditionError(absl::StrCat("it names value ", value));
+  }
+  model.activation_quantizer = state.activation_quantizer;
+  if (model.before_equalization) model.fp32 = *std::exchange(model.before_equalization, std::nullopt);
+  model.equalized_values = state.equalized_values;
+  if (!state.equalized_layers.empty()) {
+    model.before_equalization = model.fp32;
+    for (const auto& [node, layer] : state.equalized_layers) {
+      Node& equalized = model.fp32.nodes[static_cast<size_t>(node)];
+      equalized.weight = layer.first.to(equalized.weight.device());
+      if (layer.second.defined()) equalized.bias = layer.second.to(equalized.weight.device());
+    }
+  }
+  QuantizeWeights(model, weights);
+  model.activations.assign(model.plan.points.size(), std::nullopt);
+  for (int value = 0; value < graph.num_values; ++value) {
+    const std::optional<ActivationPoint>& point = model.plan.points[static_cast<size_t>(value)];
+    if (!point) continue;
+    if (point->source != PointSource::kObserved) {
+      if (absl::Status settled = SettlePoint(model, value, {}, false); !settled.ok()) return settled;
+      continue;
+    }
+    auto saved = state.activations.find(value);
+    if (saved == state.activations.end() || saved->second.scheme != point->scheme) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the activation of '", point->name, "' was not quantized ",
+          saved == state.activations.end() ? "there" : "with this scheme there",
+          ", so it has no calibrated range (its layers were in float); calibrate again to quantize them"));
+    }
+    model.activations[static_cast<size_t>(value)] = saved->second;
+  }
+  for (const auto& [node, correction] : state.bias_corrections) {
+    if (!valid_node(node)) return absl::FailedPreconditionError(absl::StrCat("it names node ", node));
+    const size_t index = static_cast<size_t>(node);
+    if (!model.plan.node_is_int8[index] || !IsWeightedLayer(model.simulated.nodes[index])) continue;
+    const at::Tensor& weight = model.simulated.nodes[index].weight;
+    if (correction.dim() != 1 || correction.size(0) != weight.size(0)) {
+      return absl::FailedPreconditionError(absl::StrCat("its bias correction of node ", node, " does not fit"));
+    }
+    ApplyBiasCorrection(model, index, correction.to(weight.device(), weight.scalar_type()));
+  }
+  PrepareInt8Kernels(model);
+  const at::Device device = graph.nodes.empty() || !graph.nodes.front().weight.defined()
+                                ? at::Device(at::kCPU)
+                                : graph.nodes.front().weight.device();
+  model.sqnr_images = state.sqnr_images.to(device);
+  model.input_shape = model.sqnr_images.sizes().vec();
+  model.layer_sqnr = MeasureLayerSqnr(model, model.sqnr_images);
+  model.held_out.reset();
+  model.sensitivity.clear();
+  model.budget.reset();
+  model.quantizer_trials.clear();
   model.calibrated = true;
   return absl::OkStatus();
 }

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "quant/accuracy_budget.h"
 #include "quant/activation_observer.h"
+#include "quant/calibration_state.h"
 #include "quant/quant_math.h"
 #include "quant/quantized_model.h"
 #include "quant/weight_rounding.h"
@@ -82,6 +83,14 @@ struct BatchStream {
 absl::Status Calibrate(QuantizedModel& model, BatchStream& batches,
                        const CalibrationOptions& options, const CalibrationProgress& progress,
                        const std::atomic<bool>* cancelled);
+
+// Calibrates `model` (fp32 graph and plan set) from what an earlier calibration of the same
+// graph measured, without data: its equalized weights, its activation ranges for the points
+// this plan quantizes, its bias corrections for the layers still int8 (measured with the
+// earlier plan's layers quantized), then steps 1 and 4 as above with nearest rounding, and the
+// per-layer SQNR on the state's images. FAILED_PRECONDITION when the state is for another graph
+// or lacks a range this plan needs (a layer that was float there is int8 here).
+absl::Status RestoreCalibration(QuantizedModel& model, const CalibrationState& state, WeightGranularity weights);
 
 }  // namespace ptq::core
 

@@ -44,6 +44,7 @@ struct QuantizedModel {
     double sqnr_db = 0;
   };
   std::vector<LayerSqnr> layer_sqnr;
+  at::Tensor sqnr_images;  // the images layer_sqnr was measured on (part of the first batch)
   std::vector<int64_t> input_shape;  // of the first calibration batch, {N, C, H, W}
   // With held-out calibration images (ptq.sensitivity, accuracy budgets): the final model's
   // score on them, each layer's sensitivity in the all-int8 plan, and the budget's search.

@@ -29,8 +29,10 @@ class BatchSource {
 };
 
 enum class DatasetFormat {
-  kAuto,      // ImageNet when the path is a folder with val_list.txt, else IDX
-  kImageNet,  // the seed's layout: FOLDER/val_list.txt with lines "val/FILE LABEL"
+  kAuto,      // ImageNet when the path is a folder, else IDX
+  // The seed's layout: FOLDER/val_list.txt with lines "val/FILE LABEL"; without the list, every
+  // image file below FOLDER, unlabelled (DataSpec::require_labels refuses that).
+  kImageNet,
   kIdx,       // MNIST / Fashion-MNIST IDX files, .gz or raw
 };
 
@@ -47,6 +49,7 @@ struct DataSpec {
   std::string confine_to;
   PreprocessSpec preprocess;
   int num_classes = 0;       // > 0: every label must lie in [0, num_classes)
+  bool require_labels = false;  // evaluation: a folder of images needs its val_list.txt
   int64_t limit = 0;         // > 0: only the first `limit` images (calibration takes the first N)
   int batch_size = 32;
   int decode_threads = 2;    // images decoded and preprocessed in parallel

@@ -26,6 +26,10 @@ struct PipelineJob {
   // Opens the calibration data; called once. It yields `calibration_batches` batches.
   std::function<absl::StatusOr<std::unique_ptr<BatchSource>>()> open_calibration;
   int64_t calibration_batches = 0;
+  // calibration.from_job: that job's calibration_state.pt, restored instead of calibrating
+  // (open_calibration is not called), and the job's id for report.json.
+  std::string calibration_state_path;
+  std::string calibration_from_job;
   std::optional<DataSpec> evaluation;  // no evaluation when absent
   std::string config_json;             // the job config as accepted, for report.json
 };

@@ -56,6 +56,13 @@ class QuantizationSession {
   absl::Status Calibrate(BatchSource& data, const ProgressCallback& progress,
                          const std::atomic<bool>* cancelled);
 
+  // Calibrates without data from the calibration_state.pt an earlier session of the same model
+  // wrote (WriteArtifacts): its equalization, activation ranges and bias corrections, re-planned
+  // for this session's float layers, with nearest weight rounding. FAILED_PRECONDITION, saying
+  // why, when the file is unreadable, for another model or passes, or lacks a range this
+  // session's plan needs (a layer float there is int8 here).
+  absl::Status CalibrateFrom(const std::string& state_path);
+
   // Writes the folded fp32 model and the int8 model (real quantized kernels, prepacked for
   // ptq.backend) as TorchScript files; both take the same float input.
   // FAILED_PRECONDITION before Calibrate.
@@ -73,7 +80,7 @@ class QuantizationSession {
   // Writes the downloadable artifacts into `directory` (created if missing):
   // fp32/model.pt and fp32/model.onnx, int8_infer/model.pt (prepacked for ptq.backend) and
   // int8_infer/model.onnx (QDQ), calibration.cache (TensorRT's table for fp32/model.onnx's
-  // tensor names) and quant_params.json.
+  // tensor names), quant_params.json and calibration_state.pt (for CalibrateFrom).
   absl::Status WriteArtifacts(const std::string& directory) const;
 
   // Per-layer SQNR measured at the end of Calibrate on part of the first batch.

@@ -86,6 +86,8 @@ struct Provenance {
   // SHA-256 over the calibration batches as calibrated (FingerprintingSource), and their images.
   std::string calibration_fingerprint;
   int64_t calibration_images = 0;
+  // The job whose calibration was reused (calibration.from_job): its report has the above.
+  std::string calibration_from_job;
 };
 
 // What report.json says about one quantization run.

@@ -14,6 +14,8 @@ namespace ptq::core {
 // The models in a result directory, relative to it (WriteArtifacts writes the rest beside them).
 inline constexpr char kFp32ModelFile[] = "fp32/model.pt";
 inline constexpr char kInt8ModelFile[] = "int8_infer/model.pt";
+// What the calibration measured, for jobs that reuse it (calibration.from_job).
+inline constexpr char kCalibrationStateFile[] = "calibration_state.pt";
 
 // Finishes a result directory built in `staging`: writes report.json (ReportJson), then
 // MANIFEST (one "<sha256>  <relative path>" line per file, sorted, as sha256sum prints them),

@@ -28,8 +28,8 @@ constexpr int kMaxAttempts = 3;
 constexpr std::chrono::seconds kProgressStoreInterval{1};
 // How often retention looks for jobs to delete (it sizes every result directory).
 constexpr std::chrono::seconds kRetentionInterval{5};
-constexpr char kRestartedReason[] =
-    "server restarted while the job held streamed calibration data in memory; submit it again";
+constexpr char kRestartedReason[] = "server restarted and the job's streamed calibration data was not kept";
+constexpr char kSpoolSuffix[] = ".spool";
 
 std::string NewJobId() {
   static std::mutex mutex;
@@ -71,10 +71,11 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions 
                                                               JobLogs* job_logs) {
   if (options.worker_devices.empty()) return absl::InvalidArgumentError("the worker pool needs at least one worker");
   std::error_code error;
-  fs::create_directories(options.results_dir, error);
-  if (error) {
-    return absl::InternalError(
-        absl::StrCat("cannot create results folder '", options.results_dir.string(), "': ", error.message()));
+  for (const fs::path& folder : {options.results_dir, options.streams_dir}) {
+    fs::create_directories(folder, error);
+    if (error) {
+      return absl::InternalError(absl::StrCat("cannot create folder '", folder.string(), "': ", error.message()));
+    }
   }
   std::unique_ptr<JobManager> manager(new JobManager(std::move(options), store, models, metrics, job_logs));
   if (absl::Status recovered = manager->Recover(); !recovered.ok()) return recovered;
@@ -104,18 +105,23 @@ absl::Status JobManager::Recover() {
       FailLocked(job_id, absl::StrCat("its config no longer resolves on this server: ", resolved.status().message()));
       continue;
     }
-    const std::string& source = job.config().calibration().source();
-    if (state != v1::JOB_STATE_AWAITING_DATA && source != "server") {
-      FailLocked(job_id, kRestartedReason);
-      continue;
-    }
     if (state != v1::JOB_STATE_AWAITING_DATA && job.attempts() >= kMaxAttempts) {
       FailLocked(job_id, absl::StrCat("the server stopped while running this job ", job.attempts(),
                                       " times; it is not run again (see the server's log for the cause)"));
       continue;
     }
-    active_[job_id].resolved = std::make_shared<const ResolvedJob>(*std::move(resolved));
-    if (state == v1::JOB_STATE_AWAITING_DATA) continue;
+    active_[job_id].resolved = std::make_shared<const ResolvedJob>(*resolved);
+    if (resolved->streamed) {
+      // Its data is on disk once its stream completed (also when a crash came before it was queued).
+      const absl::Status reloaded = ReloadSpooledLocked(job_id, *resolved);
+      if (!reloaded.ok() && state != v1::JOB_STATE_AWAITING_DATA) {
+        FailLocked(job_id, absl::StrCat(kRestartedReason, " (", reloaded.message(), "); submit it again"));
+        continue;
+      }
+      if (!reloaded.ok()) continue;  // waits for its stream, as before
+    } else if (state == v1::JOB_STATE_AWAITING_DATA) {
+      continue;
+    }
     registry_.Change(job_id, [](v1::Job& job) {
       job.set_state(v1::JOB_STATE_QUEUED);
       job.clear_progress();
@@ -124,6 +130,33 @@ absl::Status JobManager::Recover() {
     QueueRunLocked(job_id);
     spdlog::info("job {} re-queued after a restart (was {})", job_id, StateName(state));
   }
+  // Spools of jobs that ended (or were deleted) while their file was being removed, and
+  // temporaries a crash left.
+  for (const fs::directory_entry& entry : fs::directory_iterator(options_.streams_dir, error)) {
+    const std::string job_id = entry.path().stem().string();
+    if (entry.path().extension() != kSpoolSuffix || active_.count(job_id) == 0) fs::remove(entry.path(), error);
+  }
+  return absl::OkStatus();
+}
+
+fs::path JobManager::SpoolPath(const std::string& job_id) const {
+  return options_.streams_dir / absl::StrCat(job_id, kSpoolSuffix);
+}
+
+absl::Status JobManager::ReloadSpooledLocked(const std::string& job_id, const ResolvedJob& resolved) {
+  std::error_code error;
+  if (!fs::exists(SpoolPath(job_id), error)) return absl::NotFoundError("no spool of it");
+  absl::StatusOr<std::unique_ptr<core::InMemoryBatches>> data =
+      core::InMemoryBatches::LoadSpooled(SpoolPath(job_id).string(), resolved.preprocess);
+  if (!data.ok()) return data.status();
+  const int64_t bytes = (*data)->num_images() * resolved.preprocess.sample_numel() * static_cast<int64_t>(sizeof(float));
+  if (bytes > options_.max_stream_bytes - stream_bytes_held_) {
+    return absl::ResourceExhaustedError(absl::StrCat("its ", bytes, " bytes of data exceed what --max-stream-mb leaves"));
+  }
+  ActiveJob& active = active_[job_id];
+  active.streamed = *std::move(data);
+  active.stream_bytes = bytes;
+  stream_bytes_held_ += bytes;
   return absl::OkStatus();
 }
 
@@ -143,6 +176,10 @@ void JobManager::EndLocked(const std::string& job_id) {
   auto found = active_.find(job_id);
   if (found == active_.end()) return;
   stream_bytes_held_ -= found->second.stream_bytes;
+  if (found->second.streamed != nullptr) {
+    std::error_code ignored;  // a file left behind goes at the next start
+    fs::remove(SpoolPath(job_id), ignored);
+  }
   active_.erase(found);
 }
 
@@ -298,9 +335,17 @@ absl::StatusOr<StreamExpectation> JobManager::BeginCalibrationStream(const std::
 
 absl::Status JobManager::CompleteCalibrationStream(const std::string& job_id,
                                                    std::unique_ptr<core::InMemoryBatches> data) {
+  // On disk before the job is queued, and outside the lock: what a restart runs the job from.
+  // Without it (a full disk) the job still runs from memory; only a restart would fail it.
+  if (absl::Status spooled = data->SpoolTo(SpoolPath(job_id).string()); !spooled.ok()) {
+    spdlog::warn("job {}: its calibration data is not kept on disk, so a restart before it ends fails it: {}",
+                 job_id, std::string(spooled.message()));
+  }
   std::lock_guard<std::mutex> lock(mutex_);
   absl::StatusOr<ActiveJob*> active = AwaitingDataLocked(job_id);
   if (!active.ok()) {
+    std::error_code ignored;
+    fs::remove(SpoolPath(job_id), ignored);
     return absl::FailedPreconditionError(absl::StrCat("job ", job_id, " became ", StateName(registry_.Get(job_id)->state()),
                                                       " while its data was streaming"));
   }

@@ -37,6 +37,9 @@ namespace ptq::server {
 
 struct JobManagerOptions {
   std::filesystem::path results_dir;  // <state dir>/results
+  // A stream job's complete calibration data is spooled here (<job>.spool) until the job ends,
+  // so that a restart runs it again instead of failing it.
+  std::filesystem::path streams_dir;  // <state dir>/streams
   std::string data_root;
   // One worker per entry, each running jobs on that device ("cpu", "cuda:0", ...).
   std::vector<std::string> worker_devices = {"cpu"};
@@ -180,6 +183,10 @@ class JobManager {
   // Once a second: fails jobs AWAITING_DATA past awaiting_data_ttl and cancels claimed
   // streams idle past stream_idle_timeout, so neither holds a queue slot or memory forever.
   void RunReaper();
+  std::filesystem::path SpoolPath(const std::string& job_id) const;
+  // At start, for a stream job that had its data: the spooled data, held against
+  // max_stream_bytes; the reason it cannot be used otherwise.
+  absl::Status ReloadSpooledLocked(const std::string& job_id, const ResolvedJob& resolved);
   void ReapLocked();
   // Deletes the jobs retention_age and max_results_bytes no longer keep, oldest first.
   void ApplyRetention();

@@ -142,6 +142,7 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   spdlog::default_logger()->sinks().push_back(server->job_log_sink_);
   JobManagerOptions job_options;
   job_options.results_dir = state_dir / "results";
+  job_options.streams_dir = state_dir / "streams";
   job_options.data_root = options.data_root;
   job_options.worker_devices = *devices;
   job_options.max_queue = options.max_queue;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -44,6 +45,45 @@ TEST(InMemoryBatchesTest, StoresTensorsAndReplaysThemInOrder) {
   ASSERT_TRUE(*source->Next(&batch));
   EXPECT_EQ(batch.labels, (std::vector<int32_t>{kNoLabel}));
   EXPECT_FALSE(*source->Next(&batch));
+}
+
+TEST(InMemoryBatchesTest, ASpoolReloadsTheSameBatchesAndADamagedOneIsDataLoss) {
+  InMemoryBatches batches(TinyInput());
+  std::vector<float> first(2 * 3 * 4 * 4);
+  for (size_t i = 0; i < first.size(); ++i) first[i] = static_cast<float>(i) / 7;
+  ASSERT_TRUE(batches.AddTensor({2, 3, 4, 4}, FloatBytes(first), {5, 6}).ok());
+  ASSERT_TRUE(batches.AddTensor({1, 3, 4, 4}, FloatBytes(std::vector<float>(48, -1.f)), {}).ok());
+  testing::TempDir dir;
+  const std::string path = (dir.path() / "job.spool").string();
+  ASSERT_TRUE(batches.SpoolTo(path).ok());
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+
+  absl::StatusOr<std::unique_ptr<InMemoryBatches>> loaded = InMemoryBatches::LoadSpooled(path, TinyInput());
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->num_batches(), 2);
+  EXPECT_EQ((*loaded)->num_images(), 3);
+  std::unique_ptr<BatchSource> source = (*loaded)->Source();
+  Batch batch;
+  ASSERT_TRUE(*source->Next(&batch));
+  EXPECT_EQ(batch.data, first);
+  EXPECT_EQ(batch.labels, (std::vector<int32_t>{5, 6}));
+  ASSERT_TRUE(*source->Next(&batch));
+  EXPECT_EQ(batch.data, std::vector<float>(48, -1.f));
+  EXPECT_EQ(batch.labels, (std::vector<int32_t>{kNoLabel}));
+
+  // Another model input, a file cut short, something else entirely.
+  PreprocessSpec larger = TinyInput();
+  larger.size = 8;
+  larger.resize_short = 8;
+  EXPECT_TRUE(absl::IsDataLoss(InMemoryBatches::LoadSpooled(path, larger).status()));
+  const std::string bytes = testing::ReadFileBytes(path);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() - 5);
+  absl::Status cut = InMemoryBatches::LoadSpooled(path, TinyInput()).status();
+  EXPECT_TRUE(absl::IsDataLoss(cut)) << cut;
+  EXPECT_NE(cut.message().find("a batch's values"), absl::string_view::npos) << cut;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << "not a spool";
+  EXPECT_TRUE(absl::IsDataLoss(InMemoryBatches::LoadSpooled(path, TinyInput()).status()));
+  EXPECT_TRUE(absl::IsNotFound(InMemoryBatches::LoadSpooled(path + ".missing", TinyInput()).status()));
 }
 
 TEST(InMemoryBatchesTest, LimitCutsTheLastBatch) {

@@ -1,11 +1,15 @@
 #include "ptq/core/in_memory_batches.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "ptq/common/file_write.h"
 
 namespace ptq::core {
 namespace {
@@ -123,6 +127,60 @@ absl::Status InMemoryBatches::AddEncodedImages(const std::vector<std::string>& i
   batch.labels = std::move(labels);
   Append(std::move(batch));
   return absl::OkStatus();
+}
+
+// Spool file: kSpoolMagic, then per batch its four int64 shape entries, its N int32 labels and
+// its float32 values, in host byte order (the file never leaves the machine that wrote it).
+constexpr absl::string_view kSpoolMagic("PTQSPOOL1\n", 10);
+
+absl::Status InMemoryBatches::SpoolTo(const std::string& path) const {
+  std::vector<absl::string_view> parts = {kSpoolMagic};
+  for (const std::shared_ptr<const Batch>& batch : batches_) {
+    parts.emplace_back(reinterpret_cast<const char*>(batch->shape.data()), batch->shape.size() * sizeof(int64_t));
+    parts.emplace_back(reinterpret_cast<const char*>(batch->labels.data()), batch->labels.size() * sizeof(int32_t));
+    parts.emplace_back(reinterpret_cast<const char*>(batch->data.data()), batch->data.size() * sizeof(float));
+  }
+  const std::string temporary = path + ".tmp";
+  if (absl::Status written = WriteFileParts(temporary, parts); !written.ok()) {
+    std::remove(temporary.c_str());
+    return written;
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
+    std::remove(temporary.c_str());
+    return absl::InternalError(absl::StrCat("cannot rename '", temporary, "' to '", path, "': ", reason));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<InMemoryBatches>> InMemoryBatches::LoadSpooled(const std::string& path,
+                                                                             PreprocessSpec spec) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return absl::NotFoundError(absl::StrCat("cannot open '", path, "'"));
+  const auto cut = [&path](const std::string& what) {
+    return absl::DataLossError(absl::StrCat("'", path, "' is not a whole calibration spool: ", what));
+  };
+  std::string magic(kSpoolMagic.size(), '\0');
+  if (!file.read(magic.data(), static_cast<std::streamsize>(magic.size())) || magic != kSpoolMagic) {
+    return cut("no header");
+  }
+  auto batches = std::make_unique<InMemoryBatches>(std::move(spec));
+  while (file.peek() != std::char_traits<char>::eof()) {
+    std::vector<int64_t> shape(4);
+    if (!file.read(reinterpret_cast<char*>(shape.data()), 4 * sizeof(int64_t))) return cut("a batch's shape");
+    if (shape[0] < 1 || shape[0] > kMaxImagesPerBatch) return cut(absl::StrCat("a batch of ", shape[0], " images"));
+    std::vector<int32_t> labels(static_cast<size_t>(shape[0]));
+    if (!file.read(reinterpret_cast<char*>(labels.data()), static_cast<std::streamsize>(labels.size() * sizeof(int32_t)))) {
+      return cut("a batch's labels");
+    }
+    const int64_t values = shape[0] * batches->spec_.sample_numel();
+    std::string data(static_cast<size_t>(values) * sizeof(float), '\0');
+    if (!file.read(data.data(), static_cast<std::streamsize>(data.size()))) return cut("a batch's values");
+    if (absl::Status added = batches->AddTensor(shape, data, std::move(labels)); !added.ok()) {
+      return absl::DataLossError(absl::StrCat("'", path, "': ", added.message()));
+    }
+  }
+  return batches;
 }
 
 std::unique_ptr<BatchSource> InMemoryBatches::Source(int64_t limit,

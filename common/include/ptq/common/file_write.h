@@ -2,6 +2,7 @@
 #define PTQ_COMMON_FILE_WRITE_H_
 
 #include <filesystem>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -13,6 +14,9 @@ namespace ptq {
 // the disk or quota is full (ENOSPC, EDQUOT), INTERNAL for other failures; both name the file
 // and the system's reason.
 absl::Status WriteFileContents(const std::filesystem::path& path, absl::string_view contents);
+
+// The same for `parts` written one after the other (no copy of them joined).
+absl::Status WriteFileParts(const std::filesystem::path& path, const std::vector<absl::string_view>& parts);
 
 }  // namespace ptq
 

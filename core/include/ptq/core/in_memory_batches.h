@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "ptq/core/batch.h"
 #include "ptq/core/dataset.h"
@@ -37,6 +38,13 @@ class InMemoryBatches {
 
   int64_t num_batches() const { return static_cast<int64_t>(batches_.size()); }
   int64_t num_images() const { return num_images_; }
+
+  // The batches as a file and back, so that a stream job's data outlives a restart. SpoolTo
+  // writes `path` whole or not at all (a temporary beside it, then a rename): RESOURCE_EXHAUSTED
+  // on a full disk. LoadSpooled checks every batch against `spec` as AddTensor does, and says
+  // DATA_LOSS for a file that is cut short or not a spool.
+  absl::Status SpoolTo(const std::string& path) const;
+  static absl::StatusOr<std::unique_ptr<InMemoryBatches>> LoadSpooled(const std::string& path, PreprocessSpec spec);
 
   // A pass over the batches received so far, in arrival order. `limit` > 0 stops after that
   // many images (cutting the last batch). The source shares the data; keep adding is fine.

@@ -114,9 +114,14 @@ std::string JobSummary(const v1::Job& job) {
   if (job.progress().total() > 0) {
     absl::StrAppend(&text, " (", job.progress().done(), "/", job.progress().total(), " ", job.progress().unit(), ")");
   }
+  // Every caller is tenant "default" on a server without --auth-token-file: said only otherwise.
+  if (!job.tenant().empty() && job.tenant() != "default") absl::StrAppend(&text, "\ntenant:   ", job.tenant());
   absl::StrAppend(&text, "\nmodel:    ", job.config().model().model_id(), "\nptq:      ",
-                  job.config().ptq().activation_quantizer(), ", ", job.config().ptq().weight_quantizer(),
-                  "\ncreated:  ", TimeUtil::ToString(job.created_at()), "\n");
+                  job.config().ptq().activation_quantizer(), ", ", job.config().ptq().weight_quantizer());
+  if (const std::string& from_job = job.config().calibration().from_job(); !from_job.empty()) {
+    absl::StrAppend(&text, " (calibration of ", from_job, ")");
+  }
+  absl::StrAppend(&text, "\ncreated:  ", TimeUtil::ToString(job.created_at()), "\n");
   if (job.has_finished_at()) absl::StrAppend(&text, "finished: ", TimeUtil::ToString(job.finished_at()), "\n");
   if (!job.error().empty()) absl::StrAppend(&text, "error:    ", job.error(), "\n");
   if (!job.artifacts().empty()) absl::StrAppend(&text, "files:    ", job.artifacts_size(), " (ptq-client download ", job.job_id(), " --out DIR)\n");

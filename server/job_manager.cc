@@ -660,18 +660,13 @@ void JobManager::ApplyRetention() {
   std::vector<std::pair<std::string, const char*>> doomed;
   const google::protobuf::Timestamp finished_before =
       TimeUtil::GetCurrentTime() - TimeUtil::SecondsToDuration(options_.retention_age.count());
+  // A result directory's size is its artifacts' as its record lists them (kept up to date when
+  // an evaluation rewrites report.json), so the check reads no disk.
   int64_t total_bytes = 0;
   std::vector<int64_t> bytes(ended.size(), 0);
-  if (options_.max_results_bytes > 0) {
-    for (size_t i = 0; i < ended.size(); ++i) {
-      // Never throwing: a delete may remove the folder while it is walked.
-      std::error_code error;
-      for (fs::recursive_directory_iterator entry(options_.results_dir / ended[i].job_id(), error), end;
-           !error && entry != end; entry.increment(error)) {
-        if (entry->is_regular_file(error)) bytes[i] += static_cast<int64_t>(entry->file_size(error));
-      }
-      total_bytes += bytes[i];
-    }
+  for (size_t i = 0; i < ended.size(); ++i) {
+    for (const v1::Artifact& artifact : ended[i].artifacts()) bytes[i] += artifact.size_bytes();
+    total_bytes += bytes[i];
   }
   for (size_t i = 0; i < ended.size(); ++i) {
     if (options_.retention_age.count() > 0 && ended[i].finished_at() < finished_before) {

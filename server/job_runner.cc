@@ -33,6 +33,7 @@ v1::Timings ToProto(const core::PipelineTimings& timings) {
 absl::StatusOr<JobOutput> RunQuantJob(const JobRun& run) {
   core::PipelineJob job;
   job.model_path = run.model_path;
+  job.model_sha256 = run.config.model().model_id();  // the store names each model by its sha256
   job.ptq = run.resolved.ptq;
   job.device = run.device;
   job.open_calibration = [&run]() -> absl::StatusOr<std::unique_ptr<core::BatchSource>> {

@@ -77,7 +77,8 @@ absl::StatusOr<PipelineResult> RunPipeline(const PipelineJob& job, const std::st
   absl::StatusOr<std::unique_ptr<QuantizationSession>> session =
       QuantizationSession::Create(job.model_path, job.ptq, RuntimeOptions{job.device});
   if (!session.ok()) return InStage("loading the model", session.status());
-  absl::StatusOr<std::string> model_sha256 = Sha256OfFile(job.model_path);
+  absl::StatusOr<std::string> model_sha256 =
+      job.model_sha256.empty() ? Sha256OfFile(job.model_path) : absl::StatusOr<std::string>(job.model_sha256);
   if (!model_sha256.ok()) return InStage("hashing the model", model_sha256.status());
   result.provenance.ptq_version = Version();
   result.provenance.commit = BuildCommit();

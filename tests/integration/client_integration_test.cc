@@ -555,6 +555,8 @@ TEST_F(ClientIntegrationTest, FromJobReusesACalibrationToChangeFloatLayersAndBac
   const ProcessResult first_report = Client({"report", calibrated, "--json"});
   ASSERT_EQ(first_report.exit_code, 0) << first_report.stderr_text;
   const std::string layer = json::parse(first_report.stdout_text)["layer_sqnr"][2]["module_path"];
+  EXPECT_EQ(json::parse(first_report.stdout_text)["provenance"]["model_sha256"],
+            *Sha256OfFile((testing::ReferenceModelsDir() / "mobilenet_v3_small.pt").string()));
 
   const json reuse = {
       {"name", "reuse"},

@@ -21,6 +21,8 @@ namespace ptq::core {
 // One quantization job, resolved: every path checked, every default filled in.
 struct PipelineJob {
   std::string model_path;
+  // The model file's sha256 when the caller knows it (a content-addressed store); else hashed.
+  std::string model_sha256;
   PtqConfig ptq;
   std::string device = "cpu";  // "cpu" or "cuda:N"
   // Opens the calibration data; called once. It yields `calibration_batches` batches.

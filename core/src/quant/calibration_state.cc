@@ -16,8 +16,10 @@ constexpr int64_t kStateVersion = 1;
 using Dict = c10::impl::GenericDict;  // string keys
 using IndexedTensors = c10::Dict<int64_t, at::Tensor>;
 
+// A copy on the CPU with storage of its own: a view (the SQNR images are the first 8 of the
+// kept batches) would pickle its whole base storage.
 at::Tensor OnCpu(const at::Tensor& tensor) {
-  return tensor.defined() ? tensor.detach().to(at::kCPU).contiguous() : tensor;
+  return tensor.defined() ? tensor.detach().to(at::kCPU).clone(at::MemoryFormat::Contiguous) : tensor;
 }
 
 const c10::IValue& Entry(const Dict& dict, const std::string& key) {

@@ -26,7 +26,7 @@ constexpr size_t kMaxErrorLength = 4096;
 constexpr int kMaxAttempts = 3;
 // A running job's progress reaches the store at most this often (watchers hear every step).
 constexpr std::chrono::seconds kProgressStoreInterval{1};
-// How often retention looks for jobs to delete (it sizes every result directory).
+// How often retention looks for jobs to delete.
 constexpr std::chrono::seconds kRetentionInterval{5};
 constexpr char kRestartedReason[] = "server restarted and the job's streamed calibration data was not kept";
 constexpr char kSpoolSuffix[] = ".spool";

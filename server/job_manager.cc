@@ -53,6 +53,7 @@ absl::Status CheckDatasetOpens(core::DataSpec spec, absl::string_view key) {
 JobManager::JobManager(JobManagerOptions options, JobStore* store, const ModelStore* models,
                        ServiceMetrics* metrics, JobLogs* job_logs)
     : options_(std::move(options)),
+      store_(store),
       models_(models),
       metrics_(metrics),
       job_logs_(job_logs),
@@ -78,9 +79,11 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions 
     }
   }
   std::unique_ptr<JobManager> manager(new JobManager(std::move(options), store, models, metrics, job_logs));
-  if (absl::Status recovered = manager->Recover(); !recovered.ok()) return recovered;
+  const absl::Status recovered = manager->options_.run_jobs ? manager->Recover() : manager->FollowStoredJobs();
+  if (!recovered.ok()) return recovered;
   manager->queue_.Start();
   manager->reaper_ = std::thread([m = manager.get()] { m->RunReaper(); });
+  if (!manager->options_.run_jobs) manager->store_poller_ = std::thread([m = manager.get()] { m->PollStore(); });
   return manager;
 }
 
@@ -141,6 +144,54 @@ absl::Status JobManager::Recover() {
 
 fs::path JobManager::SpoolPath(const std::string& job_id) const {
   return options_.streams_dir / absl::StrCat(job_id, kSpoolSuffix);
+}
+
+absl::Status JobManager::FollowStoredJobs() {
+  absl::StatusOr<std::vector<v1::Job>> jobs = registry_.Load();
+  if (!jobs.ok()) return jobs.status();
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const v1::Job& job : *jobs) {
+    if (!IsFinalState(job.state())) (void)TrackLocked(job);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobManager::TrackLocked(const v1::Job& job) {
+  if (active_.count(job.job_id()) != 0) return absl::OkStatus();
+  v1::JobConfig config = job.config();
+  absl::StatusOr<ResolvedJob> resolved = ResolveJobConfig(&config, options_.data_root);
+  if (!resolved.ok()) {
+    // Its worker says so when it runs it; a stream for it is refused here meanwhile.
+    spdlog::warn("job {}: its config does not resolve on this server: {}", job.job_id(),
+                 std::string(resolved.status().message()));
+    return resolved.status();
+  }
+  active_[job.job_id()].resolved = std::make_shared<const ResolvedJob>(*std::move(resolved));
+  return absl::OkStatus();
+}
+
+void JobManager::PollStore() {
+  int64_t version = 0;
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    absl::StatusOr<JobStore::Changes> changes = store_->ChangesSince(version);
+    lock.lock();
+    if (!changes.ok()) {
+      spdlog::warn("cannot read the job store's changes: {}", changes.status().ToString());
+    } else {
+      version = changes->version;
+      registry_.Refresh(changes->rows);
+      for (const JobStore::Row& row : changes->rows) {
+        if (IsFinalState(row.job.state())) {
+          EndLocked(row.job.job_id());
+        } else {
+          (void)TrackLocked(row.job);
+        }
+      }
+    }
+    reaper_wake_.wait_for(lock, options_.store_poll, [this] { return stopping_; });
+  }
 }
 
 absl::Status JobManager::ReloadSpooledLocked(const std::string& job_id, const ResolvedJob& resolved) {
@@ -289,6 +340,22 @@ absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& job_id, const Tena
     spdlog::info("job {} cancel requested while {}", job_id, StateName(job->state()));
     return job;
   }
+  if (!options_.run_jobs) {
+    // Ended at once while it waits; otherwise its worker hears at its next lease renewal.
+    absl::StatusOr<v1::Job> cancelled = registry_.ChangeIfWaiting(job_id, [](v1::Job& job) {
+      job.set_state(v1::JOB_STATE_CANCELLED);
+      *job.mutable_finished_at() = TimeUtil::GetCurrentTime();
+    });
+    if (cancelled.ok()) {
+      EndLocked(job_id);
+      spdlog::info("job {} {} -> CANCELLED", job_id, StateName(job->state()));
+      return cancelled;
+    }
+    if (!absl::IsAborted(cancelled.status())) return cancelled.status();
+    if (absl::Status asked = store_->RequestCancel(job_id); !asked.ok()) return asked;
+    spdlog::info("job {} cancel requested from its worker", job_id);
+    return job;
+  }
   queue_.Remove(job_id);
   EndLocked(job_id);
   spdlog::info("job {} {} -> CANCELLED", job_id, StateName(job->state()));
@@ -338,6 +405,12 @@ absl::Status JobManager::CompleteCalibrationStream(const std::string& job_id,
   // On disk before the job is queued, and outside the lock: what a restart runs the job from.
   // Without it (a full disk) the job still runs from memory; only a restart would fail it.
   if (absl::Status spooled = data->SpoolTo(SpoolPath(job_id).string()); !spooled.ok()) {
+    // In the api role the spool is how the data reaches a worker: the job keeps waiting for a
+    // stream that can be kept.
+    if (!options_.run_jobs) {
+      AbandonCalibrationStream(job_id);
+      return spooled;
+    }
     spdlog::warn("job {}: its calibration data is not kept on disk, so a restart before it ends fails it: {}",
                  job_id, std::string(spooled.message()));
   }
@@ -351,13 +424,26 @@ absl::Status JobManager::CompleteCalibrationStream(const std::string& job_id,
   }
   (*active)->stream_claimed = false;
   (*active)->stream_context = nullptr;
-  (*active)->streamed = std::move(data);
-  registry_.Change(job_id, [](v1::Job& job) {
+  auto queued = [](v1::Job& job) {
     job.set_state(v1::JOB_STATE_QUEUED);
     job.mutable_progress()->set_done(0);
     job.mutable_progress()->set_total(job.config().calibration().quant_batch_num());
     job.mutable_progress()->set_unit("batches");
-  });
+  };
+  if (!options_.run_jobs) {
+    // A worker reads the spool; the memory goes back to the budget now.
+    stream_bytes_held_ -= (*active)->stream_bytes;
+    (*active)->stream_bytes = 0;
+    if (absl::StatusOr<v1::Job> stored = registry_.ChangeIfWaiting(job_id, queued); !stored.ok()) {
+      std::error_code ignored;
+      fs::remove(SpoolPath(job_id), ignored);
+      return stored.status();
+    }
+    spdlog::info("job {} AWAITING_DATA -> QUEUED", job_id);
+    return absl::OkStatus();
+  }
+  (*active)->streamed = std::move(data);
+  registry_.Change(job_id, queued);
   spdlog::info("job {} AWAITING_DATA -> QUEUED", job_id);
   QueueRunLocked(job_id);
   return absl::OkStatus();
@@ -394,6 +480,7 @@ void JobManager::NoteStreamActivity(const std::string& job_id) {
 }
 
 bool JobManager::QueueRunLocked(const std::string& job_id) {
+  if (!options_.run_jobs) return true;  // a worker of the store claims it
   return queue_.Push(job_id, [this, job_id](const WorkQueue::Worker& worker) {
     const auto started = std::chrono::steady_clock::now();
     bool ran = true;
@@ -471,15 +558,7 @@ bool JobManager::RunJob(const std::string& job_id, const WorkQueue::Worker& work
   v1::JobState before = v1::JOB_STATE_UNSPECIFIED;
   registry_.Change(job_id, [&](v1::Job& job) {
     before = job.state();
-    job.set_state(v1::JOB_STATE_SUCCEEDED);
-    job.mutable_progress()->set_done(job.progress().total());
-    v1::Metrics* metrics = job.mutable_metrics();
-    metrics->Clear();
-    for (const core::VariantAccuracy& accuracy : output->metrics) *metrics->add_variants() = ToProto(accuracy);
-    *metrics->mutable_timings() = output->timings;
-    metrics->set_dataset(job.config().evaluate().path());
-    SetArtifacts(output->artifacts, job);
-    *job.mutable_finished_at() = TimeUtil::GetCurrentTime();
+    RecordSuccess(*output, job);
   });
   spdlog::info("job {} {} -> SUCCEEDED in {:.1f} s on {}", job_id, StateName(before),
                output->timings.total_seconds(), device);
@@ -636,6 +715,7 @@ void JobManager::Stop() {
   reaper_wake_.notify_all();
   queue_.Stop();
   if (reaper_.joinable()) reaper_.join();
+  if (store_poller_.joinable()) store_poller_.join();
 }
 
 void JobManager::RunReaper() {

@@ -59,6 +59,11 @@ struct JobManagerOptions {
   // jobs that finished first are (0: no limit).
   std::chrono::seconds retention_age{0};
   int64_t max_results_bytes = 0;
+  // False for the api role: jobs wait in the shared store for the worker role's servers
+  // (JobWorker), which this server follows by reading the store's changes every
+  // `store_poll`; its own workers run evaluations only. Needs a store opened kShared.
+  bool run_jobs = true;
+  std::chrono::milliseconds store_poll{500};
 };
 
 // What a StreamCalibrationBatch call must deliver for one job.
@@ -128,7 +133,8 @@ class JobManager {
   // ends or its stream is abandoned. RESOURCE_EXHAUSTED, holding nothing, past the budget.
   absl::Status HoldStreamBytes(const std::string& job_id, int64_t bytes);
   // Hands over a complete stream: the job moves to QUEUED. FAILED_PRECONDITION when it was
-  // cancelled meanwhile.
+  // cancelled meanwhile. In the api role the data must reach the spool (a worker reads it
+  // there): otherwise that error, and the stream is abandoned.
   absl::Status CompleteCalibrationStream(const std::string& job_id, std::unique_ptr<core::InMemoryBatches> data);
   // Releases the claim of an incomplete stream; the job keeps waiting for a complete one.
   void AbandonCalibrationStream(const std::string& job_id);
@@ -177,6 +183,14 @@ class JobManager {
   JobManager(JobManagerOptions options, JobStore* store, const ModelStore* models, ServiceMetrics* metrics,
              JobLogs* job_logs);
   absl::Status Recover();
+  // Recover for the api role: the jobs that have not ended are followed, none is run here.
+  absl::Status FollowStoredJobs();
+  // The api role's loop: other servers' changes into the registry, and jobs that ended or
+  // appeared elsewhere into active_.
+  void PollStore();
+  // The job's active entry, with its config resolved, for a job that has not ended. Requires
+  // mutex_.
+  absl::Status TrackLocked(const v1::Job& job);
   // Queues the job's run on the workers; false when the queue no longer accepts work (the job
   // then stays stored as QUEUED, for the next start).
   bool QueueRunLocked(const std::string& job_id);
@@ -205,6 +219,7 @@ class JobManager {
   void EndLocked(const std::string& job_id);
 
   const JobManagerOptions options_;
+  JobStore* const store_;
   const ModelStore* models_;
   ServiceMetrics* const metrics_;
   JobLogs* const job_logs_;
@@ -225,6 +240,7 @@ class JobManager {
   std::multiset<std::string> evaluated_;
   std::condition_variable reaper_wake_;
   std::thread reaper_;
+  std::thread store_poller_;  // the api role's
 };
 
 }  // namespace ptq::server

@@ -1,5 +1,6 @@
 #include "job_registry.h"
 
+#include <google/protobuf/util/message_differencer.h>
 #include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
@@ -167,6 +168,44 @@ v1::Job JobRegistry::Change(const std::string& job_id, const std::function<void(
   StoreUpdate(job);
   NotifyLocked(job);
   return job;
+}
+
+absl::StatusOr<v1::Job> JobRegistry::ChangeIfWaiting(const std::string& job_id,
+                                                     const std::function<void(v1::Job&)>& change) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto found = jobs_.find(job_id);
+  if (found == jobs_.end()) return NoSuchJob(job_id);
+  v1::Job job = found->second.job;
+  change(job);
+  *job.mutable_updated_at() = TimeUtil::GetCurrentTime();
+  if (absl::Status stored = store_->UpdateIfWaiting(job); !stored.ok()) return stored;
+  found->second.job = job;
+  NotifyLocked(job);
+  return job;
+}
+
+void JobRegistry::Refresh(const std::vector<JobStore::Row>& rows) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (JobStore::Row row : rows) {
+    const std::string job_id = row.job.job_id();
+    if (row.job.tenant().empty()) row.job.set_tenant(kDefaultTenant);
+    auto found = jobs_.find(job_id);
+    if (found == jobs_.end()) {
+      job_by_sequence_[row.sequence] = job_id;
+      if (!row.job.idempotency_key().empty()) {
+        job_by_idempotency_key_[TenantKey(row.job.tenant(), row.job.idempotency_key())] = job_id;
+      }
+      Entry& entry = jobs_[job_id];
+      entry.sequence = row.sequence;
+      entry.job = std::move(row.job);
+      continue;
+    }
+    v1::Job& job = found->second.job;
+    if (IsFinalState(job.state()) && !IsFinalState(row.job.state())) continue;
+    if (google::protobuf::util::MessageDifferencer::Equals(job, row.job)) continue;
+    job = std::move(row.job);
+    NotifyLocked(job);
+  }
 }
 
 void JobRegistry::ReportProgress(const std::string& job_id, int64_t done, int64_t total) {

@@ -64,6 +64,14 @@ class JobRegistry {
   // is logged: the change stays in memory) and then tells the watchers. Returns the job as
   // changed.
   v1::Job Change(const std::string& job_id, const std::function<void(v1::Job&)>& change);
+  // Change for a job that waits (QUEUED or AWAITING_DATA) and that servers share with workers
+  // (the api role): stored first, with JobStore::UpdateIfWaiting, and changed here and told to
+  // the watchers only once stored. The store's error otherwise (ABORTED: a worker took it).
+  absl::StatusOr<v1::Job> ChangeIfWaiting(const std::string& job_id, const std::function<void(v1::Job&)>& change);
+  // Takes the stored rows other servers wrote (JobStore::ChangesSince) as they are, without
+  // storing them: new jobs are added, changed ones replaced and told to their watchers. A job
+  // that ended here stays ended (a change read before it ended may come after).
+  void Refresh(const std::vector<JobStore::Row>& rows);
   // Progress within the job's state, from the thread that runs the job.
   void ReportProgress(const std::string& job_id, int64_t done, int64_t total);
 

@@ -1,9 +1,11 @@
 #include "job_runner.h"
 
 #include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
 
 #include <utility>
 
+#include "job_protos.h"
 #include "ptq/core/pipeline.h"
 
 namespace ptq::server {
@@ -57,9 +59,10 @@ absl::StatusOr<JobOutput> RunQuantJob(const JobRun& run) {
   };
   callbacks.progress = run.progress;
   callbacks.cancelled = run.cancelled;
+  const std::string output_name = run.output_name.empty() ? run.job_id : run.output_name;
   absl::StatusOr<core::PipelineResult> result =
-      core::RunPipeline(job, (run.results_dir / (kStagingPrefix + run.job_id)).string(),
-                        (run.results_dir / run.job_id).string(), callbacks);
+      core::RunPipeline(job, (run.results_dir / (kStagingPrefix + output_name)).string(),
+                        (run.results_dir / output_name).string(), callbacks);
   if (!result.ok()) return result.status();
   JobOutput output;
   output.metrics = std::move(result->metrics);
@@ -68,6 +71,18 @@ absl::StatusOr<JobOutput> RunQuantJob(const JobRun& run) {
   output.artifacts = std::move(result->artifacts);
   output.session = std::move(result->session);
   return output;
+}
+
+void RecordSuccess(const JobOutput& output, v1::Job& job) {
+  job.set_state(v1::JOB_STATE_SUCCEEDED);
+  job.mutable_progress()->set_done(job.progress().total());
+  v1::Metrics* metrics = job.mutable_metrics();
+  metrics->Clear();
+  for (const core::VariantAccuracy& accuracy : output.metrics) *metrics->add_variants() = ToProto(accuracy);
+  *metrics->mutable_timings() = output.timings;
+  metrics->set_dataset(job.config().evaluate().path());
+  SetArtifacts(output.artifacts, job);
+  *job.mutable_finished_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
 }
 
 }  // namespace ptq::server

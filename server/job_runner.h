@@ -27,9 +27,10 @@ struct JobRun {
   std::string device;  // "cpu" or "cuda:N"
   // Streamed calibration batches; null for the server source.
   std::shared_ptr<const core::InMemoryBatches> streamed;
-  // The result directory is published as results_dir/<job_id>, built in a staging folder next
-  // to it that is removed whatever happens.
+  // The result directory is published as results_dir/<output_name> (the job id when empty),
+  // built in a staging folder next to it that is removed whatever happens.
   std::filesystem::path results_dir;
+  std::string output_name;
   const std::atomic<bool>* cancelled = nullptr;
   // The job enters a state (CALIBRATING, EXPORTING, EVALUATING) with `total` steps of `unit`.
   std::function<void(v1::JobState state, int64_t total, const std::string& unit)> enter_state;
@@ -54,6 +55,10 @@ inline constexpr char kStagingPrefix[] = ".staging-";
 // which stage failed; CANCELLED once `cancelled` is set. Nothing is left under results_dir
 // unless it succeeds.
 absl::StatusOr<JobOutput> RunQuantJob(const JobRun& run);
+
+// The job as a successful run ends it: SUCCEEDED, its progress complete, the run's metrics and
+// artifacts, finished now.
+void RecordSuccess(const JobOutput& output, v1::Job& job);
 
 }  // namespace ptq::server
 

@@ -6,11 +6,13 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
 #include "CLI/CLI.hpp"
 #include "grpc/quant_server.h"
+#include "job_store.h"
 #include "listen_address.h"
 #include "log_format.h"
 #include "ptq/common/build_info.h"
@@ -19,6 +21,30 @@
 #include "spdlog/spdlog.h"
 
 namespace {
+
+// --copy-jobs-from: both stores opened as a server of role all would, so neither may be in use.
+int CopyJobs(const std::string& from_spec, const std::string& to_spec) {
+  if (to_spec.empty()) {
+    std::fprintf(stderr, "ptq-server: --copy-jobs-from needs --store, the store to copy into\n");
+    return 2;
+  }
+  // Opening an SQLite path creates the file: a mistyped one would copy nothing, silently.
+  constexpr char kSqlite[] = "sqlite:";
+  if (from_spec.rfind(kSqlite, 0) == 0 && !std::filesystem::exists(from_spec.substr(sizeof(kSqlite) - 1))) {
+    std::fprintf(stderr, "ptq-server: --copy-jobs-from: '%s' does not exist\n", from_spec.c_str());
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<ptq::server::JobStore>> from = ptq::server::OpenJobStore(from_spec);
+  absl::StatusOr<std::unique_ptr<ptq::server::JobStore>> to =
+      from.ok() ? ptq::server::OpenJobStore(to_spec) : from.status();
+  absl::StatusOr<int64_t> copied = to.ok() ? ptq::server::CopyJobs(**from, **to) : to.status();
+  if (!copied.ok()) {
+    std::fprintf(stderr, "ptq-server: cannot copy the jobs: %s\n", copied.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("copied %lld jobs\n", static_cast<long long>(*copied));
+  return 0;
+}
 
 // SIGINT, SIGTERM and SIGHUP are turned into a byte on a pipe that main() waits on. A
 // handler, not a blocked mask: libraries start threads before main() (OpenMP, LibTorch), and a
@@ -106,6 +132,16 @@ int main(int argc, char** argv) {
   app.add_option("--store", options.store,
                  "where jobs are recorded: sqlite:PATH, or a postgresql:// URL (default: sqlite:STATE_DIR/jobs.sqlite)")
       ->envname("PTQ_STORE");
+  app.add_option("--role", options.role,
+                 "all: one server runs every RPC and the jobs; api: every RPC, no job runs; worker: runs the "
+                 "store's jobs, serves health only (api and worker share a postgresql:// store and the state dir)")
+      ->envname("PTQ_ROLE")
+      ->check(CLI::IsMember({"all", "api", "worker"}));
+  app.add_option("--lease-seconds", options.lease_seconds,
+                 "a worker's hold on a job lasts this long unless renewed (another worker takes the job over "
+                 "after it)")
+      ->envname("PTQ_LEASE_SECONDS")
+      ->check(CLI::Range(1, 3600));
   app.add_option("--data-root", options.data_root,
                  "folder under which server-side datasets are resolved")
       ->envname("PTQ_DATA_ROOT");
@@ -168,7 +204,13 @@ int main(int argc, char** argv) {
   app.add_option("--log-format", log_format, "text, or json: one JSON object per line for log collectors")
       ->envname("PTQ_LOG_FORMAT")
       ->check(CLI::IsMember({"text", "json"}));
+  std::string copy_jobs_from;
+  app.add_option("--copy-jobs-from", copy_jobs_from,
+                 "copy every job of this store (sqlite:PATH) into --store, which must hold none, and exit: how a "
+                 "single server's jobs move to the PostgreSQL store of the api and worker roles (stop the server "
+                 "first; copy its state dir's models and results to the shared volume too)");
   CLI11_PARSE(app, argc, argv);
+  if (!copy_jobs_from.empty()) return CopyJobs(copy_jobs_from, options.store);
   options.max_upload_bytes = max_upload_mb << 20;
   options.max_stream_bytes = max_stream_mb << 20;
   // Uploaded models, the job database and results are users' data: every file and folder the

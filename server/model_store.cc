@@ -146,12 +146,13 @@ ModelStore::ModelStore(fs::path models_dir, fs::path staging_dir, int64_t max_mo
       max_model_bytes_(max_model_bytes) {}
 
 absl::StatusOr<std::unique_ptr<ModelStore>> ModelStore::Create(const fs::path& state_dir,
-                                                               int64_t max_model_bytes) {
+                                                               int64_t max_model_bytes,
+                                                               const std::string& staging_name) {
   if (max_model_bytes <= 0) {
     return absl::InvalidArgumentError("max upload size must be positive");
   }
   const fs::path models_dir = state_dir / "models";
-  const fs::path staging_dir = state_dir / "staging" / "models";
+  const fs::path staging_dir = state_dir / "staging" / staging_name;
   std::error_code error;
   fs::remove_all(staging_dir, error);
   if (error) {

@@ -66,9 +66,12 @@ class PendingUpload {
 class ModelStore {
  public:
   // Creates the folders, removes staging leftovers of uploads a crash interrupted, and gives
-  // models stored before tenants existed to the default tenant.
+  // models stored before tenants existed to the default tenant. Uploads are staged in
+  // staging/<staging_name>, which this store alone uses: servers that share the state
+  // directory each need their own.
   static absl::StatusOr<std::unique_ptr<ModelStore>> Create(const std::filesystem::path& state_dir,
-                                                            int64_t max_model_bytes);
+                                                            int64_t max_model_bytes,
+                                                            const std::string& staging_name = "models");
 
   // Validates the header (INVALID_ARGUMENT naming the field; RESOURCE_EXHAUSTED when the
   // declared size is over the limit) and opens a staging file.

@@ -10,11 +10,13 @@
 namespace ptq::server {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// 1: jobs and quarantined_jobs. 2: each job's state, lease (owner, expiry, attempt), cancel
+// request and change version as columns, for the api and worker roles.
+constexpr int kSchemaVersion = 2;
 // pg_advisory_xact_lock key that serialises schema changes between replicas ("ptq" in ASCII).
 constexpr int64_t kSchemaLockKey = 0x707471;
-// Session lock the one server that uses the store holds ("ptqo"): two servers would both
-// recover and run the same queued jobs.
+// Session lock of the servers on the store ("ptqo"): a server of role all holds it exclusively
+// (two would both recover and run the same queued jobs), the api and worker roles shared.
 constexpr int64_t kOwnerLockKey = 0x7074716f;
 // A server that just went (a restart, a crash) holds the owner lock until PostgreSQL has ended
 // its backend, which happens after the client side has closed: the lock is asked for again
@@ -34,6 +36,23 @@ constexpr char kSchema[] =
     "  job bytea,"
     "  quarantined_at timestamptz NOT NULL DEFAULT now());";
 
+// A write's change version: its transaction's id. Every transaction that began before a
+// snapshot's xmin has ended, so a reader that goes on from that xmin misses no change.
+#define PTQ_CHANGE_VERSION "pg_current_xact_id()::text::bigint"
+
+constexpr char kSchemaV2[] =
+    "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS state integer;"
+    "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS attempt bigint NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS lease_owner text;"
+    "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS lease_expires timestamptz;"
+    "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS cancel_requested boolean NOT NULL DEFAULT false;"
+    "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT " PTQ_CHANGE_VERSION ";"
+    "CREATE INDEX IF NOT EXISTS jobs_by_version ON jobs (version);"
+    "CREATE INDEX IF NOT EXISTS jobs_claimable ON jobs (sequence) WHERE state = 1 OR lease_owner IS NOT NULL;";
+
+// The lease's row, checked: its holder, attempt and expiry.
+constexpr char kHeld[] = "job_id = $1 AND lease_owner = $2 AND attempt = $3 AND lease_expires >= clock_timestamp()";
+
 // libpq's messages end with a line break, some span several lines: the first says why.
 std::string Reason(const std::exception& error) {
   std::string text = error.what();
@@ -51,27 +70,37 @@ struct PostgresJobStore::Transaction {
   pqxx::work& work;
 };
 
-PostgresJobStore::PostgresJobStore(std::string url) : url_(std::move(url)) {}
+PostgresJobStore::PostgresJobStore(std::string url, StoreAccess access) : url_(std::move(url)), access_(access) {}
 
 PostgresJobStore::~PostgresJobStore() = default;
 
-absl::StatusOr<std::unique_ptr<JobStore>> PostgresJobStore::Open(const std::string& url) {
-  std::unique_ptr<PostgresJobStore> store(new PostgresJobStore(url));
+absl::StatusOr<std::unique_ptr<JobStore>> PostgresJobStore::Open(const std::string& url, StoreAccess access) {
+  std::unique_ptr<PostgresJobStore> store(new PostgresJobStore(url, access));
   absl::Status migrated = store->Transact("cannot prepare the PostgreSQL job store", [](Transaction& transaction) {
     pqxx::work& work = transaction.work;
     work.exec_params("SELECT pg_advisory_xact_lock($1)", kSchemaLockKey);
     work.exec0(kSchema);
     const pqxx::result version = work.exec("SELECT version FROM ptq_schema");
-    if (version.empty()) {
-      work.exec_params("INSERT INTO ptq_schema (version) VALUES ($1)", kSchemaVersion);
-      return absl::OkStatus();
-    }
-    const int stored = version[0][0].as<int>();
+    const int stored = version.empty() ? kSchemaVersion : version[0][0].as<int>();
     if (stored > kSchemaVersion) {
       return absl::FailedPreconditionError(absl::StrCat("the PostgreSQL job store has schema version ", stored,
                                                         ", newer than this ptq-server's ", kSchemaVersion));
     }
-    work.exec_params("UPDATE ptq_schema SET version = $1", kSchemaVersion);
+    work.exec0(kSchemaV2);
+    // Version 1 rows get their state column from their record (rows that do not parse keep
+    // none, and are never claimed, until QuarantineUnreadableRows moves them).
+    v1::Job job;
+    for (const pqxx::row& row : work.exec("SELECT sequence, job FROM jobs WHERE state IS NULL")) {
+      const pqxx::binarystring blob(row[1]);
+      if (!job.ParseFromArray(blob.data(), static_cast<int>(blob.size()))) continue;
+      work.exec_params("UPDATE jobs SET state = $1 WHERE sequence = $2", static_cast<int>(job.state()),
+                       row[0].as<int64_t>());
+    }
+    if (version.empty()) {
+      work.exec_params("INSERT INTO ptq_schema (version) VALUES ($1)", kSchemaVersion);
+    } else {
+      work.exec_params("UPDATE ptq_schema SET version = $1", kSchemaVersion);
+    }
     return absl::OkStatus();
   });
   if (!migrated.ok()) return migrated;
@@ -86,10 +115,15 @@ absl::Status PostgresJobStore::Transact(const char* what, const std::function<ab
       {
         pqxx::nontransaction claim(connection->pq);
         const auto give_up = std::chrono::steady_clock::now() + kOwnerLockWait;
-        while (!claim.exec_params1("SELECT pg_try_advisory_lock($1)", kOwnerLockKey)[0].as<bool>()) {
+        const char* lock = access_ == StoreAccess::kExclusive ? "SELECT pg_try_advisory_lock($1)"
+                                                              : "SELECT pg_try_advisory_lock_shared($1)";
+        while (!claim.exec_params1(lock, kOwnerLockKey)[0].as<bool>()) {
           if (std::chrono::steady_clock::now() >= give_up) {
             return absl::FailedPreconditionError(absl::StrCat(
-                what, ": another ptq-server uses this PostgreSQL job store (one server per store)"));
+                what, access_ == StoreAccess::kExclusive
+                          ? ": another ptq-server uses this PostgreSQL job store (one server of role all per "
+                            "store; servers of the api and worker roles share one)"
+                          : ": a ptq-server of role all uses this PostgreSQL job store, which it does not share"));
           }
           std::this_thread::sleep_for(kOwnerLockPoll);
         }
@@ -116,8 +150,8 @@ absl::StatusOr<int64_t> PostgresJobStore::Insert(const v1::Job& job) {
   int64_t sequence = 0;
   absl::Status inserted = Transact("cannot insert job", [&](Transaction& transaction) {
     pqxx::work& work = transaction.work;
-    sequence = work.exec_params1("INSERT INTO jobs (job_id, job) VALUES ($1, $2) RETURNING sequence", job.job_id(),
-                                 pqxx::binarystring(blob))[0]
+    sequence = work.exec_params1("INSERT INTO jobs (job_id, job, state) VALUES ($1, $2, $3) RETURNING sequence",
+                                 job.job_id(), pqxx::binarystring(blob), static_cast<int>(job.state()))[0]
                    .as<int64_t>();
     return absl::OkStatus();
   });
@@ -129,10 +163,15 @@ absl::Status PostgresJobStore::Update(const v1::Job& job) {
   const std::string blob = job.SerializeAsString();
   return Transact("cannot update job", [&](Transaction& transaction) {
     pqxx::work& work = transaction.work;
-    const pqxx::result changed =
-        work.exec_params("UPDATE jobs SET job = $1 WHERE job_id = $2", pqxx::binarystring(blob), job.job_id());
-    if (changed.affected_rows() != 1) return absl::NotFoundError(absl::StrCat("job '", job.job_id(), "' is not stored"));
-    return absl::OkStatus();
+    const pqxx::result changed = work.exec_params(
+        "UPDATE jobs SET job = $1, state = $2, version = " PTQ_CHANGE_VERSION
+        " WHERE job_id = $3 AND lease_owner IS NULL RETURNING 1",
+        pqxx::binarystring(blob), static_cast<int>(job.state()), job.job_id());
+    if (!changed.empty()) return absl::OkStatus();
+    const pqxx::result holder = work.exec_params("SELECT lease_owner FROM jobs WHERE job_id = $1", job.job_id());
+    if (holder.empty()) return absl::NotFoundError(absl::StrCat("job '", job.job_id(), "' is not stored"));
+    return absl::AbortedError(
+        absl::StrCat("job '", job.job_id(), "' is held by worker ", holder[0][0].as<std::string>("?")));
   });
 }
 
@@ -183,6 +222,127 @@ absl::StatusOr<std::vector<int64_t>> PostgresJobStore::QuarantineUnreadableRows(
   });
   if (!moved.ok()) return moved;
   return unreadable;
+}
+
+absl::StatusOr<std::optional<JobStore::Claim>> PostgresJobStore::ClaimNext(const std::string& owner,
+                                                                          std::chrono::milliseconds ttl) {
+  std::optional<Claim> claim;
+  absl::Status claimed = Transact("cannot claim a job", [&](Transaction& transaction) {
+    pqxx::work& work = transaction.work;
+    const pqxx::result next = work.exec(
+        "SELECT sequence, job FROM jobs WHERE (state = 1 AND lease_owner IS NULL) OR "
+        "(lease_owner IS NOT NULL AND lease_expires < clock_timestamp()) "
+        "ORDER BY sequence LIMIT 1 FOR UPDATE SKIP LOCKED");
+    if (next.empty()) return absl::OkStatus();
+    const int64_t sequence = next[0][0].as<int64_t>();
+    const pqxx::binarystring blob(next[0][1]);
+    Claim taken;
+    if (!taken.job.ParseFromArray(blob.data(), static_cast<int>(blob.size()))) {
+      return absl::DataLossError(absl::StrCat("job row ", sequence, " of the job store does not parse"));
+    }
+    taken.lease.job_id = taken.job.job_id();
+    taken.lease.owner = owner;
+    taken.lease.attempt =
+        work.exec_params1("UPDATE jobs SET lease_owner = $1, lease_expires = clock_timestamp() + $2 * interval "
+                          "'1 millisecond', attempt = attempt + 1 WHERE sequence = $3 RETURNING attempt",
+                          owner, static_cast<int64_t>(ttl.count()), sequence)[0]
+            .as<int64_t>();
+    claim = std::move(taken);
+    return absl::OkStatus();
+  });
+  if (!claimed.ok()) return claimed;
+  return claim;
+}
+
+absl::StatusOr<bool> PostgresJobStore::RenewLease(const Lease& lease, std::chrono::milliseconds ttl) {
+  bool cancel_requested = false;
+  absl::Status renewed = Transact("cannot renew a lease", [&](Transaction& transaction) {
+    const pqxx::result held = transaction.work.exec_params(
+        absl::StrCat("UPDATE jobs SET lease_expires = clock_timestamp() + $4 * interval '1 millisecond' WHERE ", kHeld,
+                     " RETURNING cancel_requested"),
+        lease.job_id, lease.owner, lease.attempt, static_cast<int64_t>(ttl.count()));
+    if (held.empty()) return absl::AbortedError(absl::StrCat("the lease on job '", lease.job_id, "' is lost"));
+    cancel_requested = held[0][0].as<bool>();
+    return absl::OkStatus();
+  });
+  if (!renewed.ok()) return renewed;
+  return cancel_requested;
+}
+
+absl::Status PostgresJobStore::UpdateLeased(const Lease& lease, const v1::Job& job) {
+  const std::string blob = job.SerializeAsString();
+  return Transact("cannot update a leased job", [&](Transaction& transaction) {
+    const pqxx::result changed = transaction.work.exec_params(
+        absl::StrCat("UPDATE jobs SET job = $4, state = $5, version = " PTQ_CHANGE_VERSION " WHERE ", kHeld,
+                     " RETURNING 1"),
+        lease.job_id, lease.owner, lease.attempt, pqxx::binarystring(blob), static_cast<int>(job.state()));
+    if (changed.empty()) return absl::AbortedError(absl::StrCat("the lease on job '", lease.job_id, "' is lost"));
+    return absl::OkStatus();
+  });
+}
+
+absl::Status PostgresJobStore::Finish(const Lease& lease, const v1::Job& job,
+                                      const std::function<absl::Status()>& publish) {
+  const std::string blob = job.SerializeAsString();
+  return Transact("cannot finish a leased job", [&](Transaction& transaction) {
+    pqxx::work& work = transaction.work;
+    if (work.exec_params(absl::StrCat("SELECT 1 FROM jobs WHERE ", kHeld, " FOR UPDATE"), lease.job_id, lease.owner,
+                         lease.attempt)
+            .empty()) {
+      return absl::AbortedError(absl::StrCat("the lease on job '", lease.job_id, "' is lost"));
+    }
+    // The row stays locked until the commit: no claimer can take the job over in between.
+    if (absl::Status published = publish(); !published.ok()) return published;
+    work.exec_params("UPDATE jobs SET job = $2, state = $3, lease_owner = NULL, lease_expires = NULL, version = "
+                     PTQ_CHANGE_VERSION " WHERE job_id = $1",
+                     lease.job_id, pqxx::binarystring(blob), static_cast<int>(job.state()));
+    return absl::OkStatus();
+  });
+}
+
+absl::Status PostgresJobStore::UpdateIfWaiting(const v1::Job& job) {
+  const std::string blob = job.SerializeAsString();
+  return Transact("cannot update job", [&](Transaction& transaction) {
+    pqxx::work& work = transaction.work;
+    const pqxx::result changed = work.exec_params(
+        "UPDATE jobs SET job = $1, state = $2, version = " PTQ_CHANGE_VERSION
+        " WHERE job_id = $3 AND lease_owner IS NULL AND state IN (1, 2) RETURNING 1",
+        pqxx::binarystring(blob), static_cast<int>(job.state()), job.job_id());
+    if (!changed.empty()) return absl::OkStatus();
+    if (work.exec_params("SELECT 1 FROM jobs WHERE job_id = $1", job.job_id()).empty()) {
+      return absl::NotFoundError(absl::StrCat("job '", job.job_id(), "' is not stored"));
+    }
+    return absl::AbortedError(absl::StrCat("job '", job.job_id(), "' is no longer waiting: a worker took it"));
+  });
+}
+
+absl::Status PostgresJobStore::RequestCancel(const std::string& job_id) {
+  return Transact("cannot request a cancel", [&](Transaction& transaction) {
+    if (transaction.work.exec_params("UPDATE jobs SET cancel_requested = true WHERE job_id = $1 RETURNING 1", job_id)
+            .empty()) {
+      return absl::NotFoundError(absl::StrCat("job '", job_id, "' is not stored"));
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<JobStore::Changes> PostgresJobStore::ChangesSince(int64_t version) {
+  Changes changes;
+  absl::Status read = Transact("cannot read changed jobs", [&](Transaction& transaction) {
+    pqxx::work& work = transaction.work;
+    // Read first: a change committed after this snapshot has a version at or above its xmin.
+    changes.version = work.exec1("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")[0].as<int64_t>();
+    for (const pqxx::row& row : work.exec_params(
+             "SELECT sequence, job FROM jobs WHERE version >= $1 ORDER BY version, sequence", version)) {
+      Row changed;
+      changed.sequence = row[0].as<int64_t>();
+      const pqxx::binarystring blob(row[1]);
+      if (changed.job.ParseFromArray(blob.data(), static_cast<int>(blob.size()))) changes.rows.push_back(changed);
+    }
+    return absl::OkStatus();
+  });
+  if (!read.ok()) return read;
+  return changes;
 }
 
 }  // namespace ptq::server

@@ -34,6 +34,13 @@ struct ServerOptions {
   // Where jobs are recorded (OpenJobStore): "sqlite:PATH" or a PostgreSQL URL; empty means
   // sqlite:<state_dir>/jobs.sqlite.
   std::string store;
+  // "all": one server runs every RPC and the jobs. "api": every RPC, no job runs (evaluations
+  // do); "worker": runs the jobs of the store, serves health only. api and worker servers share
+  // a PostgreSQL store and a state directory on storage they all mount.
+  std::string role = "all";
+  // A worker's hold on a job lasts this long unless renewed; a worker that dies or stalls
+  // loses the job to another within it.
+  int lease_seconds = 30;
   // Server-side datasets are resolved under this folder only; empty means none are offered.
   std::string data_root;
   // Largest model UploadModel accepts.

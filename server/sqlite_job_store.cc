@@ -17,6 +17,8 @@ struct Statement {
 // upgrading from it only records the version.
 constexpr int kSchemaVersion = 1;
 
+constexpr char kNotShared[] = "an SQLite job store is one server's: leases need a PostgreSQL store";
+
 constexpr char kSchema[] =
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=NORMAL;"
@@ -174,6 +176,29 @@ absl::StatusOr<std::vector<int64_t>> SqliteJobStore::QuarantineUnreadableRows() 
     if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) return Error("cannot quarantine job");
   }
   return unreadable;
+}
+
+absl::StatusOr<std::optional<JobStore::Claim>> SqliteJobStore::ClaimNext(const std::string&,
+                                                                        std::chrono::milliseconds) {
+  return absl::FailedPreconditionError(kNotShared);
+}
+
+absl::StatusOr<bool> SqliteJobStore::RenewLease(const Lease&, std::chrono::milliseconds) {
+  return absl::FailedPreconditionError(kNotShared);
+}
+
+absl::Status SqliteJobStore::UpdateLeased(const Lease&, const v1::Job&) { return absl::FailedPreconditionError(kNotShared); }
+
+absl::Status SqliteJobStore::Finish(const Lease&, const v1::Job&, const std::function<absl::Status()>&) {
+  return absl::FailedPreconditionError(kNotShared);
+}
+
+absl::Status SqliteJobStore::UpdateIfWaiting(const v1::Job&) { return absl::FailedPreconditionError(kNotShared); }
+
+absl::Status SqliteJobStore::RequestCancel(const std::string&) { return absl::FailedPreconditionError(kNotShared); }
+
+absl::StatusOr<JobStore::Changes> SqliteJobStore::ChangesSince(int64_t) {
+  return absl::FailedPreconditionError(kNotShared);
 }
 
 }  // namespace ptq::server

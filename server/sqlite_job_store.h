@@ -28,6 +28,15 @@ class SqliteJobStore final : public JobStore {
   absl::Status Delete(const std::string& job_id) override;
   absl::StatusOr<std::vector<Row>> LoadAll() override;
   absl::StatusOr<std::vector<int64_t>> QuarantineUnreadableRows() override;
+  // Leases and change feeds serve the api and worker roles, which need a store that servers
+  // share: FAILED_PRECONDITION here.
+  absl::StatusOr<std::optional<Claim>> ClaimNext(const std::string& owner, std::chrono::milliseconds ttl) override;
+  absl::StatusOr<bool> RenewLease(const Lease& lease, std::chrono::milliseconds ttl) override;
+  absl::Status UpdateLeased(const Lease& lease, const v1::Job& job) override;
+  absl::Status Finish(const Lease& lease, const v1::Job& job, const std::function<absl::Status()>& publish) override;
+  absl::Status UpdateIfWaiting(const v1::Job& job) override;
+  absl::Status RequestCancel(const std::string& job_id) override;
+  absl::StatusOr<Changes> ChangesSince(int64_t version) override;
 
  private:
   explicit SqliteJobStore(sqlite3* db) : db_(db) {}

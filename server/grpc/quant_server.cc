@@ -1,15 +1,20 @@
 #include "grpc/quant_server.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/health_check_service_interface.h>
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <random>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "grpc/audit_log.h"
 #include "grpc/client_visible_status.h"
 #include "grpc/rpc_metrics.h"
@@ -63,6 +68,37 @@ absl::StatusOr<std::vector<std::string>> WorkerDevices(const ServerOptions& opti
 // A state directory whose results folder holds jobs' result directories had a job database:
 // starting empty without it would orphan them silently, so a lost or emptied database stops
 // the start instead.
+// What a server of the worker role answers to every call but health's (which also gives its
+// gRPC server the callback queue it needs to serve health at all).
+class WorkerRoleFront final : public grpc::CallbackGenericService {
+ public:
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* context) override {
+    class Refusal final : public grpc::ServerGenericBidiReactor {
+     public:
+      explicit Refusal(const std::string& method) {
+        Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                            absl::StrCat(method, ": this ptq-server has --role worker: it runs jobs and serves "
+                                                 "health only; call a server of role api")));
+      }
+      void OnDone() override { delete this; }
+    };
+    return new Refusal(context->method());
+  }
+};
+
+std::string HostName() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) return "unknown-host";
+  return host;
+}
+
+// Names this process in the leases it holds: host, pid and a random part (a pid comes again
+// after a restart, in a container always).
+std::string WorkerOwnerName() {
+  std::random_device random;
+  return absl::StrFormat("%s:%d:%08x", HostName(), static_cast<int>(getpid()), random());
+}
+
 absl::Status CheckJobDatabasePresent(const std::filesystem::path& state_dir) {
   const std::filesystem::path database = state_dir / "jobs.sqlite";
   std::error_code error;
@@ -85,6 +121,18 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   // Before anything touches LibTorch: onednn fixes its kernels' instruction set at first use.
   const std::string onednn_isa = core::CapOnednnBelowAmx();
   spdlog::info("onednn instruction set: {}", onednn_isa);
+  if (options.role != "all" && options.role != "api" && options.role != "worker") {
+    return absl::InvalidArgumentError(absl::StrCat("--role must be all, api or worker, got '", options.role, "'"));
+  }
+  const bool shares_store = options.role != "all";
+  if (shares_store && options.store.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("--role ", options.role,
+                                                   " shares a PostgreSQL job store: give --store postgresql://..."));
+  }
+  if (options.lease_seconds < 1 || options.lease_seconds > 3600) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--lease-seconds must be in [1, 3600], got ", options.lease_seconds));
+  }
   if (options.listen_address.rfind(':') == std::string::npos) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--listen must be host:port, got '", options.listen_address, "'"));
@@ -110,8 +158,11 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
       CallAuthenticator::Create(options.security.auth_token_file);
   if (!authenticator.ok()) return authenticator.status();
   server->authenticator_ = *std::move(authenticator);
+  // Servers of the api and worker roles share the state directory: each host's server of a
+  // role stages its own uploads.
   absl::StatusOr<std::unique_ptr<ModelStore>> models =
-      ModelStore::Create(options.state_dir, options.max_upload_bytes);
+      ModelStore::Create(options.state_dir, options.max_upload_bytes,
+                         shares_store ? absl::StrCat("models-", options.role, "-", HostName()) : "models");
   if (!models.ok()) return models.status();
   server->models_ = *std::move(models);
   // A state folder an earlier version created 0755: its contents become the user's alone.
@@ -132,7 +183,8 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   if (options.store.empty()) {
     if (absl::Status present = CheckJobDatabasePresent(state_dir); !present.ok()) return present;
   }
-  absl::StatusOr<std::unique_ptr<JobStore>> job_store = OpenJobStore(store);
+  absl::StatusOr<std::unique_ptr<JobStore>> job_store =
+      OpenJobStore(store, shares_store ? StoreAccess::kShared : StoreAccess::kExclusive);
   if (!job_store.ok()) return job_store.status();
   server->job_store_ = std::make_unique<MeteredJobStore>(*std::move(job_store), server->metrics_.get());
   // Before the job manager recovers jobs, so that its lines about them reach their logs too.
@@ -140,30 +192,47 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   server->job_logs_ = std::make_unique<JobLogs>(state_dir / "logs", visible_paths);
   server->job_log_sink_ = server->job_logs_->Sink();
   spdlog::default_logger()->sinks().push_back(server->job_log_sink_);
-  JobManagerOptions job_options;
-  job_options.results_dir = state_dir / "results";
-  job_options.streams_dir = state_dir / "streams";
-  job_options.data_root = options.data_root;
-  job_options.worker_devices = *devices;
-  job_options.max_queue = options.max_queue;
-  job_options.awaiting_data_ttl = std::chrono::seconds(options.awaiting_data_ttl_seconds);
-  job_options.stream_idle_timeout = std::chrono::seconds(options.stream_idle_timeout_seconds);
-  job_options.max_stream_bytes = options.max_stream_bytes;
-  job_options.worker_nice = options.worker_nice;
-  job_options.retention_age = std::chrono::seconds(static_cast<int64_t>(options.retention_days * 24 * 3600));
-  job_options.max_results_bytes = static_cast<int64_t>(options.max_results_gb * (int64_t{1} << 30));
-  absl::StatusOr<std::unique_ptr<JobManager>> jobs =
-      JobManager::Start(job_options, server->job_store_.get(), server->models_.get(), server->metrics_.get(),
-                        server->job_logs_.get());
-  if (!jobs.ok()) return jobs.status();
-  server->jobs_ = *std::move(jobs);
-  server->metrics_->ReadWorkAtScrape([jobs = server->jobs_.get()] { return jobs->Work(); });
-  server->blocking_pool_ = std::make_unique<TaskPool>(options.blocking_threads);
-  server->stream_decode_pool_ = std::make_unique<TaskPool>(options.stream_decode_threads);
-  server->service_ = std::make_unique<QuantService>(server->authenticator_.get(), server->models_.get(),
-                                                    server->jobs_.get(), server->job_logs_.get(),
-                                                    job_options.results_dir, server->blocking_pool_.get(),
-                                                    server->stream_decode_pool_.get());
+  if (options.role == "worker") {
+    JobWorkerOptions worker_options;
+    worker_options.results_dir = state_dir / "results";
+    worker_options.streams_dir = state_dir / "streams";
+    worker_options.data_root = options.data_root;
+    worker_options.worker_devices = *devices;
+    worker_options.worker_nice = options.worker_nice;
+    worker_options.owner = WorkerOwnerName();
+    worker_options.lease = std::chrono::seconds(options.lease_seconds);
+    absl::StatusOr<std::unique_ptr<JobWorker>> worker = JobWorker::Start(
+        worker_options, server->job_store_.get(), server->models_.get(), server->metrics_.get());
+    if (!worker.ok()) return worker.status();
+    server->job_worker_ = *std::move(worker);
+    spdlog::info("worker {} takes jobs from the store", worker_options.owner);
+  } else {
+    JobManagerOptions job_options;
+    job_options.results_dir = state_dir / "results";
+    job_options.streams_dir = state_dir / "streams";
+    job_options.data_root = options.data_root;
+    job_options.worker_devices = *devices;
+    job_options.max_queue = options.max_queue;
+    job_options.awaiting_data_ttl = std::chrono::seconds(options.awaiting_data_ttl_seconds);
+    job_options.stream_idle_timeout = std::chrono::seconds(options.stream_idle_timeout_seconds);
+    job_options.max_stream_bytes = options.max_stream_bytes;
+    job_options.worker_nice = options.worker_nice;
+    job_options.retention_age = std::chrono::seconds(static_cast<int64_t>(options.retention_days * 24 * 3600));
+    job_options.max_results_bytes = static_cast<int64_t>(options.max_results_gb * (int64_t{1} << 30));
+    job_options.run_jobs = options.role == "all";
+    absl::StatusOr<std::unique_ptr<JobManager>> jobs =
+        JobManager::Start(job_options, server->job_store_.get(), server->models_.get(), server->metrics_.get(),
+                          server->job_logs_.get());
+    if (!jobs.ok()) return jobs.status();
+    server->jobs_ = *std::move(jobs);
+    server->metrics_->ReadWorkAtScrape([jobs = server->jobs_.get()] { return jobs->Work(); });
+    server->blocking_pool_ = std::make_unique<TaskPool>(options.blocking_threads);
+    server->stream_decode_pool_ = std::make_unique<TaskPool>(options.stream_decode_threads);
+    server->service_ = std::make_unique<QuantService>(server->authenticator_.get(), server->models_.get(),
+                                                      server->jobs_.get(), server->job_logs_.get(),
+                                                      job_options.results_dir, server->blocking_pool_.get(),
+                                                      server->stream_decode_pool_.get());
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -187,7 +256,12 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   interceptors.push_back(
       std::make_unique<ClientVisibleStatusFactory>(visible_paths));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  builder.RegisterService(server->service_.get());
+  if (server->service_ != nullptr) {
+    builder.RegisterService(server->service_.get());
+  } else {
+    server->worker_front_ = std::make_unique<WorkerRoleFront>();
+    builder.RegisterCallbackGenericService(server->worker_front_.get());
+  }
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || bound_port == 0) {
     return absl::UnavailableError(
@@ -195,13 +269,15 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerOpti
   }
   server->bound_address_ = WithPort(options.listen_address, bound_port);
   grpc::HealthCheckServiceInterface* health = server->grpc_server_->GetHealthCheckService();
-  health->SetServingStatus(kServiceName, true);
+  health->SetServingStatus(kServiceName, server->service_ != nullptr);
   health->SetServingStatus(true);
   health->SetServingStatus(kLivenessServiceName, true);
   if (options.stall_timeout_seconds > 0) {
     server->watchdog_ = std::make_unique<WorkerWatchdog>(
         std::chrono::seconds(options.stall_timeout_seconds),
-        [jobs = server->jobs_.get()](std::chrono::steady_clock::duration limit) { return jobs->Stalled(limit); },
+        [jobs = server->jobs_.get(), worker = server->job_worker_.get()](std::chrono::steady_clock::duration limit) {
+          return jobs != nullptr ? jobs->Stalled(limit) : worker->Stalled(limit);
+        },
         [health](bool live) { health->SetServingStatus(kLivenessServiceName, live); });
   }
   return server;
@@ -226,6 +302,7 @@ void QuantServer::Shutdown(std::chrono::milliseconds grace) {
   // Jobs first, while GetJob and WatchJob still answer, so watchers see them finish.
   const auto deadline = std::chrono::steady_clock::now() + grace;
   if (jobs_ != nullptr) jobs_->Drain(grace);
+  if (job_worker_ != nullptr) job_worker_->Stop();  // its jobs go back to the queue, for other workers
   if (grpc_server_ != nullptr) {
     const auto left = std::max(std::chrono::steady_clock::duration::zero(), deadline - std::chrono::steady_clock::now());
     grpc_server_->Shutdown(std::chrono::system_clock::now() + left);

@@ -17,13 +17,15 @@
 #include "model_store.h"
 #include "ptq/common/task_pool.h"
 #include "server_options.h"
+#include "job_worker.h"
 #include "worker_watchdog.h"
 
 namespace ptq::server {
 
 // Owns everything ptq-server runs: the model and job stores, the job manager and its workers,
 // the blocking pool, the gRPC server with QuantService, the standard health service and
-// reflection, and the metrics endpoint.
+// reflection, and the metrics endpoint. A server of the worker role has a JobWorker instead of
+// the job manager, and serves health only.
 class QuantServer {
  public:
   // The service name reported by grpc.health.v1 ("" reports the whole server too).
@@ -64,10 +66,12 @@ class QuantServer {
   std::unique_ptr<JobStore> job_store_;
   std::unique_ptr<JobLogs> job_logs_;
   std::shared_ptr<spdlog::sinks::sink> job_log_sink_;  // on the default logger while the server lives
-  std::unique_ptr<JobManager> jobs_;
+  std::unique_ptr<JobManager> jobs_;        // roles all and api
+  std::unique_ptr<JobWorker> job_worker_;   // role worker
   std::unique_ptr<TaskPool> blocking_pool_;
   std::unique_ptr<TaskPool> stream_decode_pool_;
-  std::unique_ptr<QuantService> service_;
+  std::unique_ptr<QuantService> service_;                     // roles all and api
+  std::unique_ptr<grpc::CallbackGenericService> worker_front_;  // role worker
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<MetricsHttpEndpoint> metrics_endpoint_;
   std::unique_ptr<WorkerWatchdog> watchdog_;  // reports to grpc_server_'s health service

@@ -4,12 +4,15 @@
 Usage: check_deploy.py REPO_ROOT PTQ_SERVER PTQ_CLIENT
 
 - yamllint --strict on every YAML file under deploy/;
-- `kubectl kustomize deploy/k8s` renders (kubectl comes with deploy/install-deps.sh, so a
-  missing kubectl is a problem, not a skip);
+- `kubectl kustomize` renders both layouts, deploy/k8s and deploy/k8s/scaled (kubectl comes
+  with deploy/install-deps.sh, so a missing kubectl is a problem, not a skip);
 - the manifests: gRPC readiness/liveness probes on the served port, metrics served and annotated
   for scraping, non-root, datasets mounted
   read-only, state on a claim, GPU requests for the GPU pool, a termination grace period
-  longer than the server's drain, and only environment variables ptq-server knows;
+  longer than the server's drain, and only environment variables ptq-server knows; in the
+  scaled layout also: two api replicas behind the ptq-server Service, GPU and CPU workers,
+  every server on a postgresql:// store with the state directory on one ReadWriteMany claim,
+  and a PodDisruptionBudget for each Deployment;
 - deploy/compose.yaml likewise;
 - docker/Dockerfile: the build stage runs the install script, the runtime stage installs
   docker/runtime-packages.txt, copies both binaries and the bundled models, runs as a non-root
@@ -47,9 +50,18 @@ def check_yaml(root):
         problems.append("kubectl is not installed (deploy/install-deps.sh installs kubernetes-client): "
                         "deploy/k8s cannot be rendered")
         return
-    result = subprocess.run(["kubectl", "kustomize", os.path.join(root, "deploy", "k8s")],
+    for layout in ("k8s", "k8s/scaled"):
+        check(render(root, layout) is not None, f"kubectl kustomize deploy/{layout} fails")
+
+
+def render(root, layout):
+    """The documents `kubectl kustomize deploy/LAYOUT` renders, or None when it fails."""
+    result = subprocess.run(["kubectl", "kustomize", os.path.join(root, "deploy", layout)],
                             capture_output=True, text=True)
-    check(result.returncode == 0, "kubectl kustomize deploy/k8s: " + result.stderr)
+    if result.returncode != 0:
+        problems.append(f"kubectl kustomize deploy/{layout}: {result.stderr}")
+        return None
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
 
 
 def grace_seconds(env):
@@ -61,7 +73,9 @@ def says_transport(env):
     return ("PTQ_TLS_CERT" in env and "PTQ_TLS_KEY" in env) or str(env.get("PTQ_INSECURE", "")).lower() == "true"
 
 
-def check_statefulset(document, known_env, path, services):
+def check_server_workload(document, known_env, path, services, claims):
+    """A StatefulSet or Deployment of ptq-server pods; `claims` names the claims it may keep
+    state on."""
     spec = document["spec"]["template"]["spec"]
     name = document["metadata"]["name"]
     check(spec.get("securityContext", {}).get("runAsNonRoot") is True, f"{path}: {name} must run as non-root")
@@ -72,13 +86,16 @@ def check_statefulset(document, known_env, path, services):
         context = container.get("securityContext", {})
         check(context.get("allowPrivilegeEscalation") is False and context.get("capabilities", {}).get("drop") == ["ALL"],
               f"{path}: {name}: {container['name']} must forbid privilege escalation and drop ALL capabilities")
-    # The governing Service: headless, selecting these pods.
-    governing = services.get(document["spec"].get("serviceName"))
     labels = document["spec"]["template"]["metadata"]["labels"]
-    check(governing is not None and governing["spec"].get("clusterIP") == "None"
-          and all(labels.get(k) == v for k, v in governing["spec"]["selector"].items()),
-          f"{path}: {name}: serviceName must name a headless Service that selects its pods")
-    claims = {c["metadata"]["name"] for c in document["spec"].get("volumeClaimTemplates", [])}
+    if document["kind"] == "StatefulSet":
+        # The governing Service: headless, selecting these pods.
+        governing = services.get(document["spec"].get("serviceName"))
+        check(governing is not None and governing["spec"].get("clusterIP") == "None"
+              and selects(governing, labels),
+              f"{path}: {name}: serviceName must name a headless Service that selects its pods")
+    else:
+        # Scraped through a Service that selects its pods, or through the pod annotations.
+        governing = next((s for s in services.values() if selects(s, labels)), None)
     (container,) = spec["containers"]
     env = {e["name"]: e.get("value", "") for e in container.get("env", [])}
     for variable in env:
@@ -118,15 +135,22 @@ def check_statefulset(document, known_env, path, services):
         check(annotations.get("prometheus.io/scrape") == "true"
               and annotations.get("prometheus.io/port") == str(metrics_port),
               f"{path}: {name}: prometheus.io/scrape and prometheus.io/port must point at {metrics_port}")
-        check(governing is not None and any(p.get("targetPort") == "metrics" for p in governing["spec"]["ports"]),
-              f"{path}: {name}: the headless Service must offer the metrics port")
+        # A StatefulSet's headless Service offers it to a ServiceMonitor; so does a Service
+        # in front of a Deployment (workers have none: the annotations are how they are found).
+        if document["kind"] == "StatefulSet" or governing is not None:
+            check(governing is not None
+                  and any(p.get("targetPort") == "metrics" for p in governing["spec"]["ports"]),
+                  f"{path}: {name}: the Service selecting its pods must offer the metrics port")
     check(spec.get("terminationGracePeriodSeconds", 30) > grace_seconds(env),
           f"{path}: {name}: terminationGracePeriodSeconds must exceed PTQ_SHUTDOWN_GRACE_SECONDS")
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     data = mounts.get(env.get("PTQ_DATA_ROOT", "/data"))
     check(data is not None and data.get("readOnly") is True, f"{path}: {name}: the data root must be mounted read-only")
     state = mounts.get(env.get("PTQ_STATE_DIR", ""))
-    check(state is not None and state["name"] in claims, f"{path}: {name}: the state dir must be on a claim")
+    volume_claims = {v["name"]: v["persistentVolumeClaim"]["claimName"]
+                     for v in spec.get("volumes", []) if "persistentVolumeClaim" in v}
+    check(state is not None and (state["name"] in claims or volume_claims.get(state["name"]) in claims),
+          f"{path}: {name}: the state dir must be on a claim")
     requests = container["resources"]["requests"]
     check("cpu" in requests and "memory" in requests, f"{path}: {name}: needs cpu and memory requests")
     if env.get("PTQ_DEVICE") == "cuda":
@@ -134,19 +158,58 @@ def check_statefulset(document, known_env, path, services):
               f"{path}: {name}: a cuda server needs an nvidia.com/gpu limit")
 
 
+def selects(service, labels):
+    return all(labels.get(k) == v for k, v in service["spec"].get("selector", {}).items())
+
+
+def env_of(workload):
+    (container,) = workload["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e.get("value", "") for e in container.get("env", [])}
+
+
+def check_scaled(root, known_env):
+    documents = render(root, "k8s/scaled")
+    if documents is None:
+        return
+    path = "deploy/k8s/scaled"
+    by_kind = {}
+    for document in documents:
+        by_kind.setdefault(document["kind"], []).append(document)
+    services = {d["metadata"]["name"]: d for d in by_kind.get("Service", [])}
+    shared = {d["metadata"]["name"] for d in by_kind.get("PersistentVolumeClaim", [])
+              if "ReadWriteMany" in d["spec"]["accessModes"]}
+    check(len(shared) == 1, f"{path}: expected one ReadWriteMany claim for the shared state, got {sorted(shared)}")
+    roles = {}
+    for deployment in by_kind.get("Deployment", []):
+        name = deployment["metadata"]["name"]
+        check_server_workload(deployment, known_env, path, services, shared)
+        env = env_of(deployment)
+        roles.setdefault(env.get("PTQ_ROLE"), []).append(deployment)
+        check(env.get("PTQ_STORE", "").startswith("postgresql://"), f"{path}: {name} must use a postgresql:// store")
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        check(any(all(labels.get(k) == v for k, v in b["spec"]["selector"]["matchLabels"].items())
+                  for b in by_kind.get("PodDisruptionBudget", [])),
+              f"{path}: {name} needs a PodDisruptionBudget")
+    apis, workers = roles.get("api", []), roles.get("worker", [])
+    check(len(apis) == 1 and apis[0]["spec"]["replicas"] >= 2, f"{path}: expected an api Deployment of >= 2 replicas")
+    check(apis and "ptq-server" in services
+          and selects(services["ptq-server"], apis[0]["spec"]["template"]["metadata"]["labels"]),
+          f"{path}: the ptq-server Service must select the api pods")
+    devices = sorted(env_of(w).get("PTQ_DEVICE") for w in workers)
+    check(devices == ["cpu", "cuda"], f"{path}: expected a GPU and a CPU worker Deployment, got devices {devices}")
+    check(len(roles) == 2, f"{path}: every Deployment is an api or a worker, got roles {sorted(map(str, roles))}")
+
+
 def check_manifests(root, known_env):
-    k8s = os.path.join(root, "deploy", "k8s")
-    documents = []
-    for file in sorted(os.listdir(k8s)):
-        if not file.endswith(".yaml") or file == "kustomization.yaml":
-            continue
-        with open(os.path.join(k8s, file)) as f:
-            documents.extend((file, document) for document in yaml.safe_load_all(f))
-    kinds = [document["kind"] for _, document in documents]
-    services = {d["metadata"]["name"]: d for _, d in documents if d["kind"] == "Service"}
-    for file, document in documents:
+    documents = render(root, "k8s")
+    if documents is None:
+        return
+    kinds = [document["kind"] for document in documents]
+    services = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Service"}
+    for document in documents:
         if document["kind"] == "StatefulSet":
-            check_statefulset(document, known_env, file, services)
+            claims = {c["metadata"]["name"] for c in document["spec"].get("volumeClaimTemplates", [])}
+            check_server_workload(document, known_env, "deploy/k8s", services, claims)
     check(kinds.count("StatefulSet") == 2 and "Service" in kinds and "PersistentVolumeClaim" in kinds,
           f"deploy/k8s: expected a CPU and a GPU StatefulSet, Services and the datasets claim, got {kinds}")
 
@@ -252,6 +315,7 @@ def main():
     check(len(known_env) >= 8, f"ptq-server --help lists too few PTQ_ variables: {sorted(known_env)}")
     check_yaml(root)
     check_manifests(root, known_env)
+    check_scaled(root, known_env)
     check_compose(root, known_env)
     check_dockerfile(root)
     check_runtime_packages(root, [server, client])

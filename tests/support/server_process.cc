@@ -13,11 +13,11 @@
 namespace ptq::testing {
 namespace fs = std::filesystem;
 
-ServerProcess::ServerProcess(const fs::path& state_dir, std::vector<std::string> extra_flags)
+ServerProcess::ServerProcess(const fs::path& state_dir, std::vector<std::string> extra_flags, const std::string& name)
     : state_dir_(state_dir),
       extra_flags_(std::move(extra_flags)),
-      log_path_(state_dir.parent_path() / (state_dir.filename().string() + "-server.log")),
-      ready_file_(state_dir.parent_path() / (state_dir.filename().string() + "-ready")) {
+      log_path_(state_dir.parent_path() / ((name.empty() ? state_dir.filename().string() : name) + "-server.log")),
+      ready_file_(state_dir.parent_path() / ((name.empty() ? state_dir.filename().string() : name) + "-ready")) {
   Start();
 }
 

@@ -17,8 +17,11 @@ namespace ptq::testing {
 class ServerProcess {
  public:
   // Starts the server with `extra_flags` and waits until it serves. Fails the current test
-  // (ADD_FAILURE) and leaves address() empty when it does not come up.
-  ServerProcess(const std::filesystem::path& state_dir, std::vector<std::string> extra_flags = {});
+  // (ADD_FAILURE) and leaves address() empty when it does not come up. Its log and ready file
+  // are named after `name` (the state directory's name when empty) beside the state directory,
+  // so that servers sharing one need names of their own.
+  ServerProcess(const std::filesystem::path& state_dir, std::vector<std::string> extra_flags = {},
+                const std::string& name = "");
   ~ServerProcess();  // SIGKILLs the server if it still runs
 
   const std::string& address() const { return address_; }

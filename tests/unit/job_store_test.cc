@@ -5,8 +5,12 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <atomic>
+#include <chrono>
 #include <memory>
 #include <pqxx/pqxx>
+#include <set>
+#include <thread>
 
 #include "test_env.h"
 #include "test_postgres.h"
@@ -121,7 +125,7 @@ TEST_P(JobStoreTest, ASchemaFromANewerServerIsRefusedAndAnOlderOneUpgraded) {
   Execute(GetParam() == Backend::kSqlite ? "PRAGMA user_version = 99" : "UPDATE ptq_schema SET version = 99");
   const absl::Status newer = Open().status();
   EXPECT_TRUE(absl::IsFailedPrecondition(newer)) << newer;
-  EXPECT_NE(newer.message().find("schema version 99, newer than this ptq-server's 1"), absl::string_view::npos)
+  EXPECT_NE(newer.message().find("schema version 99, newer than this ptq-server's "), absl::string_view::npos)
       << newer;
 }
 
@@ -141,6 +145,224 @@ TEST(PostgresJobStoreTest, OneServerPerStore) {
   EXPECT_NE(second.message().find("another ptq-server uses this PostgreSQL job store"), absl::string_view::npos);
   first->reset();
   EXPECT_TRUE(OpenJobStore(url).ok()) << "the store is free once its server is gone";
+}
+
+// The api and worker roles: leases on a shared PostgreSQL store.
+class SharedJobStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(postgres_.running());
+    url_ = postgres_.NewDatabase();
+  }
+  std::unique_ptr<JobStore> OpenShared() const {
+    absl::StatusOr<std::unique_ptr<JobStore>> store = OpenJobStore(url_, StoreAccess::kShared);
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? *std::move(store) : nullptr;
+  }
+
+  testing::TestPostgres postgres_;
+  std::string url_;
+};
+
+TEST_F(SharedJobStoreTest, ConcurrentClaimersTakeEachQueuedJobOnceAndNothingElse) {
+  std::unique_ptr<JobStore> api = OpenShared();
+  ASSERT_NE(api, nullptr);
+  std::set<std::string> queued;
+  for (int i = 0; i < 12; ++i) {
+    const std::string id = "job-" + std::to_string(i);
+    const v1::JobState state = i % 4 == 3 ? v1::JOB_STATE_AWAITING_DATA : v1::JOB_STATE_QUEUED;
+    ASSERT_TRUE(api->Insert(JobNamed(id, state)).ok());
+    if (state == v1::JOB_STATE_QUEUED) queued.insert(id);
+  }
+  std::mutex mutex;
+  std::multiset<std::string> claimed;
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 3; ++w) {
+    workers.emplace_back([&, w] {
+      std::unique_ptr<JobStore> store = OpenShared();
+      if (store == nullptr) return;
+      for (;;) {
+        absl::StatusOr<std::optional<JobStore::Claim>> claim =
+            store->ClaimNext("worker-" + std::to_string(w), std::chrono::minutes(1));
+        ASSERT_TRUE(claim.ok()) << claim.status();
+        if (!claim->has_value()) return;
+        EXPECT_EQ((*claim)->lease.attempt, 1);
+        EXPECT_EQ((*claim)->lease.job_id, (*claim)->job.job_id());
+        std::lock_guard<std::mutex> lock(mutex);
+        claimed.insert((*claim)->lease.job_id);
+      }
+    });
+  }
+  for (std::thread& worker : workers) worker.join();
+  EXPECT_EQ(std::set<std::string>(claimed.begin(), claimed.end()), queued);
+  EXPECT_EQ(claimed.size(), queued.size()) << "no job was claimed twice";
+}
+
+TEST_F(SharedJobStoreTest, AnExpiredLeaseIsTakenOverAndItsFormerHolderCanNoLongerWrite) {
+  std::unique_ptr<JobStore> first = OpenShared();
+  std::unique_ptr<JobStore> second = OpenShared();
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  ASSERT_TRUE(first->Insert(JobNamed("job-a", v1::JOB_STATE_QUEUED)).ok());
+  const std::chrono::milliseconds ttl(300);
+  absl::StatusOr<std::optional<JobStore::Claim>> taken = first->ClaimNext("first", ttl);
+  ASSERT_TRUE(taken.ok() && taken->has_value()) << taken.status();
+  const JobStore::Lease stale = (*taken)->lease;
+  EXPECT_TRUE(first->RenewLease(stale, ttl).ok());
+  v1::Job calibrating = JobNamed("job-a", v1::JOB_STATE_CALIBRATING);
+  EXPECT_TRUE(first->UpdateLeased(stale, calibrating).ok());
+  EXPECT_FALSE(second->ClaimNext("second", ttl)->has_value()) << "held";
+  const absl::Status api_write = second->Update(JobNamed("job-a", v1::JOB_STATE_CANCELLED));
+  EXPECT_TRUE(absl::IsAborted(api_write)) << api_write;
+  EXPECT_NE(api_write.message().find("held by worker first"), absl::string_view::npos) << api_write;
+
+  std::this_thread::sleep_for(ttl + std::chrono::milliseconds(200));
+  absl::StatusOr<std::optional<JobStore::Claim>> takeover = second->ClaimNext("second", ttl * 10);
+  ASSERT_TRUE(takeover.ok() && takeover->has_value()) << takeover.status();
+  EXPECT_EQ((*takeover)->lease.attempt, 2);
+  EXPECT_EQ((*takeover)->job.state(), v1::JOB_STATE_CALIBRATING) << "as its last holder left it";
+
+  bool published = false;
+  auto publish = [&published] {
+    published = true;
+    return absl::OkStatus();
+  };
+  EXPECT_TRUE(absl::IsAborted(first->RenewLease(stale, ttl).status()));
+  EXPECT_TRUE(absl::IsAborted(first->UpdateLeased(stale, JobNamed("job-a", v1::JOB_STATE_EXPORTING))));
+  EXPECT_TRUE(absl::IsAborted(first->Finish(stale, JobNamed("job-a", v1::JOB_STATE_SUCCEEDED), publish)));
+  EXPECT_FALSE(published) << "a lost lease publishes nothing";
+
+  ASSERT_TRUE(first->RequestCancel("job-a").ok());
+  absl::StatusOr<bool> cancel_requested = second->RenewLease((*takeover)->lease, ttl * 10);
+  ASSERT_TRUE(cancel_requested.ok()) << cancel_requested.status();
+  EXPECT_TRUE(*cancel_requested);
+  EXPECT_TRUE(absl::IsNotFound(first->RequestCancel("job-z")));
+  ASSERT_TRUE(second->Finish((*takeover)->lease, JobNamed("job-a", v1::JOB_STATE_CANCELLED), publish).ok());
+  EXPECT_TRUE(published);
+  EXPECT_FALSE(first->ClaimNext("first", ttl)->has_value()) << "an ended job is never claimed again";
+  absl::StatusOr<std::vector<JobStore::Row>> rows = first->LoadAll();
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].job.state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_TRUE(first->Update(JobNamed("job-a", v1::JOB_STATE_CANCELLED)).ok()) << "released: the api may write it";
+}
+
+TEST_F(SharedJobStoreTest, AFailedPublicationStoresNothingAndKeepsTheLease) {
+  std::unique_ptr<JobStore> store = OpenShared();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Insert(JobNamed("job-a", v1::JOB_STATE_QUEUED)).ok());
+  absl::StatusOr<std::optional<JobStore::Claim>> taken = store->ClaimNext("w", std::chrono::minutes(1));
+  ASSERT_TRUE(taken.ok() && taken->has_value());
+  const absl::Status failed = store->Finish((*taken)->lease, JobNamed("job-a", v1::JOB_STATE_SUCCEEDED),
+                                            [] { return absl::ResourceExhaustedError("disk full"); });
+  EXPECT_TRUE(absl::IsResourceExhausted(failed)) << failed;
+  EXPECT_EQ((*store->LoadAll())[0].job.state(), v1::JOB_STATE_QUEUED);
+  EXPECT_TRUE(store->RenewLease((*taken)->lease, std::chrono::minutes(1)).ok());
+}
+
+TEST_F(SharedJobStoreTest, ChangesComeInOrderAndTheApiWritesOnlyJobsThatWait) {
+  std::unique_ptr<JobStore> store = OpenShared();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Insert(JobNamed("job-a", v1::JOB_STATE_QUEUED)).ok());
+  ASSERT_TRUE(store->Insert(JobNamed("job-b", v1::JOB_STATE_QUEUED)).ok());
+  absl::StatusOr<JobStore::Changes> all = store->ChangesSince(0);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->rows.size(), 2u);
+  EXPECT_EQ(all->rows[0].job.job_id(), "job-a");
+  EXPECT_EQ(all->rows[1].job.job_id(), "job-b");
+  ASSERT_TRUE(store->Update(JobNamed("job-a", v1::JOB_STATE_CANCELLED)).ok());
+  absl::StatusOr<JobStore::Changes> next = store->ChangesSince(all->version);
+  ASSERT_TRUE(next.ok()) << next.status();
+  ASSERT_EQ(next->rows.size(), 1u) << "job-b did not change";
+  EXPECT_EQ(next->rows[0].job.state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_TRUE(store->ChangesSince(next->version)->rows.empty());
+
+  EXPECT_TRUE(store->UpdateIfWaiting(JobNamed("job-b", v1::JOB_STATE_AWAITING_DATA)).ok());
+  EXPECT_TRUE(absl::IsAborted(store->UpdateIfWaiting(JobNamed("job-a", v1::JOB_STATE_QUEUED)))) << "job-a ended";
+  EXPECT_TRUE(absl::IsNotFound(store->UpdateIfWaiting(JobNamed("job-z", v1::JOB_STATE_QUEUED))));
+  absl::StatusOr<std::optional<JobStore::Claim>> taken = store->ClaimNext("w", std::chrono::minutes(1));
+  ASSERT_TRUE(taken.ok());
+  EXPECT_FALSE(taken->has_value()) << "job-b is awaiting data";
+  ASSERT_TRUE(store->UpdateIfWaiting(JobNamed("job-b", v1::JOB_STATE_QUEUED)).ok());
+  taken = store->ClaimNext("w", std::chrono::minutes(1));
+  ASSERT_TRUE(taken.ok() && taken->has_value());
+  EXPECT_TRUE(absl::IsAborted(store->UpdateIfWaiting(JobNamed("job-b", v1::JOB_STATE_CANCELLED)))) << "held";
+}
+
+TEST_F(SharedJobStoreTest, RoleAllHasTheStoreToItself) {
+  {
+    std::unique_ptr<JobStore> shared = OpenShared();
+    ASSERT_NE(shared, nullptr);
+    ASSERT_TRUE(shared->LoadAll().ok());
+    const absl::Status all = OpenJobStore(url_, StoreAccess::kExclusive).status();
+    EXPECT_TRUE(absl::IsFailedPrecondition(all)) << all;
+  }
+  absl::StatusOr<std::unique_ptr<JobStore>> all = OpenJobStore(url_, StoreAccess::kExclusive);
+  ASSERT_TRUE(all.ok()) << all.status();
+  const absl::Status shared = OpenJobStore(url_, StoreAccess::kShared).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(shared)) << shared;
+  EXPECT_NE(shared.message().find("role all"), absl::string_view::npos) << shared;
+
+  testing::TempDir dir;
+  const absl::Status sqlite = OpenJobStore("sqlite:" + (dir.path() / "jobs.sqlite").string(), StoreAccess::kShared).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(sqlite)) << sqlite;
+}
+
+TEST_F(SharedJobStoreTest, AVersionOneStoreGetsItsStatesAndItsQueuedJobsCanBeClaimed) {
+  {
+    std::unique_ptr<JobStore> store = OpenShared();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Insert(JobNamed("job-done", v1::JOB_STATE_SUCCEEDED)).ok());
+    ASSERT_TRUE(store->Insert(JobNamed("job-waiting", v1::JOB_STATE_QUEUED)).ok());
+  }
+  {  // the layout version 1 had
+    pqxx::connection connection(url_);
+    pqxx::work work(connection);
+    work.exec0(
+        "ALTER TABLE jobs DROP COLUMN state, DROP COLUMN attempt, DROP COLUMN lease_owner, DROP COLUMN lease_expires, "
+        "DROP COLUMN cancel_requested, DROP COLUMN version; UPDATE ptq_schema SET version = 1");
+    work.commit();
+  }
+  std::unique_ptr<JobStore> store = OpenShared();
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<std::optional<JobStore::Claim>> taken = store->ClaimNext("w", std::chrono::minutes(1));
+  ASSERT_TRUE(taken.ok() && taken->has_value()) << taken.status();
+  EXPECT_EQ((*taken)->job.job_id(), "job-waiting");
+  EXPECT_FALSE(store->ClaimNext("w", std::chrono::minutes(1))->has_value());
+}
+
+TEST_F(SharedJobStoreTest, ASingleServersSqliteJobsMoveToPostgresqlInOrderAndCanBeClaimed) {
+  testing::TempDir dir;
+  absl::StatusOr<std::unique_ptr<JobStore>> sqlite = OpenJobStore("sqlite:" + (dir.path() / "jobs.sqlite").string());
+  ASSERT_TRUE(sqlite.ok()) << sqlite.status();
+  v1::Job done = JobNamed("job-done", v1::JOB_STATE_SUCCEEDED);
+  done.mutable_progress()->set_done(10);
+  ASSERT_TRUE((*sqlite)->Insert(JobNamed("job-queued", v1::JOB_STATE_QUEUED)).ok());
+  ASSERT_TRUE((*sqlite)->Insert(done).ok());
+  ASSERT_TRUE((*sqlite)->Insert(JobNamed("job-failed", v1::JOB_STATE_FAILED)).ok());
+  absl::StatusOr<std::unique_ptr<JobStore>> postgres = OpenJobStore(url_);
+  ASSERT_TRUE(postgres.ok()) << postgres.status();
+
+  absl::StatusOr<int64_t> copied = CopyJobs(**sqlite, **postgres);
+  ASSERT_TRUE(copied.ok()) << copied.status();
+  EXPECT_EQ(*copied, 3);
+  absl::StatusOr<std::vector<JobStore::Row>> rows = (*postgres)->LoadAll();
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 3u);
+  EXPECT_EQ((*rows)[0].job.job_id(), "job-queued");
+  EXPECT_EQ((*rows)[1].job.progress().done(), 10);
+  EXPECT_EQ((*rows)[2].job.state(), v1::JOB_STATE_FAILED);
+  const absl::Status again = CopyJobs(**sqlite, **postgres).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(again)) << again;
+  EXPECT_NE(again.message().find("holds 3 jobs already"), absl::string_view::npos) << again;
+
+  postgres->reset();
+  std::unique_ptr<JobStore> shared = OpenShared();
+  ASSERT_NE(shared, nullptr);
+  absl::StatusOr<std::optional<JobStore::Claim>> taken = shared->ClaimNext("w", std::chrono::minutes(1));
+  ASSERT_TRUE(taken.ok() && taken->has_value()) << taken.status();
+  EXPECT_EQ((*taken)->job.job_id(), "job-queued");
+  EXPECT_FALSE(shared->ClaimNext("w", std::chrono::minutes(1))->has_value());
 }
 
 TEST(OpenJobStoreTest, SaysWhyItCannotOpenWithoutRepeatingAPassword) {

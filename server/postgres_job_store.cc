@@ -86,6 +86,9 @@ absl::StatusOr<std::unique_ptr<JobStore>> PostgresJobStore::Open(const std::stri
       return absl::FailedPreconditionError(absl::StrCat("the PostgreSQL job store has schema version ", stored,
                                                         ", newer than this ptq-server's ", kSchemaVersion));
     }
+    if (!version.empty() && stored == kSchemaVersion) return absl::OkStatus();
+    // ALTER TABLE locks the table even when it has nothing to do: only when upgrading, so a
+    // server starting does not hold up the others' claims and writes.
     work.exec0(kSchemaV2);
     // Version 1 rows get their state column from their record (rows that do not parse keep
     // none, and are never claimed, until QuarantineUnreadableRows moves them).

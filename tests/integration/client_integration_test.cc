@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <thread>
 
@@ -73,12 +74,19 @@ class ClientIntegrationTest : public ::testing::Test {
   }
 
   // Whether `status` says NOT_FOUND for the job within `seconds`.
-  static bool GoneWithin(const ServerProcess& server, const std::string& job_id, int seconds) {
+  // Whether `condition` holds within `seconds` (checked every 100 ms).
+  static bool Within(int seconds, const std::function<bool()>& condition) {
     for (int i = 0; i < seconds * 10; ++i) {
-      if (server.Client({"status", job_id}).stderr_text.find("NOT_FOUND") != std::string::npos) return true;
+      if (condition()) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     return false;
+  }
+
+  static bool GoneWithin(const ServerProcess& server, const std::string& job_id, int seconds) {
+    return Within(seconds, [&] {
+      return server.Client({"status", job_id}).stderr_text.find("NOT_FOUND") != std::string::npos;
+    });
   }
 
   static int64_t FolderBytes(const fs::path& folder) {
@@ -428,9 +436,11 @@ TEST_F(ClientIntegrationTest, RetentionDeletesJobsPastTheirAgeOrBeyondTheSizeLim
   }
   EXPECT_TRUE(GoneWithin(sized, jobs[0], 15)) << sized.log();
   EXPECT_EQ(sized.Client({"status", jobs[1]}).exit_code, 0);
-  EXPECT_NE(sized.log().find("deleted " + jobs[0] + " (SUCCEEDED, default; results over --max-state-gb)"),
-            std::string::npos)
-      << sized.log();
+  // The record goes first (no client sees a half-deleted directory), then the files and the line.
+  EXPECT_TRUE(Within(10, [&] {
+    return sized.log().find("deleted " + jobs[0] + " (SUCCEEDED, default; results over --max-state-gb)") !=
+           std::string::npos;
+  })) << sized.log();
 
   // Three seconds' worth of days.
   ServerProcess aged(root_.path() / "aged", {"--data-root", (root_.path() / "data").string(), "--threads", "2",
@@ -441,7 +451,7 @@ TEST_F(ClientIntegrationTest, RetentionDeletesJobsPastTheirAgeOrBeyondTheSizeLim
   const std::string job = json::parse(run.stdout_text)["job_id"];
   EXPECT_EQ(aged.Client({"status", job}).exit_code, 0) << "kept while young";
   EXPECT_TRUE(GoneWithin(aged, job, 20)) << aged.log();
-  EXPECT_FALSE(fs::exists(root_.path() / "aged" / "results" / job));
+  EXPECT_TRUE(Within(10, [&] { return !fs::exists(root_.path() / "aged" / "results" / job); }));
 }
 
 // `ptq-client logs` prints the job's own lines: its submission, state changes and failure.

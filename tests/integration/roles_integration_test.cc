@@ -157,11 +157,15 @@ TEST_F(RolesIntegrationTest, TwoWorkersRunTenJobsEachExactlyOnceAndTheApiFollows
   EXPECT_EQ(workers_[0]->Client({"health"}).exit_code, 0);
 }
 
-TEST_F(RolesIntegrationTest, AKilledWorkersJobIsTakenOverAfterItsLeaseAndSucceeds) {
-  const std::string job_id = Submit(Config("killed", 4, 10000));
+TEST_F(RolesIntegrationTest, AWorkerKilledMidCalibrationLosesItsJobAfterItsLeaseAndTheJobSucceeds) {
+  // 1920 calibration images: seconds of calibration to kill the worker in.
+  const std::string job_id = Submit(Config("killed", 120, 500));
   ASSERT_FALSE(job_id.empty());
   const int holder = ClaimingWorker(job_id, 1);
-  client_->PollUntil(job_id, [](const v1::Job& job) { return job.state() == v1::JOB_STATE_EVALUATING; });
+  const v1::Job calibrating = client_->PollUntil(job_id, [](const v1::Job& job) {
+    return job.state() == v1::JOB_STATE_CALIBRATING && job.progress().done() > 0;
+  });
+  ASSERT_EQ(calibrating.state(), v1::JOB_STATE_CALIBRATING);
   workers_[holder]->Kill();
 
   const int successor = ClaimingWorker(job_id, 2);

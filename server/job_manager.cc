@@ -22,14 +22,9 @@ using google::protobuf::util::TimeUtil;
 namespace {
 
 constexpr size_t kMaxIdempotencyKeyLength = 256;
-constexpr size_t kMaxErrorLength = 4096;
-constexpr int kMaxAttempts = 3;
-// A running job's progress reaches the store at most this often (watchers hear every step).
-constexpr std::chrono::seconds kProgressStoreInterval{1};
 // How often retention looks for jobs to delete.
 constexpr std::chrono::seconds kRetentionInterval{5};
 constexpr char kRestartedReason[] = "server restarted and the job's streamed calibration data was not kept";
-constexpr char kSpoolSuffix[] = ".spool";
 
 std::string NewJobId() {
   static std::mutex mutex;
@@ -108,7 +103,7 @@ absl::Status JobManager::Recover() {
       FailLocked(job_id, absl::StrCat("its config no longer resolves on this server: ", resolved.status().message()));
       continue;
     }
-    if (state != v1::JOB_STATE_AWAITING_DATA && job.attempts() >= kMaxAttempts) {
+    if (state != v1::JOB_STATE_AWAITING_DATA && job.attempts() >= kMaxJobAttempts) {
       FailLocked(job_id, absl::StrCat("the server stopped while running this job ", job.attempts(),
                                       " times; it is not run again (see the server's log for the cause)"));
       continue;
@@ -143,7 +138,7 @@ absl::Status JobManager::Recover() {
 }
 
 fs::path JobManager::SpoolPath(const std::string& job_id) const {
-  return options_.streams_dir / absl::StrCat(job_id, kSpoolSuffix);
+  return server::SpoolPath(options_.streams_dir, job_id);
 }
 
 absl::Status JobManager::FollowStoredJobs() {
@@ -580,7 +575,7 @@ void JobManager::FinishJob(const std::string& job_id, const absl::Status& status
   EndLocked(job_id);
   registry_.Change(job_id, [&](v1::Job& job) {
     job.set_state(cancelled ? v1::JOB_STATE_CANCELLED : v1::JOB_STATE_FAILED);
-    if (!cancelled) job.set_error(paths_.Rewrite(status.message()).substr(0, kMaxErrorLength));
+    if (!cancelled) job.set_error(paths_.Rewrite(status.message()).substr(0, kMaxJobErrorLength));
     *job.mutable_finished_at() = TimeUtil::GetCurrentTime();
   });
   if (cancelled) {

@@ -42,19 +42,19 @@ absl::StatusOr<std::vector<v1::Job>> JobRegistry::Load() {
   if (!rows.ok()) return rows.status();
   std::vector<v1::Job> jobs;
   std::lock_guard<std::mutex> lock(mutex_);
-  for (JobStore::Row& row : *rows) {
-    const std::string& job_id = row.job.job_id();
-    if (row.job.tenant().empty()) row.job.set_tenant(kDefaultTenant);
-    job_by_sequence_[row.sequence] = job_id;
-    if (!row.job.idempotency_key().empty()) {
-      job_by_idempotency_key_[TenantKey(row.job.tenant(), row.job.idempotency_key())] = job_id;
-    }
-    jobs.push_back(row.job);
-    Entry& entry = jobs_[job_id];
-    entry.sequence = row.sequence;
-    entry.job = std::move(row.job);
-  }
+  for (JobStore::Row& row : *rows) jobs.push_back(FileLocked(row.sequence, std::move(row.job)));
   return jobs;
+}
+
+const v1::Job& JobRegistry::FileLocked(int64_t sequence, v1::Job job) {
+  if (job.tenant().empty()) job.set_tenant(kDefaultTenant);
+  const std::string job_id = job.job_id();
+  job_by_sequence_[sequence] = job_id;
+  if (!job.idempotency_key().empty()) job_by_idempotency_key_[TenantKey(job.tenant(), job.idempotency_key())] = job_id;
+  Entry& entry = jobs_[job_id];
+  entry.sequence = sequence;
+  entry.job = std::move(job);
+  return entry.job;
 }
 
 absl::Status JobRegistry::Remove(const std::string& job_id) {
@@ -90,13 +90,7 @@ absl::Status JobRegistry::Add(const v1::Job& job) {
   std::lock_guard<std::mutex> lock(mutex_);
   absl::StatusOr<int64_t> sequence = store_->Insert(job);
   if (!sequence.ok()) return sequence.status();
-  Entry& entry = jobs_[job.job_id()];
-  entry.sequence = *sequence;
-  entry.job = job;
-  job_by_sequence_[*sequence] = job.job_id();
-  if (!job.idempotency_key().empty()) {
-    job_by_idempotency_key_[TenantKey(job.tenant(), job.idempotency_key())] = job.job_id();
-  }
+  FileLocked(*sequence, job);
   return absl::OkStatus();
 }
 
@@ -187,17 +181,10 @@ absl::StatusOr<v1::Job> JobRegistry::ChangeIfWaiting(const std::string& job_id,
 void JobRegistry::Refresh(const std::vector<JobStore::Row>& rows) {
   std::lock_guard<std::mutex> lock(mutex_);
   for (JobStore::Row row : rows) {
-    const std::string job_id = row.job.job_id();
     if (row.job.tenant().empty()) row.job.set_tenant(kDefaultTenant);
-    auto found = jobs_.find(job_id);
+    auto found = jobs_.find(row.job.job_id());
     if (found == jobs_.end()) {
-      job_by_sequence_[row.sequence] = job_id;
-      if (!row.job.idempotency_key().empty()) {
-        job_by_idempotency_key_[TenantKey(row.job.tenant(), row.job.idempotency_key())] = job_id;
-      }
-      Entry& entry = jobs_[job_id];
-      entry.sequence = row.sequence;
-      entry.job = std::move(row.job);
+      FileLocked(row.sequence, std::move(row.job));
       continue;
     }
     v1::Job& job = found->second.job;

@@ -86,6 +86,9 @@ class JobRegistry {
     v1::Job job;
     std::optional<std::chrono::steady_clock::time_point> progress_stored_at;
   };
+  // Files a stored job in memory (by id, sequence and idempotency key); a job stored before
+  // tenants existed is the default tenant's. Returns it as filed.
+  const v1::Job& FileLocked(int64_t sequence, v1::Job job);
   void StoreUpdate(const v1::Job& job) const;
   void NotifyLocked(const v1::Job& job) const;
 

@@ -2,6 +2,8 @@
 #define PTQ_SERVER_JOB_RUNNER_H_
 
 #include <atomic>
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -17,6 +19,21 @@
 #include "ptq/v1/job.pb.h"
 
 namespace ptq::server {
+
+// What every server that runs jobs (role all's JobManager, role worker's JobWorker) holds
+// them to:
+// a job whose runs were interrupted this often by their server dying is failed, not run again;
+inline constexpr int kMaxJobAttempts = 3;
+// a job's stored error is cut to this many bytes;
+inline constexpr size_t kMaxJobErrorLength = 4096;
+// a running job's progress reaches the store at most this often (and at its last step).
+inline constexpr std::chrono::seconds kProgressStoreInterval{1};
+
+// Where a stream job's complete calibration data is spooled until the job ends.
+inline constexpr char kSpoolSuffix[] = ".spool";
+inline std::filesystem::path SpoolPath(const std::filesystem::path& streams_dir, const std::string& job_id) {
+  return streams_dir / (job_id + kSpoolSuffix);
+}
 
 // One quantization job as a worker runs it.
 struct JobRun {

@@ -21,10 +21,6 @@ using google::protobuf::util::TimeUtil;
 
 namespace {
 
-constexpr size_t kMaxErrorLength = 4096;
-// A running job's progress reaches the store at most this often.
-constexpr std::chrono::seconds kProgressStoreInterval{1};
-
 // Keeps a lease while a job runs: renews it every third of its length from a thread of its
 // own, and cancels the run when the api asks for it or the lease is lost.
 class LeaseKeeper {
@@ -185,7 +181,7 @@ void JobWorker::Run(JobStore::Claim claim, const WorkQueue::Worker& worker) {
     }
     if (IsFinalState(job.state())) {
       std::error_code error;
-      fs::remove(options_.streams_dir / (job_id + ".spool"), error);
+      fs::remove(SpoolPath(options_.streams_dir, job_id), error);
       metrics_->JobRunEnded(StateName(job.state()),
                             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     }
@@ -193,7 +189,7 @@ void JobWorker::Run(JobStore::Claim claim, const WorkQueue::Worker& worker) {
   };
   auto fail = [&](const std::string& reason) {
     job.set_state(v1::JOB_STATE_FAILED);
-    job.set_error(paths_.Rewrite(reason).substr(0, kMaxErrorLength));
+    job.set_error(paths_.Rewrite(reason).substr(0, kMaxJobErrorLength));
     finish(false);
   };
 
@@ -205,7 +201,7 @@ void JobWorker::Run(JobStore::Claim claim, const WorkQueue::Worker& worker) {
     RemoveAll(options_.results_dir / (kStagingPrefix + name));
   }
   job.set_attempts(static_cast<int32_t>(lease.attempt));
-  if (lease.attempt > kMaxAttempts) {
+  if (lease.attempt > kMaxJobAttempts) {
     fail(absl::StrCat("workers took this job ", lease.attempt - 1,
                       " times and none finished it; it is not run again (see the workers' logs for the cause)"));
     return;
@@ -219,7 +215,7 @@ void JobWorker::Run(JobStore::Claim claim, const WorkQueue::Worker& worker) {
   JobRun run;
   if (resolved->streamed) {
     absl::StatusOr<std::unique_ptr<core::InMemoryBatches>> data = core::InMemoryBatches::LoadSpooled(
-        (options_.streams_dir / (job_id + ".spool")).string(), resolved->preprocess);
+        SpoolPath(options_.streams_dir, job_id).string(), resolved->preprocess);
     if (!data.ok()) {
       fail(absl::StrCat("its streamed calibration data cannot be read: ", data.status().message()));
       return;

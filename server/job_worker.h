@@ -40,12 +40,10 @@ struct JobWorkerOptions {
 // lease, so a worker that lost its job (paused or cut off past its lease) changes nothing:
 // its run is cancelled, and its result directory, built under a name of its own attempt, is
 // deleted instead of published. A job is published (its directory renamed into place) and
-// ended in one step under the job's row lock (JobStore::Finish). Thread-safe.
+// ended in one step under the job's row lock (JobStore::Finish). A job claimed more than
+// kMaxJobAttempts times (its workers kept dying) is failed. Thread-safe.
 class JobWorker {
  public:
-  // Workers of a job that was claimed more often than this (its workers kept dying) fail it.
-  static constexpr int64_t kMaxAttempts = 3;
-
   static absl::StatusOr<std::unique_ptr<JobWorker>> Start(JobWorkerOptions options, JobStore* store,
                                                           const ModelStore* models, ServiceMetrics* metrics);
   ~JobWorker();  // Stop()s

@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <random>
 #include <memory>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -65,9 +65,6 @@ absl::StatusOr<std::vector<std::string>> WorkerDevices(const ServerOptions& opti
   return devices;
 }
 
-// A state directory whose results folder holds jobs' result directories had a job database:
-// starting empty without it would orphan them silently, so a lost or emptied database stops
-// the start instead.
 // What a server of the worker role answers to every call but health's (which also gives its
 // gRPC server the callback queue it needs to serve health at all).
 class WorkerRoleFront final : public grpc::CallbackGenericService {
@@ -99,6 +96,9 @@ std::string WorkerOwnerName() {
   return absl::StrFormat("%s:%d:%08x", HostName(), static_cast<int>(getpid()), random());
 }
 
+// A state directory whose results folder holds jobs' result directories had a job database:
+// starting empty without it would orphan them silently, so a lost or emptied database stops
+// the start instead.
 absl::Status CheckJobDatabasePresent(const std::filesystem::path& state_dir) {
   const std::filesystem::path database = state_dir / "jobs.sqlite";
   std::error_code error;

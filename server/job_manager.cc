@@ -43,6 +43,16 @@ absl::Status CheckDatasetOpens(core::DataSpec spec, absl::string_view key) {
   return absl::OkStatus();
 }
 
+// What a submission repeating idempotency key `key` gets: the job the key made, or
+// ALREADY_EXISTS when that job was submitted with another config.
+absl::StatusOr<v1::Job> Resubmitted(const v1::Job& existing, const v1::JobConfig& config, const std::string& key) {
+  if (!google::protobuf::util::MessageDifferencer::Equals(existing.config(), config)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("idempotency_key '", key, "' was used for job ", existing.job_id(), " with a different config"));
+  }
+  return existing;
+}
+
 }  // namespace
 
 JobManager::JobManager(JobManagerOptions options, JobStore* store, const ModelStore* models,
@@ -253,11 +263,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(v1::JobConfig config, const std::stri
   if (!idempotency_key.empty() && !validate_only) {
     if (std::optional<v1::Job> existing = registry_.FindByIdempotencyKey(caller.tenant, idempotency_key);
         existing.has_value()) {
-      if (!google::protobuf::util::MessageDifferencer::Equals(existing->config(), config)) {
-        return absl::AlreadyExistsError(absl::StrCat("idempotency_key '", idempotency_key, "' was used for job ",
-                                                     existing->job_id(), " with a different config"));
-      }
-      return *existing;
+      return Resubmitted(*existing, config, idempotency_key);
     }
   }
   absl::StatusOr<v1::Model> model = models_->Get(config.model().model_id(), caller);
@@ -302,7 +308,10 @@ absl::StatusOr<v1::Job> JobManager::Submit(v1::JobConfig config, const std::stri
   *job.mutable_config() = std::move(config);
   *job.mutable_created_at() = TimeUtil::GetCurrentTime();
   *job.mutable_updated_at() = job.created_at();
-  if (absl::Status added = registry_.Add(job); !added.ok()) return added;
+  absl::StatusOr<v1::Job> added = registry_.Add(job);
+  if (!added.ok()) return added.status();
+  // Another api server stored a job with this key first (the client retried elsewhere).
+  if (added->job_id() != job.job_id()) return Resubmitted(*added, job.config(), idempotency_key);
   ActiveJob& active = active_[job.job_id()];
   active.resolved = std::make_shared<const ResolvedJob>(*std::move(resolved));
   if (!active.resolved->streamed) QueueRunLocked(job.job_id());

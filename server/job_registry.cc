@@ -86,12 +86,16 @@ std::vector<v1::Job> JobRegistry::EndedOldestFirst() const {
   return ended;
 }
 
-absl::Status JobRegistry::Add(const v1::Job& job) {
+absl::StatusOr<v1::Job> JobRegistry::Add(const v1::Job& job) {
   std::lock_guard<std::mutex> lock(mutex_);
   absl::StatusOr<int64_t> sequence = store_->Insert(job);
-  if (!sequence.ok()) return sequence.status();
-  FileLocked(*sequence, job);
-  return absl::OkStatus();
+  if (sequence.ok()) return FileLocked(*sequence, job);
+  if (!absl::IsAlreadyExists(sequence.status()) || job.idempotency_key().empty()) return sequence.status();
+  absl::StatusOr<std::optional<JobStore::Row>> twin = store_->FindByIdempotencyKey(job.tenant(), job.idempotency_key());
+  if (!twin.ok()) return twin.status();
+  if (!twin->has_value()) return sequence.status();  // deleted in between: the insert's error stands
+  if (auto known = jobs_.find((*twin)->job.job_id()); known != jobs_.end()) return known->second.job;
+  return FileLocked((*twin)->sequence, std::move((*twin)->job));
 }
 
 absl::StatusOr<v1::Job> JobRegistry::Get(const std::string& job_id) const {

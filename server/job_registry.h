@@ -40,8 +40,11 @@ class JobRegistry {
   // Call once, before anything else.
   absl::StatusOr<std::vector<v1::Job>> Load();
 
-  // Stores a new job. The error of the store when it cannot.
-  absl::Status Add(const v1::Job& job);
+  // Stores a new job and returns it as filed. When the store holds a job of the same tenant
+  // and idempotency key already (another api server stored it: JobStore::Insert's
+  // ALREADY_EXISTS), stores nothing and returns that job instead, filed here too. The error of
+  // the store when it cannot.
+  absl::StatusOr<v1::Job> Add(const v1::Job& job);
   // Forgets a job and removes its stored record (the store's error, forgetting nothing, when
   // it cannot); its watchers are dropped.
   absl::Status Remove(const std::string& job_id);

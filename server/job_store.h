@@ -51,8 +51,12 @@ class JobStore {
   virtual ~JobStore() = default;
 
   // Adds a new job and returns its sequence number (increasing with each insert). An error
-  // when a job with its id is stored already.
+  // when a job with its id is stored already; PostgreSQL: ALREADY_EXISTS, storing nothing,
+  // when its tenant has a job with its idempotency key (an api replica made it).
   virtual absl::StatusOr<int64_t> Insert(const v1::Job& job) = 0;
+  // The job `tenant` submitted with idempotency key `key`, if one is stored (PostgreSQL only).
+  virtual absl::StatusOr<std::optional<Row>> FindByIdempotencyKey(const std::string& tenant,
+                                                                  const std::string& key) = 0;
   // Replaces the stored record of an existing job; NOT_FOUND when there is none, ABORTED while
   // a worker holds it.
   virtual absl::Status Update(const v1::Job& job) = 0;

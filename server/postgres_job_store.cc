@@ -3,16 +3,20 @@
 #include <pqxx/pqxx>
 
 #include <chrono>
+#include <optional>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "tenant_scope.h"
 
 namespace ptq::server {
 namespace {
 
 // 1: jobs and quarantined_jobs. 2: each job's state, lease (owner, expiry, attempt), cancel
-// request and change version as columns, for the api and worker roles.
-constexpr int kSchemaVersion = 2;
+// request and change version as columns, for the api and worker roles. 3: each job's tenant
+// and idempotency key as a unique column, so that api replicas never make two jobs of one key.
+constexpr int kSchemaVersion = 3;
 // pg_advisory_xact_lock key that serialises schema changes between replicas ("ptq" in ASCII).
 constexpr int64_t kSchemaLockKey = 0x707471;
 // Session lock of the servers on the store ("ptqo"): a server of role all holds it exclusively
@@ -50,6 +54,18 @@ constexpr char kSchemaV2[] =
     "CREATE INDEX IF NOT EXISTS jobs_by_version ON jobs (version);"
     "CREATE INDEX IF NOT EXISTS jobs_claimable ON jobs (sequence) WHERE state = 1 OR lease_owner IS NOT NULL;";
 
+// A job's tenant and idempotency key in the `idempotency` column (NULL without a key, and
+// NULLs never collide); tenant names hold no newline, and a job stored before tenants existed
+// is the default tenant's, as JobRegistry files it.
+constexpr char kSchemaV3[] =
+    "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS idempotency text;"
+    "CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_idempotency ON jobs (idempotency);";
+
+std::optional<std::string> IdempotencyOf(const std::string& tenant, const std::string& key) {
+  if (key.empty()) return std::nullopt;
+  return absl::StrCat(tenant.empty() ? kDefaultTenant : tenant, "\n", key);
+}
+
 // The lease's row, checked: its holder, attempt and expiry.
 constexpr char kHeld[] = "job_id = $1 AND lease_owner = $2 AND attempt = $3 AND lease_expires >= clock_timestamp()";
 
@@ -81,23 +97,37 @@ absl::StatusOr<std::unique_ptr<JobStore>> PostgresJobStore::Open(const std::stri
     work.exec_params("SELECT pg_advisory_xact_lock($1)", kSchemaLockKey);
     work.exec0(kSchema);
     const pqxx::result version = work.exec("SELECT version FROM ptq_schema");
-    const int stored = version.empty() ? kSchemaVersion : version[0][0].as<int>();
+    // Tables just created have version 1's layout.
+    const int stored = version.empty() ? 1 : version[0][0].as<int>();
     if (stored > kSchemaVersion) {
       return absl::FailedPreconditionError(absl::StrCat("the PostgreSQL job store has schema version ", stored,
                                                         ", newer than this ptq-server's ", kSchemaVersion));
     }
-    if (!version.empty() && stored == kSchemaVersion) return absl::OkStatus();
+    if (stored == kSchemaVersion) return absl::OkStatus();
     // ALTER TABLE locks the table even when it has nothing to do: only when upgrading, so a
-    // server starting does not hold up the others' claims and writes.
-    work.exec0(kSchemaV2);
-    // Version 1 rows get their state column from their record (rows that do not parse keep
-    // none, and are never claimed, until QuarantineUnreadableRows moves them).
+    // server starting does not hold up the others' claims and writes. Rows that do not parse
+    // get no state (never claimed) and no key, until QuarantineUnreadableRows moves them.
     v1::Job job;
-    for (const pqxx::row& row : work.exec("SELECT sequence, job FROM jobs WHERE state IS NULL")) {
-      const pqxx::binarystring blob(row[1]);
-      if (!job.ParseFromArray(blob.data(), static_cast<int>(blob.size()))) continue;
-      work.exec_params("UPDATE jobs SET state = $1 WHERE sequence = $2", static_cast<int>(job.state()),
-                       row[0].as<int64_t>());
+    if (stored < 2) {
+      work.exec0(kSchemaV2);
+      for (const pqxx::row& row : work.exec("SELECT sequence, job FROM jobs WHERE state IS NULL")) {
+        const pqxx::binarystring blob(row[1]);
+        if (!job.ParseFromArray(blob.data(), static_cast<int>(blob.size()))) continue;
+        work.exec_params("UPDATE jobs SET state = $1 WHERE sequence = $2", static_cast<int>(job.state()),
+                         row[0].as<int64_t>());
+      }
+    }
+    if (stored < 3) {
+      work.exec0(kSchemaV3);
+      // Replicas before version 3 could make two jobs of one key: the first submitted keeps it.
+      std::set<std::string> filed;
+      for (const pqxx::row& row : work.exec("SELECT sequence, job FROM jobs ORDER BY sequence")) {
+        const pqxx::binarystring blob(row[1]);
+        if (!job.ParseFromArray(blob.data(), static_cast<int>(blob.size()))) continue;
+        const std::optional<std::string> idempotency = IdempotencyOf(job.tenant(), job.idempotency_key());
+        if (!idempotency || !filed.insert(*idempotency).second) continue;
+        work.exec_params("UPDATE jobs SET idempotency = $1 WHERE sequence = $2", *idempotency, row[0].as<int64_t>());
+      }
     }
     if (version.empty()) {
       work.exec_params("INSERT INTO ptq_schema (version) VALUES ($1)", kSchemaVersion);
@@ -153,13 +183,42 @@ absl::StatusOr<int64_t> PostgresJobStore::Insert(const v1::Job& job) {
   int64_t sequence = 0;
   absl::Status inserted = Transact("cannot insert job", [&](Transaction& transaction) {
     pqxx::work& work = transaction.work;
-    sequence = work.exec_params1("INSERT INTO jobs (job_id, job, state) VALUES ($1, $2, $3) RETURNING sequence",
-                                 job.job_id(), pqxx::binarystring(blob), static_cast<int>(job.state()))[0]
-                   .as<int64_t>();
+    const std::optional<std::string> idempotency = IdempotencyOf(job.tenant(), job.idempotency_key());
+    const pqxx::result row = work.exec_params(
+        "INSERT INTO jobs (job_id, job, state, idempotency) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (idempotency) DO NOTHING RETURNING sequence",
+        job.job_id(), pqxx::binarystring(blob), static_cast<int>(job.state()), idempotency);
+    if (row.empty()) {
+      return absl::AlreadyExistsError(absl::StrCat("tenant '", job.tenant(), "' has a job with idempotency key '",
+                                                   job.idempotency_key(), "' already"));
+    }
+    sequence = row[0][0].as<int64_t>();
     return absl::OkStatus();
   });
   if (!inserted.ok()) return inserted;
   return sequence;
+}
+
+absl::StatusOr<std::optional<JobStore::Row>> PostgresJobStore::FindByIdempotencyKey(const std::string& tenant,
+                                                                                   const std::string& key) {
+  std::optional<Row> found;
+  absl::Status read = Transact("cannot look up an idempotency key", [&](Transaction& transaction) {
+    const std::optional<std::string> idempotency = IdempotencyOf(tenant, key);
+    if (!idempotency) return absl::OkStatus();
+    const pqxx::result stored =
+        transaction.work.exec_params("SELECT sequence, job FROM jobs WHERE idempotency = $1", *idempotency);
+    if (stored.empty()) return absl::OkStatus();
+    Row row;
+    row.sequence = stored[0][0].as<int64_t>();
+    const pqxx::binarystring blob(stored[0][1]);
+    if (!row.job.ParseFromArray(blob.data(), static_cast<int>(blob.size()))) {
+      return absl::DataLossError(absl::StrCat("job row ", row.sequence, " of the job store does not parse"));
+    }
+    found = std::move(row);
+    return absl::OkStatus();
+  });
+  if (!read.ok()) return read;
+  return found;
 }
 
 absl::Status PostgresJobStore::Update(const v1::Job& job) {

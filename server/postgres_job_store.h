@@ -29,6 +29,7 @@ class PostgresJobStore final : public JobStore {
   ~PostgresJobStore() override;
 
   absl::StatusOr<int64_t> Insert(const v1::Job& job) override;
+  absl::StatusOr<std::optional<Row>> FindByIdempotencyKey(const std::string& tenant, const std::string& key) override;
   absl::Status Update(const v1::Job& job) override;
   absl::Status Delete(const std::string& job_id) override;
   absl::StatusOr<std::vector<Row>> LoadAll() override;

@@ -178,6 +178,11 @@ absl::StatusOr<std::vector<int64_t>> SqliteJobStore::QuarantineUnreadableRows() 
   return unreadable;
 }
 
+absl::StatusOr<std::optional<JobStore::Row>> SqliteJobStore::FindByIdempotencyKey(const std::string&,
+                                                                                 const std::string&) {
+  return absl::FailedPreconditionError(kNotShared);
+}
+
 absl::StatusOr<std::optional<JobStore::Claim>> SqliteJobStore::ClaimNext(const std::string&,
                                                                         std::chrono::milliseconds) {
   return absl::FailedPreconditionError(kNotShared);

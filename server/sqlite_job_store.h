@@ -30,6 +30,7 @@ class SqliteJobStore final : public JobStore {
   absl::StatusOr<std::vector<int64_t>> QuarantineUnreadableRows() override;
   // Leases and change feeds serve the api and worker roles, which need a store that servers
   // share: FAILED_PRECONDITION here.
+  absl::StatusOr<std::optional<Row>> FindByIdempotencyKey(const std::string& tenant, const std::string& key) override;
   absl::StatusOr<std::optional<Claim>> ClaimNext(const std::string& owner, std::chrono::milliseconds ttl) override;
   absl::StatusOr<bool> RenewLease(const Lease& lease, std::chrono::milliseconds ttl) override;
   absl::Status UpdateLeased(const Lease& lease, const v1::Job& job) override;

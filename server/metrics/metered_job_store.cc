@@ -13,7 +13,8 @@ const absl::Status& StatusOf(const absl::StatusOr<T>& result) {
 
 template <typename Result>
 Result Counted(Result result, ServiceMetrics* metrics, absl::string_view operation) {
-  if (!result.ok() && !absl::IsAborted(StatusOf(result))) metrics->StoreError(operation);
+  const absl::Status& status = StatusOf(result);
+  if (!status.ok() && !absl::IsAborted(status) && !absl::IsAlreadyExists(status)) metrics->StoreError(operation);
   return result;
 }
 
@@ -24,6 +25,11 @@ MeteredJobStore::MeteredJobStore(std::unique_ptr<JobStore> store, ServiceMetrics
 
 absl::StatusOr<int64_t> MeteredJobStore::Insert(const v1::Job& job) {
   return Counted(store_->Insert(job), metrics_, "insert");
+}
+
+absl::StatusOr<std::optional<JobStore::Row>> MeteredJobStore::FindByIdempotencyKey(const std::string& tenant,
+                                                                                  const std::string& key) {
+  return Counted(store_->FindByIdempotencyKey(tenant, key), metrics_, "idempotency_key");
 }
 
 absl::Status MeteredJobStore::Update(const v1::Job& job) { return Counted(store_->Update(job), metrics_, "update"); }

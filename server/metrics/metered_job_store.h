@@ -11,7 +11,8 @@ namespace ptq::server {
 // A JobStore that counts the errors of the store it wraps (ptq_job_store_errors_total) and
 // otherwise passes every call through: the registry logs a failed update and carries on, so
 // without the count an operator would not see a store that keeps failing. ABORTED (a lease
-// lost, a job a worker holds) is how the roles share jobs, not a failure, and is not counted.
+// lost, a job a worker holds) and ALREADY_EXISTS (an idempotency key another api replica
+// used) are how the roles share jobs, not failures, and are not counted.
 class MeteredJobStore : public JobStore {
  public:
   MeteredJobStore(std::unique_ptr<JobStore> store, ServiceMetrics* metrics);
@@ -21,6 +22,7 @@ class MeteredJobStore : public JobStore {
   absl::Status Delete(const std::string& job_id) override;
   absl::StatusOr<std::vector<Row>> LoadAll() override;
   absl::StatusOr<std::vector<int64_t>> QuarantineUnreadableRows() override;
+  absl::StatusOr<std::optional<Row>> FindByIdempotencyKey(const std::string& tenant, const std::string& key) override;
   absl::StatusOr<std::optional<Claim>> ClaimNext(const std::string& owner, std::chrono::milliseconds ttl) override;
   absl::StatusOr<bool> RenewLease(const Lease& lease, std::chrono::milliseconds ttl) override;
   absl::Status UpdateLeased(const Lease& lease, const v1::Job& job) override;

@@ -233,6 +233,33 @@ TEST_F(RolesIntegrationTest, AWatchingClientResumesOnTheOtherApiServerWhenOneIsK
   EXPECT_NE(watched.find(job_id + " SUCCEEDED"), std::string::npos) << watched;
 }
 
+TEST_F(RolesIntegrationTest, OneIdempotencyKeySubmittedToBothApiServersAtOnceMakesOneJob) {
+  ServerProcess second_api(state_dir(), Flags("api"), "api-2");
+  ASSERT_FALSE(second_api.address().empty());
+  const std::vector<std::string> submit = {"--json", "submit", "--config", Config("retried", 2, 64).string(),
+                                           "--idempotency-key", "retry-1"};
+  // Together, well within the 0.5 s in which an api server learns of the other's jobs.
+  testing::ProcessResult on_first;
+  std::thread first([&] { on_first = api_->Client(submit); });
+  const testing::ProcessResult on_second = second_api.Client(submit);
+  first.join();
+  ASSERT_EQ(on_first.exit_code, 0) << on_first.stderr_text;
+  ASSERT_EQ(on_second.exit_code, 0) << on_second.stderr_text;
+  const std::string job_id = nlohmann::json::parse(on_first.stdout_text).value("job_id", "");
+  EXPECT_EQ(nlohmann::json::parse(on_second.stdout_text).value("job_id", ""), job_id);
+  EXPECT_EQ(CountMatches(api_->log() + second_api.log(), "job job-[0-9a-f]+ submitted"), 1);
+
+  // The key with another config is refused on either server.
+  const testing::ProcessResult changed = second_api.Client(
+      {"submit", "--config", Config("retried-changed", 3, 64).string(), "--idempotency-key", "retry-1"});
+  EXPECT_NE(changed.exit_code, 0);
+  EXPECT_NE(changed.stderr_text.find("was used for job " + job_id + " with a different config"), std::string::npos)
+      << changed.stderr_text;
+  const v1::Job job = client_->PollUntil(job_id, [](const v1::Job& job) { return testing::IsFinalState(job.state()); });
+  EXPECT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.error();
+  EXPECT_EQ(ResultEntries(), std::vector<std::string>{job_id});
+}
+
 TEST_F(RolesIntegrationTest, ACancelOnTheApiReachesTheWorkerRunningTheJob) {
   const std::string job_id = Submit(Config("cancelled", 4, 10000));
   ASSERT_FALSE(job_id.empty());

@@ -289,6 +289,55 @@ TEST_F(SharedJobStoreTest, ChangesComeInOrderAndTheApiWritesOnlyJobsThatWait) {
   EXPECT_TRUE(absl::IsAborted(store->UpdateIfWaiting(JobNamed("job-b", v1::JOB_STATE_CANCELLED)))) << "held";
 }
 
+// A job `tenant` submitted with idempotency key `key`.
+v1::Job KeyedJob(const std::string& id, const std::string& tenant, const std::string& key) {
+  v1::Job job = JobNamed(id, v1::JOB_STATE_QUEUED);
+  job.set_tenant(tenant);
+  job.set_idempotency_key(key);
+  return job;
+}
+
+TEST_F(SharedJobStoreTest, ApiServersRacingWithOneIdempotencyKeyStoreOneJob) {
+  std::mutex mutex;
+  std::vector<std::string> stored;
+  std::vector<absl::Status> refused;
+  std::vector<std::thread> apis;
+  for (int a = 0; a < 4; ++a) {
+    apis.emplace_back([&, a] {
+      std::unique_ptr<JobStore> store = OpenShared();
+      if (store == nullptr) return;
+      const std::string id = "job-" + std::to_string(a);
+      const absl::StatusOr<int64_t> inserted = store->Insert(KeyedJob(id, "team-a", "retry-1"));
+      std::lock_guard<std::mutex> lock(mutex);
+      if (inserted.ok()) {
+        stored.push_back(id);
+      } else {
+        refused.push_back(inserted.status());
+      }
+    });
+  }
+  for (std::thread& api : apis) api.join();
+  ASSERT_EQ(stored.size(), 1u);
+  ASSERT_EQ(refused.size(), 3u);
+  for (const absl::Status& status : refused) {
+    EXPECT_TRUE(absl::IsAlreadyExists(status)) << status;
+    EXPECT_NE(status.message().find("idempotency key 'retry-1'"), absl::string_view::npos) << status;
+  }
+
+  std::unique_ptr<JobStore> store = OpenShared();
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<std::optional<JobStore::Row>> twin = store->FindByIdempotencyKey("team-a", "retry-1");
+  ASSERT_TRUE(twin.ok() && twin->has_value()) << twin.status();
+  EXPECT_EQ((*twin)->job.job_id(), stored[0]);
+  // Keys are each tenant's own, and jobs without one never collide.
+  EXPECT_FALSE(store->FindByIdempotencyKey("team-b", "retry-1")->has_value());
+  EXPECT_TRUE(store->Insert(KeyedJob("job-b", "team-b", "retry-1")).ok());
+  EXPECT_TRUE(store->Insert(KeyedJob("job-x", "team-a", "")).ok());
+  EXPECT_TRUE(store->Insert(KeyedJob("job-y", "team-a", "")).ok());
+  EXPECT_FALSE(store->FindByIdempotencyKey("team-a", "")->has_value());
+  EXPECT_EQ(store->LoadAll()->size(), 4u);
+}
+
 TEST_F(SharedJobStoreTest, RoleAllHasTheStoreToItself) {
   {
     std::unique_ptr<JobStore> shared = OpenShared();
@@ -320,7 +369,8 @@ TEST_F(SharedJobStoreTest, AVersionOneStoreGetsItsStatesAndItsQueuedJobsCanBeCla
     pqxx::work work(connection);
     work.exec0(
         "ALTER TABLE jobs DROP COLUMN state, DROP COLUMN attempt, DROP COLUMN lease_owner, DROP COLUMN lease_expires, "
-        "DROP COLUMN cancel_requested, DROP COLUMN version; UPDATE ptq_schema SET version = 1");
+        "DROP COLUMN cancel_requested, DROP COLUMN version, DROP COLUMN idempotency; "
+        "UPDATE ptq_schema SET version = 1");
     work.commit();
   }
   std::unique_ptr<JobStore> store = OpenShared();
@@ -329,6 +379,35 @@ TEST_F(SharedJobStoreTest, AVersionOneStoreGetsItsStatesAndItsQueuedJobsCanBeCla
   ASSERT_TRUE(taken.ok() && taken->has_value()) << taken.status();
   EXPECT_EQ((*taken)->job.job_id(), "job-waiting");
   EXPECT_FALSE(store->ClaimNext("w", std::chrono::minutes(1))->has_value());
+}
+
+TEST_F(SharedJobStoreTest, AVersionTwoStoreKeepsEachIdempotencyKeyOnItsFirstJob) {
+  {
+    std::unique_ptr<JobStore> store = OpenShared();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Insert(KeyedJob("job-first", "team-a", "retry-1")).ok());
+    ASSERT_TRUE(store->Insert(KeyedJob("job-old", "", "retry-2")).ok());
+  }
+  {  // the layout version 2 had, where a second api replica could store another job for a key
+    pqxx::connection connection(url_);
+    pqxx::work work(connection);
+    work.exec0("DROP INDEX jobs_by_idempotency; ALTER TABLE jobs DROP COLUMN idempotency; "
+               "UPDATE ptq_schema SET version = 2");
+    work.exec_params("INSERT INTO jobs (job_id, job, state) VALUES ('job-second', $1, 1)",
+                     pqxx::binarystring(KeyedJob("job-second", "team-a", "retry-1").SerializeAsString()));
+    work.commit();
+  }
+  std::unique_ptr<JobStore> store = OpenShared();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->LoadAll()->size(), 3u) << "the upgrade deletes no job";
+  absl::StatusOr<std::optional<JobStore::Row>> twin = store->FindByIdempotencyKey("team-a", "retry-1");
+  ASSERT_TRUE(twin.ok() && twin->has_value()) << twin.status();
+  EXPECT_EQ((*twin)->job.job_id(), "job-first");
+  // A job stored before tenants existed is the default tenant's.
+  twin = store->FindByIdempotencyKey("default", "retry-2");
+  ASSERT_TRUE(twin.ok() && twin->has_value()) << twin.status();
+  EXPECT_EQ((*twin)->job.job_id(), "job-old");
+  EXPECT_TRUE(absl::IsAlreadyExists(store->Insert(KeyedJob("job-third", "team-a", "retry-1")).status()));
 }
 
 TEST_F(SharedJobStoreTest, ASingleServersSqliteJobsMoveToPostgresqlInOrderAndCanBeClaimed) {

@@ -2,6 +2,7 @@
 """Cross-layer equalization (ptq.equalize) on and off, paired on the same images.
 
 Usage: /usr/bin/python3 bench/equalize_ab.py [--build build] [--out bench/results] [--threads 2] [--only NAME]
+                                             [--per-tensor]
 
 For each bundled Fashion-MNIST model and the shared ImageNet MobileNetV1-0.25 (when ../shared is
 present), a real ptq-server quantizes the model with the defaults twice through `ptq-client
@@ -10,7 +11,9 @@ evaluation as in bench/results/reference_tables.md. Each int8 TorchScript file i
 evaluation images here (and the fp32 file), so the two are compared image by image: the images
 only one of them agrees with fp32's top-1 on, those only one classifies right, and the exact
 McNemar p of each split. Prints Markdown and writes
-OUT/equalize_ab.md.
+OUT/equalize_ab.md. With --per-tensor, the same with per-tensor weights (`weight_quantizer:
+AbsmaxQuantizer`, where equalization balances weight ranges), written to
+OUT/equalize_ab_per_tensor.md.
 """
 import argparse
 import datetime
@@ -34,7 +37,9 @@ def main():
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", default="", help="only models whose name contains this")
+    parser.add_argument("--per-tensor", action="store_true", help="per-tensor weights (AbsmaxQuantizer)")
     args = parser.parse_args()
+    weights = {"weight_quantizer": "AbsmaxQuantizer"} if args.per_tensor else {}
     onednn_isa = run_like_ptq_server()
     torch.set_num_threads(args.threads)
     torch.backends.quantized.engine = "onednn"
@@ -49,7 +54,7 @@ def main():
         try:
             runs = []
             for equalize in (False, True):
-                job = server.submit(job_config(model, f"equalize {equalize}", {"equalize": equalize}))
+                job = server.submit(job_config(model, f"equalize {equalize}", {"equalize": equalize, **weights}))
                 int8_file = torch.jit.load(os.path.join(server.result_dir(job), "int8_infer", "model.pt"))
                 runs.append((variants(job), accuracy(int8_file, *evaluation)[2]))
             fp32_file = torch.jit.load(os.path.join(server.result_dir(job), "fp32", "model.pt"))
@@ -60,8 +65,10 @@ def main():
         finally:
             server.stop()
     lines = [f"Measured {datetime.date.today()} on {platform.node()} ({os.cpu_count()} cores, {args.threads} threads, "
-             f"onednn {onednn_isa}), `/usr/bin/python3 bench/equalize_ab.py`. The defaults (PercentileQuantizer, "
-             "BatchNorm folded, bias correction, per-channel weights) with `equalize` off and on; calibration on "
+             f"onednn {onednn_isa}), `/usr/bin/python3 bench/equalize_ab.py{' --per-tensor' if args.per_tensor else ''}`. "
+             "The defaults (PercentileQuantizer, BatchNorm folded, bias correction, "
+             f"{'per-tensor weights: weight ranges equalized' if args.per_tensor else 'per-channel weights'}) "
+             "with `equalize` off and on; calibration on "
              f"the first {CALIBRATION_BATCHES * CALIBRATION_BATCH_SIZE} images of the calibration set, evaluation "
              "on the whole evaluation set (the shared model: all 1000 images of imagenet-sample, its 320 "
              "calibration images included). Real int8 TorchScript files.", "",
@@ -75,7 +82,7 @@ def main():
                      f"| {fp32 - off['int8']['top1']:.2f} → {fp32 - on['int8']['top1']:.2f} "
                      f"| {off['int8']['agreement_top1']:.2f}% → {on['int8']['agreement_top1']:.2f}% "
                      f"| {agree_on} / {agree_off} (p {agree_p:.2f}) | {only_on} / {only_off} (p {p:.2f}) |")
-    publish("\n".join(lines) + "\n", args.out, "equalize_ab.md")
+    publish("\n".join(lines) + "\n", args.out, "equalize_ab_per_tensor.md" if args.per_tensor else "equalize_ab.md")
 
 
 if __name__ == "__main__":

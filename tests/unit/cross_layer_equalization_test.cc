@@ -125,9 +125,12 @@ TEST(CrossLayerEqualizationTest, RescalingKeepsTheOutputAndEvensTheChannels) {
   EXPECT_TRUE(at::allclose(first_activation, at::full_like(first_activation, largest), 1e-4)) << first_activation;
 }
 
-// The same on a whole torchvision MobileNetV2 (BatchNorm folded, ReLU6 fused): its expand ->
-// depthwise and depthwise -> project pairs are rescaled, its outputs unchanged.
-TEST(CrossLayerEqualizationTest, MobileNetV2KeepsItsOutput) {
+using Equalization = std::vector<int> (*)(Graph&, const QuantPlan&, const std::vector<at::Tensor>&);
+
+// A whole torchvision MobileNetV2 (BatchNorm folded, ReLU6 fused) equalized on a batch: its
+// expand -> depthwise and depthwise -> project pairs are rescaled, and on that batch its
+// outputs are unchanged.
+void ExpectMobileNetV2KeepsItsOutput(Equalization equalize) {
   absl::StatusOr<Graph> imported = ImportTorchScript((testing::TestModelsDir() / "mobilenet_v2.pt").string());
   ASSERT_TRUE(imported.ok()) << imported.status();
   Graph graph = *std::move(imported);
@@ -136,11 +139,78 @@ TEST(CrossLayerEqualizationTest, MobileNetV2KeepsItsOutput) {
   const Graph original = graph;
   at::manual_seed(0);
   const at::Tensor batch = at::randn({4, 3, 64, 64});
-  const std::vector<int> rescaled = EqualizeActivationRanges(graph, Plan(graph), {batch});
+  const std::vector<int> rescaled = equalize(graph, Plan(graph), {batch});
   EXPECT_GE(rescaled.size(), 30u);  // 17 blocks: 16 expand -> depthwise, 17 depthwise -> project
   const at::Tensor expected = RunGraph(original, batch);
   const double scale = expected.abs().max().item<double>();
   EXPECT_LE((RunGraph(graph, batch) - expected).abs().max().item<double>(), 1e-4 * scale);
+}
+
+TEST(CrossLayerEqualizationTest, MobileNetV2KeepsItsOutput) {
+  ExpectMobileNetV2KeepsItsOutput(EqualizeActivationRanges);
+}
+
+// Behind a ReLU6 (U = 6): a channel that reached 6 keeps k = 1; one that reached 1.5 may grow
+// to 4 or shrink; one that never fired is bounded by the cap only. Without a clip, the cap
+// alone.
+TEST(WeightEqualizationTest, HandComputedBounds) {
+  const ScaleBounds saturated = WeightEqualizationBounds(6, 6);
+  EXPECT_DOUBLE_EQ(saturated.low, 1);
+  EXPECT_DOUBLE_EQ(saturated.high, 1);
+  const ScaleBounds partial = WeightEqualizationBounds(1.5, 6);
+  EXPECT_DOUBLE_EQ(partial.low, 1 / kMaxEqualizationScale);
+  EXPECT_DOUBLE_EQ(partial.high, 4);
+  const ScaleBounds silent = WeightEqualizationBounds(0, 6);
+  EXPECT_DOUBLE_EQ(silent.low, 1 / kMaxEqualizationScale);
+  EXPECT_DOUBLE_EQ(silent.high, kMaxEqualizationScale);
+  const ScaleBounds unclipped = WeightEqualizationBounds(100, INFINITY);
+  EXPECT_DOUBLE_EQ(unclipped.low, 1 / kMaxEqualizationScale);
+  EXPECT_DOUBLE_EQ(unclipped.high, kMaxEqualizationScale);
+}
+
+// Producer ranges 1, 4, 0.25, 2 against reader ranges 4, 1, 1, 0: sqrt(4 / 1) = 2,
+// sqrt(1 / 4) = 0.5, sqrt(1 / 0.25) = 2, and nothing to balance against an empty column. The
+// second channel reached the clip (bounds [1, 1]): 1. The first, already scaled by 4 with a
+// bound of 6, may move 6 / 4 = 1.5 of its 2.
+TEST(WeightEqualizationTest, HandComputedSteps) {
+  const std::vector<double> producer = {1, 4, 0.25, 2};
+  const std::vector<double> reader = {4, 1, 1, 0};
+  const std::vector<ScaleBounds> free(4);
+  const std::vector<double> unscaled(4, 1.0);
+  EXPECT_EQ(WeightEqualizationStep(producer, reader, free, unscaled), (std::vector<double>{2, 0.5, 2, 1}));
+  std::vector<ScaleBounds> clipped = {WeightEqualizationBounds(1, 6), WeightEqualizationBounds(6, 6), free[2], free[3]};
+  const std::vector<double> step = WeightEqualizationStep(producer, reader, clipped, {4, 1, 1, 1});
+  EXPECT_DOUBLE_EQ(step[0], 1.5);
+  EXPECT_DOUBLE_EQ(step[1], 1);
+  EXPECT_DOUBLE_EQ(step[2], 2);
+  EXPECT_DOUBLE_EQ(step[3], 1);
+}
+
+// On the batch it measured, the graph computes what it did, and where no clip binds, each
+// channel's producer filter and reader column end with the same range.
+TEST(WeightEqualizationTest, SweepsKeepTheOutputAndBalanceTheFilters) {
+  Graph graph = ConvPadDepthwisePointwise();
+  graph.nodes[0].activation = FusedActivation::kRelu;  // no clip: every pair balances fully
+  graph.nodes[0].weight = graph.nodes[0].weight * at::tensor({4.0f, 1.0f, 0.1f, 0.02f}).reshape({4, 1, 1, 1});
+  const Graph original = graph;
+  at::manual_seed(1);
+  const at::Tensor batch = at::randn({8, 3, 6, 6});
+  const QuantPlan plan = Plan(graph);
+  const std::vector<int> rescaled = EqualizeWeightRanges(graph, plan, {batch});
+  EXPECT_EQ(rescaled, (std::vector<int>{1, 3}));
+  EXPECT_TRUE(at::allclose(RunGraph(graph, batch), RunGraph(original, batch), 1e-4, 1e-5));
+  for (const EqualizablePair& pair : FindEqualizablePairs(graph, plan)) {
+    const at::Tensor producer = graph.nodes[static_cast<size_t>(pair.producer)].weight.abs().amax({1, 2, 3});
+    const at::Tensor reader = pair.depthwise_consumer
+                                  ? graph.nodes[static_cast<size_t>(pair.consumer)].weight.abs().amax({1, 2, 3})
+                                  : graph.nodes[static_cast<size_t>(pair.consumer)].weight.abs().amax({0, 2, 3});
+    EXPECT_TRUE(at::allclose(producer, reader, 1e-2)) << "pair at value " << pair.value << ": " << producer << reader;
+  }
+}
+
+// The ReLU6 clips hold: a whole MobileNetV2 keeps its outputs on the batch it was equalized on.
+TEST(WeightEqualizationTest, MobileNetV2KeepsItsOutput) {
+  ExpectMobileNetV2KeepsItsOutput(EqualizeWeightRanges);
 }
 
 }  // namespace

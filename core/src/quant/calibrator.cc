@@ -333,10 +333,12 @@ absl::Status MeasureOnHeldOut(QuantizedModel& model, const Observers& observers,
   return absl::OkStatus();
 }
 
-// Equalization: the first `count` batches are read ahead, the graph's activation ranges
-// equalized on them (the pre-equalization graph kept as the fp32 reference), and `batches`
-// then yields them again before the rest.
-absl::Status EqualizeOnFirstBatches(QuantizedModel& model, BatchStream& batches, int64_t count) {
+// Equalization: the first `count` batches are read ahead, the graph equalized on them (its
+// activation ranges for per-channel weights, its weight ranges for per-tensor ones; the
+// pre-equalization graph kept as the fp32 reference), and `batches` then yields them again
+// before the rest.
+absl::Status EqualizeOnFirstBatches(QuantizedModel& model, BatchStream& batches, int64_t count,
+                                    WeightGranularity weights) {
   auto read_ahead = std::make_shared<std::vector<CalibrationBatch>>();
   std::vector<at::Tensor> images;
   while (static_cast<int64_t>(read_ahead->size()) < count) {
@@ -347,7 +349,9 @@ absl::Status EqualizeOnFirstBatches(QuantizedModel& model, BatchStream& batches,
     read_ahead->push_back(**std::move(batch));
   }
   model.before_equalization = model.fp32;
-  model.equalized_values = EqualizeActivationRanges(model.fp32, model.plan, images);
+  model.equalized_values = weights == WeightGranularity::kPerChannel
+                               ? EqualizeActivationRanges(model.fp32, model.plan, images)
+                               : EqualizeWeightRanges(model.fp32, model.plan, images);
   batches.next = [read_ahead, next = std::move(batches.next), at = size_t{0}]() mutable
       -> absl::StatusOr<std::optional<CalibrationBatch>> {
     if (at < read_ahead->size()) return std::optional<CalibrationBatch>(std::move((*read_ahead)[at++]));
@@ -399,10 +403,12 @@ absl::Status Calibrate(QuantizedModel& model, BatchStream& batches, const Calibr
   const int64_t choice_steps = choose_quantizer ? static_cast<int64_t>(AutoActivationQuantizers().size()) : 0;
   const int64_t total_steps = batches.count + (refine && !choose_quantizer ? layers : 0) + choice_steps +
                               (measure_sensitivity ? weighted_int8 : 0) + (options.budget.asked() ? weighted_int8 : 0);
-  if (options.equalize && options.weights == WeightGranularity::kPerChannel) {
+  if (options.equalize) {
     const int64_t read_ahead =
         std::min<int64_t>(std::max(1, options.bias_correction_batches), batches.count - held_out_count);
-    if (absl::Status status = EqualizeOnFirstBatches(model, batches, read_ahead); !status.ok()) return status;
+    if (absl::Status status = EqualizeOnFirstBatches(model, batches, read_ahead, options.weights); !status.ok()) {
+      return status;
+    }
   }
   std::vector<at::Tensor> kept;
   HeldOutImages held_out;

@@ -26,10 +26,10 @@ struct CalibrationOptions {
   // correction) uses (PtqConfig's).
   int bias_correction_batches = 2;
   WeightRoundingOptions rounding;  // iterations 0: nearest
-  // Cross-layer equalization (EqualizeActivationRanges) on the first `bias_correction_batches`
-  // batches before any range is observed; per-channel weights only (scaling a producer's
-  // channels up widens a per-tensor weight range: the shared model's per-tensor int8, already
-  // unusable, did not improve).
+  // Cross-layer equalization on the first `bias_correction_batches` batches before any range
+  // is observed: of activation ranges with per-channel weights (EqualizeActivationRanges), of
+  // weight ranges with per-tensor weights (EqualizeWeightRanges; the activation rule widens a
+  // per-tensor weight range, and did not help there).
   bool equalize = false;
   // The last `holdout_batches` batches set no range and no correction; sensitivity and the
   // budget are measured on them and "auto" chooses on them. 0: none held out (then none of
@@ -56,9 +56,10 @@ struct BatchStream {
 };
 
 // Calibrates `model` (whose fp32 graph and plan are set) on `batches`:
-//   0. (equalize, per-channel weights) the first `bias_correction_batches` batches read ahead
-//      and the fp32 graph's activation ranges equalized on them (EqualizeActivationRanges);
-//      the graph as it was is kept for fp32 results (model.before_equalization);
+//   0. (equalize) the first `bias_correction_batches` batches read ahead and the fp32 graph
+//      equalized on them (activation ranges with per-channel weights, weight ranges with
+//      per-tensor ones); the graph as it was is kept for fp32 results
+//      (model.before_equalization);
 //   1. weights: symmetric int8 scales per channel or per tensor, fake-quantized into
 //      model.simulated;
 //   2. activations: each observed point sees its fp32 values over every batch, then its

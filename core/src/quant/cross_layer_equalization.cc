@@ -83,11 +83,17 @@ void RescaleChannels(Graph& graph, const EqualizablePair& pair, const at::Tensor
   }
 }
 
-std::vector<int> EqualizeActivationRanges(Graph& graph, const QuantPlan& plan, const std::vector<at::Tensor>& batches) {
-  const std::vector<EqualizablePair> pairs = FindEqualizablePairs(graph, plan);
-  std::vector<int> rescaled;
-  if (pairs.empty()) return rescaled;
-  std::map<int, at::Tensor> ranges;  // by value id: per-channel max |x|
+namespace {
+
+std::vector<double> ToVector(const at::Tensor& values) {
+  const at::Tensor cpu = values.to(at::kDouble).cpu().contiguous();
+  return std::vector<double>(cpu.data_ptr<double>(), cpu.data_ptr<double>() + cpu.numel());
+}
+
+// Each pair's activation: its channels' largest |value| over `batches`, by value id.
+std::map<int, std::vector<double>> MeasureChannelRanges(const Graph& graph, const std::vector<EqualizablePair>& pairs,
+                                                        const std::vector<at::Tensor>& batches) {
+  std::map<int, at::Tensor> ranges;
   for (const EqualizablePair& pair : pairs) ranges[pair.value] = at::Tensor();
   const ValueHook measure = [&ranges](int value, at::Tensor& tensor) {
     auto it = ranges.find(value);
@@ -96,15 +102,88 @@ std::vector<int> EqualizeActivationRanges(Graph& graph, const QuantPlan& plan, c
     it->second = it->second.defined() ? at::maximum(it->second, batch_range) : batch_range;
   };
   for (const at::Tensor& batch : batches) RunGraph(graph, batch, measure);
+  std::map<int, std::vector<double>> measured;
+  for (const auto& [value, range] : ranges) measured[value] = ToVector(range);
+  return measured;
+}
+
+void Rescale(Graph& graph, const EqualizablePair& pair, const std::vector<double>& scales) {
+  const at::Tensor& weight = graph.nodes[static_cast<size_t>(pair.producer)].weight;
+  RescaleChannels(graph, pair,
+                  at::tensor(scales, at::TensorOptions().dtype(at::kDouble)).to(weight.device(), weight.scalar_type()));
+}
+
+// The largest |weight| of each filter the pair's channels pass through: the producer's output
+// filters, and the reader's input columns (its filters, when depthwise).
+std::vector<double> ProducerRanges(const Graph& graph, const EqualizablePair& pair) {
+  return ToVector(graph.nodes[static_cast<size_t>(pair.producer)].weight.abs().amax({1, 2, 3}));
+}
+std::vector<double> ReaderRanges(const Graph& graph, const EqualizablePair& pair) {
+  const at::Tensor weight = graph.nodes[static_cast<size_t>(pair.consumer)].weight.abs();
+  return ToVector(pair.depthwise_consumer ? weight.amax({1, 2, 3}) : weight.amax({0, 2, 3}));
+}
+
+}  // namespace
+
+std::vector<int> EqualizeActivationRanges(Graph& graph, const QuantPlan& plan, const std::vector<at::Tensor>& batches) {
+  const std::vector<EqualizablePair> pairs = FindEqualizablePairs(graph, plan);
+  std::vector<int> rescaled;
+  if (pairs.empty()) return rescaled;
+  const std::map<int, std::vector<double>> ranges = MeasureChannelRanges(graph, pairs, batches);
   for (const EqualizablePair& pair : pairs) {
-    const at::Tensor range = ranges.at(pair.value).to(at::kDouble).cpu().contiguous();
-    const std::vector<double> channel_ranges(range.data_ptr<double>(), range.data_ptr<double>() + range.numel());
-    const std::vector<double> scales = EqualizationScales(channel_ranges, pair.depthwise_consumer);
-    const at::Tensor weight = graph.nodes[static_cast<size_t>(pair.producer)].weight;
-    RescaleChannels(graph, pair,
-                    at::tensor(scales, at::TensorOptions().dtype(at::kDouble)).to(weight.device(), weight.scalar_type()));
+    Rescale(graph, pair, EqualizationScales(ranges.at(pair.value), pair.depthwise_consumer));
     rescaled.push_back(pair.value);
   }
+  return rescaled;
+}
+
+ScaleBounds WeightEqualizationBounds(double channel_range, double upper_bound) {
+  ScaleBounds bounds;
+  if (!std::isfinite(upper_bound)) return bounds;
+  if (channel_range > 0) bounds.high = std::min(bounds.high, upper_bound / channel_range);
+  if (channel_range >= upper_bound) bounds.low = 1;
+  return bounds;
+}
+
+std::vector<double> WeightEqualizationStep(const std::vector<double>& producer_ranges,
+                                           const std::vector<double>& reader_ranges,
+                                           const std::vector<ScaleBounds>& bounds, const std::vector<double>& applied) {
+  std::vector<double> step(producer_ranges.size(), 1.0);
+  for (size_t c = 0; c < step.size(); ++c) {
+    if (producer_ranges[c] <= 0 || reader_ranges[c] <= 0) continue;
+    const double wanted = applied[c] * std::sqrt(reader_ranges[c] / producer_ranges[c]);
+    step[c] = std::clamp(wanted, bounds[c].low, bounds[c].high) / applied[c];
+  }
+  return step;
+}
+
+std::vector<int> EqualizeWeightRanges(Graph& graph, const QuantPlan& plan, const std::vector<at::Tensor>& batches) {
+  const std::vector<EqualizablePair> pairs = FindEqualizablePairs(graph, plan);
+  std::vector<int> rescaled;
+  if (pairs.empty()) return rescaled;
+  const std::map<int, std::vector<double>> ranges = MeasureChannelRanges(graph, pairs, batches);
+  std::vector<std::vector<ScaleBounds>> bounds;
+  std::vector<std::vector<double>> applied;
+  for (const EqualizablePair& pair : pairs) {
+    const double upper_bound = plan.points[static_cast<size_t>(pair.value)]->upper_bound;
+    std::vector<ScaleBounds>& pair_bounds = bounds.emplace_back();
+    for (double range : ranges.at(pair.value)) pair_bounds.push_back(WeightEqualizationBounds(range, upper_bound));
+    applied.emplace_back(pair_bounds.size(), 1.0);
+  }
+  for (int sweep = 0; sweep < kWeightEqualizationSweeps; ++sweep) {
+    double largest_move = 0;
+    for (size_t p = 0; p < pairs.size(); ++p) {
+      const std::vector<double> step =
+          WeightEqualizationStep(ProducerRanges(graph, pairs[p]), ReaderRanges(graph, pairs[p]), bounds[p], applied[p]);
+      for (size_t c = 0; c < step.size(); ++c) {
+        applied[p][c] *= step[c];
+        largest_move = std::max(largest_move, std::abs(std::log(step[c])));
+      }
+      Rescale(graph, pairs[p], step);
+    }
+    if (largest_move < kWeightEqualizationTolerance) break;
+  }
+  for (const EqualizablePair& pair : pairs) rescaled.push_back(pair.value);
   return rescaled;
 }
 

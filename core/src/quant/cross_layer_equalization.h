@@ -54,6 +54,46 @@ void RescaleChannels(Graph& graph, const EqualizablePair& pair, const at::Tensor
 // Returns the rescaled activations' value ids, in graph order.
 std::vector<int> EqualizeActivationRanges(Graph& graph, const QuantPlan& plan, const std::vector<at::Tensor>& batches);
 
+// Cross-layer equalization of weight ranges, for per-tensor weights (DFQ, Nagel et al. 2019).
+// With one scale per weight tensor, a filter whose weights span a hundredth of its layer's
+// range gets a few of its levels. Carrying channel c as k_c times itself multiplies the
+// producer's filter c by k_c and divides the reader's column c (its depthwise filter c) by it;
+// k_c = sqrt(r2_c / r1_c), r1_c being the largest |weight| of the producer's filter c and r2_c
+// of the reader's column c, makes both k_c r1_c = r2_c / k_c, where DFQ shows the product of
+// the two layers' per-channel precisions is largest. A layer between two pairs moves twice,
+// so the pairs are swept until no scale moves by more than kWeightEqualizationTolerance (at
+// most kWeightEqualizationSweeps times).
+//
+// A ReLU6 must keep its clip: WeightEqualizationBounds keeps each channel's accumulated k_c
+// where the pair computes what it did on every value calibration saw.
+inline constexpr int kWeightEqualizationSweeps = 20;
+inline constexpr double kWeightEqualizationTolerance = 1e-3;
+
+// The accumulated scales k_c that keep a pair exact on every value calibration saw, for a
+// channel whose largest value there was `channel_range` (a_c) behind an activation clipping at
+// `upper_bound` (U; infinite for ReLU or none). The clip moves to U / k_c in channel c's units:
+//   k_c <= U / a_c keeps it at or above a_c;
+//   k_c >= 1 where channel c reached U (a_c >= U): values clipped before stay clipped (k_c = 1);
+//   below 1 elsewhere it moves above U, where calibration saw nothing.
+// Within [1 / kMaxEqualizationScale, kMaxEqualizationScale] always.
+struct ScaleBounds {
+  double low = 1.0 / kMaxEqualizationScale;
+  double high = kMaxEqualizationScale;
+};
+ScaleBounds WeightEqualizationBounds(double channel_range, double upper_bound);
+
+// One step for a pair: channel c's factor sqrt(reader_ranges[c] / producer_ranges[c]) (its
+// weight ranges as they are now), cut so that applied[c] times it stays within bounds[c];
+// 1 where either range is 0 (nothing to balance).
+std::vector<double> WeightEqualizationStep(const std::vector<double>& producer_ranges,
+                                           const std::vector<double>& reader_ranges,
+                                           const std::vector<ScaleBounds>& bounds, const std::vector<double>& applied);
+
+// Measures every pair's channel ranges on `batches` with the fp32 graph as it is, then sweeps
+// the pairs (WeightEqualizationStep). Returns the rescaled activations' value ids, in graph
+// order.
+std::vector<int> EqualizeWeightRanges(Graph& graph, const QuantPlan& plan, const std::vector<at::Tensor>& batches);
+
 }  // namespace ptq::core
 
 #endif  // PTQ_CORE_SRC_QUANT_CROSS_LAYER_EQUALIZATION_H_

@@ -37,13 +37,16 @@ struct PtqConfig {
   // batches (AdaRound), `adaround_iterations` optimizer steps per layer.
   std::string weight_rounding = "nearest";
   int adaround_iterations = 500;
-  // Cross-layer equalization of activation ranges (per-channel weights only): each channel of
-  // an activation between two int8 convs rescaled toward the tensor's range before ranges are
-  // set, measured on the first `bias_correction_batches` batches. Unset: on, except with an
-  // accuracy budget (Equalizes()). It raised top-1 agreement with fp32 on every model measured,
-  // but clips rescaled channels near their calibration maximum, which float layers keep: a
-  // budget on the shared MobileNetV1-0.25 then left 17 layers float instead of 7, and its int8
-  // file ran no faster than fp32 (bench/results/accuracy_defaults.md).
+  // Cross-layer equalization before ranges are set, measured on the first
+  // `bias_correction_batches` batches: each channel of an activation between two int8 convs
+  // rescaled toward the tensor's range with per-channel weights, toward balanced weight ranges
+  // (DFQ) with per-tensor weights. Unset: on, except with an accuracy budget (Equalizes()). With
+  // per-channel weights it raised top-1 agreement with fp32 on every model measured; with
+  // per-tensor ones it made MobileNetV1/V2 usable and left the MobileNetV3s within noise
+  // (bench/results/equalize_ab_per_tensor.md). It clips rescaled channels
+  // near their calibration maximum, which float layers keep: a budget on the shared
+  // MobileNetV1-0.25 then left 17 layers float instead of 7, and its int8 file ran no faster
+  // than fp32 (bench/results/accuracy_defaults.md).
   std::optional<bool> equalize;
   // Per-layer sensitivity on held-out calibration images (report.json, sensitivity.svg).
   bool sensitivity = false;

@@ -194,6 +194,12 @@ void JobManager::PollStore() {
           (void)TrackLocked(row.job);
         }
       }
+      // Another api server deleted them (their files and log with them).
+      for (const std::string& job_id : changes->deleted) {
+        registry_.Forget(job_id);
+        EndLocked(job_id);
+        evaluations_.ForgetSession(job_id);
+      }
     }
     reaper_wake_.wait_for(lock, options_.store_poll, [this] { return stopping_; });
   }

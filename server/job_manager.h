@@ -185,8 +185,8 @@ class JobManager {
   absl::Status Recover();
   // Recover for the api role: the jobs that have not ended are followed, none is run here.
   absl::Status FollowStoredJobs();
-  // The api role's loop: other servers' changes into the registry, and jobs that ended or
-  // appeared elsewhere into active_.
+  // The api role's loop: other servers' changes into the registry, jobs that ended or
+  // appeared elsewhere into active_, and jobs deleted elsewhere out of both.
   void PollStore();
   // The job's active entry, with its config resolved, for a job that has not ended. Requires
   // mutex_.

@@ -61,13 +61,22 @@ absl::Status JobRegistry::Remove(const std::string& job_id) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto found = jobs_.find(job_id);
   if (found == jobs_.end()) return absl::NotFoundError(absl::StrCat("job '", job_id, "' does not exist"));
-  if (absl::Status deleted = store_->Delete(job_id); !deleted.ok()) return deleted;
-  const v1::Job& job = found->second.job;
+  absl::Status deleted = store_->Delete(job_id);
+  if (deleted.ok() || absl::IsNotFound(deleted)) ForgetLocked(found);
+  return deleted;
+}
+
+void JobRegistry::Forget(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (auto found = jobs_.find(job_id); found != jobs_.end()) ForgetLocked(found);
+}
+
+void JobRegistry::ForgetLocked(std::map<std::string, Entry>::iterator entry) {
+  const v1::Job& job = entry->second.job;
   if (!job.idempotency_key().empty()) job_by_idempotency_key_.erase(TenantKey(job.tenant(), job.idempotency_key()));
-  job_by_sequence_.erase(found->second.sequence);
-  listeners_.erase(job_id);
-  jobs_.erase(found);
-  return absl::OkStatus();
+  job_by_sequence_.erase(entry->second.sequence);
+  listeners_.erase(job.job_id());
+  jobs_.erase(entry);
 }
 
 std::vector<v1::Job> JobRegistry::EndedOldestFirst() const {

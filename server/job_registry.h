@@ -46,8 +46,12 @@ class JobRegistry {
   // the store when it cannot.
   absl::StatusOr<v1::Job> Add(const v1::Job& job);
   // Forgets a job and removes its stored record (the store's error, forgetting nothing, when
-  // it cannot); its watchers are dropped.
+  // it cannot; NOT_FOUND, forgotten, when another server removed it first); its watchers are
+  // dropped.
   absl::Status Remove(const std::string& job_id);
+  // Forgets a job another server removed (JobStore::Changes::deleted), as Remove does, without
+  // the store. Nothing for a job it does not know.
+  void Forget(const std::string& job_id);
   // The jobs in final states, oldest finished first, then first submitted (for retention).
   std::vector<v1::Job> EndedOldestFirst() const;
   // NOT_FOUND naming the job when there is none.
@@ -92,6 +96,7 @@ class JobRegistry {
   // Files a stored job in memory (by id, sequence and idempotency key); a job stored before
   // tenants existed is the default tenant's. Returns it as filed.
   const v1::Job& FileLocked(int64_t sequence, v1::Job job);
+  void ForgetLocked(std::map<std::string, Entry>::iterator entry);
   void StoreUpdate(const v1::Job& job) const;
   void NotifyLocked(const v1::Job& job) const;
 

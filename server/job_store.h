@@ -45,7 +45,8 @@ class JobStore {
   // Rows written since a change version (ChangesSince).
   struct Changes {
     std::vector<Row> rows;
-    int64_t version = 0;  // pass it to the next call
+    std::vector<std::string> deleted;  // ids of the jobs deleted since
+    int64_t version = 0;               // pass it to the next call
   };
 
   virtual ~JobStore() = default;
@@ -88,9 +89,14 @@ class JobStore {
   // Asks the worker holding the job to cancel it (it hears at its next renewal).
   virtual absl::Status RequestCancel(const std::string& job_id) = 0;
   // The jobs inserted or updated since the call that returned `version` (0: all), oldest
-  // change first; a job may come again unchanged.
+  // change first, and those deleted since (within kDeletionMemory); a job may come again
+  // unchanged.
   virtual absl::StatusOr<Changes> ChangesSince(int64_t version) = 0;
 };
+
+// How long a shared store remembers a deleted job for ChangesSince: far longer than any api
+// server goes between two reads, and a server that restarts loads what is stored.
+inline constexpr std::chrono::hours kDeletionMemory{24};
 
 // How a server shares its store: kExclusive (role all) is the only server on it; kShared (the
 // api and worker roles) shares it with any number of api and worker servers, and with no

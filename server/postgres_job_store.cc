@@ -15,7 +15,8 @@ namespace {
 
 // 1: jobs and quarantined_jobs. 2: each job's state, lease (owner, expiry, attempt), cancel
 // request and change version as columns, for the api and worker roles. 3: each job's tenant
-// and idempotency key as a unique column, so that api replicas never make two jobs of one key.
+// and idempotency key as a unique column, so that api replicas never make two jobs of one key,
+// and deleted_jobs, so that they hear of each other's deletions.
 constexpr int kSchemaVersion = 3;
 // pg_advisory_xact_lock key that serialises schema changes between replicas ("ptq" in ASCII).
 constexpr int64_t kSchemaLockKey = 0x707471;
@@ -59,7 +60,12 @@ constexpr char kSchemaV2[] =
 // is the default tenant's, as JobRegistry files it.
 constexpr char kSchemaV3[] =
     "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS idempotency text;"
-    "CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_idempotency ON jobs (idempotency);";
+    "CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_idempotency ON jobs (idempotency);"
+    "CREATE TABLE IF NOT EXISTS deleted_jobs ("
+    "  job_id text PRIMARY KEY,"
+    "  version bigint NOT NULL,"
+    "  deleted_at timestamptz NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS deleted_jobs_by_version ON deleted_jobs (version);";
 
 std::optional<std::string> IdempotencyOf(const std::string& tenant, const std::string& key) {
   if (key.empty()) return std::nullopt;
@@ -239,8 +245,15 @@ absl::Status PostgresJobStore::Update(const v1::Job& job) {
 
 absl::Status PostgresJobStore::Delete(const std::string& job_id) {
   return Transact("cannot delete job", [&](Transaction& transaction) {
-    const pqxx::result deleted = transaction.work.exec_params("DELETE FROM jobs WHERE job_id = $1", job_id);
+    pqxx::work& work = transaction.work;
+    const pqxx::result deleted = work.exec_params("DELETE FROM jobs WHERE job_id = $1", job_id);
     if (deleted.affected_rows() != 1) return absl::NotFoundError(absl::StrCat("job '", job_id, "' is not stored"));
+    // For the other servers' ChangesSince; deletions older than kDeletionMemory go meanwhile.
+    work.exec_params("INSERT INTO deleted_jobs (job_id, version, deleted_at) VALUES ($1, " PTQ_CHANGE_VERSION
+                     ", now()) ON CONFLICT (job_id) DO NOTHING",
+                     job_id);
+    work.exec_params("DELETE FROM deleted_jobs WHERE deleted_at < now() - $1 * interval '1 second'",
+                     static_cast<int64_t>(std::chrono::seconds(kDeletionMemory).count()));
     return absl::OkStatus();
   });
 }
@@ -400,6 +413,10 @@ absl::StatusOr<JobStore::Changes> PostgresJobStore::ChangesSince(int64_t version
       changed.sequence = row[0].as<int64_t>();
       const pqxx::binarystring blob(row[1]);
       if (changed.job.ParseFromArray(blob.data(), static_cast<int>(blob.size()))) changes.rows.push_back(changed);
+    }
+    for (const pqxx::row& row :
+         work.exec_params("SELECT job_id FROM deleted_jobs WHERE version >= $1 ORDER BY version", version)) {
+      changes.deleted.push_back(row[0].as<std::string>());
     }
     return absl::OkStatus();
   });

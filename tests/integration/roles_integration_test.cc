@@ -260,6 +260,31 @@ TEST_F(RolesIntegrationTest, OneIdempotencyKeySubmittedToBothApiServersAtOnceMak
   EXPECT_EQ(ResultEntries(), std::vector<std::string>{job_id});
 }
 
+TEST_F(RolesIntegrationTest, AJobDeletedThroughOneApiServerIsGoneFromTheOther) {
+  ServerProcess second_api(state_dir(), Flags("api"), "api-2");
+  ASSERT_FALSE(second_api.address().empty());
+  const std::string job_id = Submit(Config("deleted", 2, 64));
+  ASSERT_FALSE(job_id.empty());
+  const v1::Job job = client_->PollUntil(job_id, [](const v1::Job& job) { return testing::IsFinalState(job.state()); });
+  ASSERT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.error();
+  ASSERT_EQ(second_api.Client({"status", job_id}).exit_code, 0) << "the second api server follows the job";
+
+  const testing::ProcessResult deleted = api_->Client({"delete", job_id});
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.stderr_text;
+  testing::ProcessResult status;
+  for (int tries = 0; tries < 50; ++tries) {  // it reads the store every 0.5 s
+    status = second_api.Client({"status", job_id});
+    if (status.exit_code != 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(status.exit_code, 0);
+  EXPECT_NE(status.stderr_text.find("NOT_FOUND"), std::string::npos) << status.stderr_text;
+  const testing::ProcessResult listed = second_api.Client({"list"});
+  EXPECT_EQ(listed.exit_code, 0) << listed.stderr_text;
+  EXPECT_EQ(listed.stdout_text.find(job_id), std::string::npos) << listed.stdout_text;
+  EXPECT_TRUE(ResultEntries().empty());
+}
+
 TEST_F(RolesIntegrationTest, ACancelOnTheApiReachesTheWorkerRunningTheJob) {
   const std::string job_id = Submit(Config("cancelled", 4, 10000));
   ASSERT_FALSE(job_id.empty());

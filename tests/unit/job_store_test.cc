@@ -289,6 +289,32 @@ TEST_F(SharedJobStoreTest, ChangesComeInOrderAndTheApiWritesOnlyJobsThatWait) {
   EXPECT_TRUE(absl::IsAborted(store->UpdateIfWaiting(JobNamed("job-b", v1::JOB_STATE_CANCELLED)))) << "held";
 }
 
+// What one api server deletes, the others read from the change feed (once), even when it was
+// deleted through another connection.
+TEST_F(SharedJobStoreTest, DeletionsComeThroughTheChangeFeed) {
+  std::unique_ptr<JobStore> deleter = OpenShared();
+  std::unique_ptr<JobStore> follower = OpenShared();
+  ASSERT_NE(deleter, nullptr);
+  ASSERT_NE(follower, nullptr);
+  ASSERT_TRUE(deleter->Insert(JobNamed("job-a", v1::JOB_STATE_SUCCEEDED)).ok());
+  ASSERT_TRUE(deleter->Insert(JobNamed("job-b", v1::JOB_STATE_SUCCEEDED)).ok());
+  absl::StatusOr<JobStore::Changes> seen = follower->ChangesSince(0);
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  EXPECT_EQ(seen->rows.size(), 2u);
+  EXPECT_TRUE(seen->deleted.empty());
+
+  ASSERT_TRUE(deleter->Delete("job-a").ok());
+  EXPECT_TRUE(absl::IsNotFound(follower->Delete("job-a"))) << "deleted once";
+  absl::StatusOr<JobStore::Changes> next = follower->ChangesSince(seen->version);
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_TRUE(next->rows.empty());
+  EXPECT_EQ(next->deleted, std::vector<std::string>{"job-a"});
+  const absl::StatusOr<JobStore::Changes> after = follower->ChangesSince(next->version);
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->deleted.empty()) << "told once";
+  EXPECT_EQ(follower->LoadAll()->size(), 1u);
+}
+
 // A job `tenant` submitted with idempotency key `key`.
 v1::Job KeyedJob(const std::string& id, const std::string& tenant, const std::string& key) {
   v1::Job job = JobNamed(id, v1::JOB_STATE_QUEUED);
@@ -369,7 +395,7 @@ TEST_F(SharedJobStoreTest, AVersionOneStoreGetsItsStatesAndItsQueuedJobsCanBeCla
     pqxx::work work(connection);
     work.exec0(
         "ALTER TABLE jobs DROP COLUMN state, DROP COLUMN attempt, DROP COLUMN lease_owner, DROP COLUMN lease_expires, "
-        "DROP COLUMN cancel_requested, DROP COLUMN version, DROP COLUMN idempotency; "
+        "DROP COLUMN cancel_requested, DROP COLUMN version, DROP COLUMN idempotency; DROP TABLE deleted_jobs; "
         "UPDATE ptq_schema SET version = 1");
     work.commit();
   }
@@ -391,7 +417,7 @@ TEST_F(SharedJobStoreTest, AVersionTwoStoreKeepsEachIdempotencyKeyOnItsFirstJob)
   {  // the layout version 2 had, where a second api replica could store another job for a key
     pqxx::connection connection(url_);
     pqxx::work work(connection);
-    work.exec0("DROP INDEX jobs_by_idempotency; ALTER TABLE jobs DROP COLUMN idempotency; "
+    work.exec0("DROP INDEX jobs_by_idempotency; ALTER TABLE jobs DROP COLUMN idempotency; DROP TABLE deleted_jobs; "
                "UPDATE ptq_schema SET version = 2");
     work.exec_params("INSERT INTO jobs (job_id, job, state) VALUES ('job-second', $1, 1)",
                      pqxx::binarystring(KeyedJob("job-second", "team-a", "retry-1").SerializeAsString()));
@@ -408,6 +434,8 @@ TEST_F(SharedJobStoreTest, AVersionTwoStoreKeepsEachIdempotencyKeyOnItsFirstJob)
   ASSERT_TRUE(twin.ok() && twin->has_value()) << twin.status();
   EXPECT_EQ((*twin)->job.job_id(), "job-old");
   EXPECT_TRUE(absl::IsAlreadyExists(store->Insert(KeyedJob("job-third", "team-a", "retry-1")).status()));
+  ASSERT_TRUE(store->Delete("job-second").ok());
+  EXPECT_EQ(store->ChangesSince(0)->deleted, std::vector<std::string>{"job-second"}) << "deletions are recorded";
 }
 
 TEST_F(SharedJobStoreTest, ASingleServersSqliteJobsMoveToPostgresqlInOrderAndCanBeClaimed) {

@@ -662,11 +662,14 @@ absl::Status JobManager::DeleteLocked(const std::string& job_id, const char* why
     fs::rename(result_dir, doomed, error);
     if (error) return absl::InternalError(absl::StrCat("cannot remove the result directory of job ", job_id));
   }
-  if (absl::Status removed = registry_.Remove(job_id); !removed.ok()) {
+  absl::Status removed = registry_.Remove(job_id);
+  if (!removed.ok() && !absl::IsNotFound(removed)) {
     if (had_results) fs::rename(doomed, result_dir, error);
     return removed;
   }
   fs::remove_all(doomed, error);
+  // Another api server deleted the record first (both ran retention): the files go all the same.
+  if (!removed.ok()) return removed;
   evaluations_.ForgetSession(job_id);
   job_logs_->Remove(job_id);
   // Worded without "job <id>", which would start the job's log again.

@@ -62,6 +62,26 @@ TEST_F(JobRegistryTest, ProgressReachesTheStoreOncePerIntervalAndAtTheLastStepWh
   EXPECT_EQ(heard, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
 }
 
+// Another api server's deletions: one it made first (the store has no record left to delete)
+// and one it reports through the change feed are both forgotten, key and all; Forget leaves
+// the store alone.
+TEST_F(JobRegistryTest, JobsAnotherServerDeletedAreForgotten) {
+  JobRegistry registry(store_.get(), hours(1));
+  ASSERT_TRUE(registry.Add(NewJob("job-a", "key-a", "team")).ok());
+  ASSERT_TRUE(registry.Add(NewJob("job-b", "key-b", "team")).ok());
+  ASSERT_TRUE(store_->Delete("job-a").ok());  // as another server would
+  const absl::Status removed = registry.Remove("job-a");
+  EXPECT_TRUE(absl::IsNotFound(removed)) << removed;
+  EXPECT_TRUE(absl::IsNotFound(registry.Get("job-a").status()));
+  EXPECT_FALSE(registry.FindByIdempotencyKey("team", "key-a").has_value());
+
+  registry.Forget("job-b");
+  registry.Forget("job-z");
+  EXPECT_TRUE(absl::IsNotFound(registry.Get("job-b").status()));
+  EXPECT_FALSE(registry.FindByIdempotencyKey("team", "key-b").has_value());
+  EXPECT_EQ(Stored("job-b").job_id(), "job-b");
+}
+
 TEST_F(JobRegistryTest, AWatcherHearsOfAStoredChangeOnlyOnceItIsStored) {
   JobRegistry registry(store_.get(), milliseconds(0));
   ASSERT_TRUE(registry.Add(NewJob("job-a")).ok());

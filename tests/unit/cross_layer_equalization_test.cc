@@ -150,13 +150,16 @@ TEST(CrossLayerEqualizationTest, MobileNetV2KeepsItsOutput) {
   ExpectMobileNetV2KeepsItsOutput(EqualizeActivationRanges);
 }
 
-// Behind a ReLU6 (U = 6): a channel that reached 6 keeps k = 1; one that reached 1.5 may grow
-// to 4 or shrink; one that never fired is bounded by the cap only. Without a clip, the cap
-// alone.
+// Behind a ReLU6 (U = 6): a channel that reached 6 (or passed it) keeps k = 1; one that
+// reached 1.5 may grow to 4 or shrink; one that never fired is bounded by the cap only.
+// Without a clip, the cap alone.
 TEST(WeightEqualizationTest, HandComputedBounds) {
   const ScaleBounds saturated = WeightEqualizationBounds(6, 6);
   EXPECT_DOUBLE_EQ(saturated.low, 1);
   EXPECT_DOUBLE_EQ(saturated.high, 1);
+  const ScaleBounds past_the_clip = WeightEqualizationBounds(6.5, 6);
+  EXPECT_DOUBLE_EQ(past_the_clip.low, 1);
+  EXPECT_DOUBLE_EQ(past_the_clip.high, 1);
   const ScaleBounds partial = WeightEqualizationBounds(1.5, 6);
   EXPECT_DOUBLE_EQ(partial.low, 1 / kMaxEqualizationScale);
   EXPECT_DOUBLE_EQ(partial.high, 4);

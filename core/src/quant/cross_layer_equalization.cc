@@ -140,8 +140,8 @@ std::vector<int> EqualizeActivationRanges(Graph& graph, const QuantPlan& plan, c
 ScaleBounds WeightEqualizationBounds(double channel_range, double upper_bound) {
   ScaleBounds bounds;
   if (!std::isfinite(upper_bound)) return bounds;
+  if (channel_range >= upper_bound) return ScaleBounds{1, 1};
   if (channel_range > 0) bounds.high = std::min(bounds.high, upper_bound / channel_range);
-  if (channel_range >= upper_bound) bounds.low = 1;
   return bounds;
 }
 

@@ -75,6 +75,16 @@ std::optional<std::string> IdempotencyOf(const std::string& tenant, const std::s
 // The lease's row, checked: its holder, attempt and expiry.
 constexpr char kHeld[] = "job_id = $1 AND lease_owner = $2 AND attempt = $3 AND lease_expires >= clock_timestamp()";
 
+// A row's serialized v1::Job into `job`; false when it does not parse (Unparsable says so).
+bool ParseJob(const pqxx::field& field, v1::Job& job) {
+  const pqxx::binarystring blob(field);
+  return job.ParseFromArray(blob.data(), static_cast<int>(blob.size()));
+}
+
+absl::Status Unparsable(int64_t sequence) {
+  return absl::DataLossError(absl::StrCat("job row ", sequence, " of the job store does not parse"));
+}
+
 // libpq's messages end with a line break, some span several lines: the first says why.
 std::string Reason(const std::exception& error) {
   std::string text = error.what();
@@ -117,8 +127,7 @@ absl::StatusOr<std::unique_ptr<JobStore>> PostgresJobStore::Open(const std::stri
     if (stored < 2) {
       work.exec0(kSchemaV2);
       for (const pqxx::row& row : work.exec("SELECT sequence, job FROM jobs WHERE state IS NULL")) {
-        const pqxx::binarystring blob(row[1]);
-        if (!job.ParseFromArray(blob.data(), static_cast<int>(blob.size()))) continue;
+        if (!ParseJob(row[1], job)) continue;
         work.exec_params("UPDATE jobs SET state = $1 WHERE sequence = $2", static_cast<int>(job.state()),
                          row[0].as<int64_t>());
       }
@@ -128,8 +137,7 @@ absl::StatusOr<std::unique_ptr<JobStore>> PostgresJobStore::Open(const std::stri
       // Replicas before version 3 could make two jobs of one key: the first submitted keeps it.
       std::set<std::string> filed;
       for (const pqxx::row& row : work.exec("SELECT sequence, job FROM jobs ORDER BY sequence")) {
-        const pqxx::binarystring blob(row[1]);
-        if (!job.ParseFromArray(blob.data(), static_cast<int>(blob.size()))) continue;
+        if (!ParseJob(row[1], job)) continue;
         const std::optional<std::string> idempotency = IdempotencyOf(job.tenant(), job.idempotency_key());
         if (!idempotency || !filed.insert(*idempotency).second) continue;
         work.exec_params("UPDATE jobs SET idempotency = $1 WHERE sequence = $2", *idempotency, row[0].as<int64_t>());
@@ -216,10 +224,7 @@ absl::StatusOr<std::optional<JobStore::Row>> PostgresJobStore::FindByIdempotency
     if (stored.empty()) return absl::OkStatus();
     Row row;
     row.sequence = stored[0][0].as<int64_t>();
-    const pqxx::binarystring blob(stored[0][1]);
-    if (!row.job.ParseFromArray(blob.data(), static_cast<int>(blob.size()))) {
-      return absl::DataLossError(absl::StrCat("job row ", row.sequence, " of the job store does not parse"));
-    }
+    if (!ParseJob(stored[0][1], row.job)) return Unparsable(row.sequence);
     found = std::move(row);
     return absl::OkStatus();
   });
@@ -265,10 +270,7 @@ absl::StatusOr<std::vector<JobStore::Row>> PostgresJobStore::LoadAll() {
     for (const pqxx::row& stored : work.exec("SELECT sequence, job FROM jobs ORDER BY sequence")) {
       Row row;
       row.sequence = stored[0].as<int64_t>();
-      const pqxx::binarystring blob(stored[1]);
-      if (!row.job.ParseFromArray(blob.data(), static_cast<int>(blob.size()))) {
-        return absl::DataLossError(absl::StrCat("job row ", row.sequence, " of the job store does not parse"));
-      }
+      if (!ParseJob(stored[1], row.job)) return Unparsable(row.sequence);
       rows.push_back(std::move(row));
     }
     return absl::OkStatus();
@@ -283,8 +285,7 @@ absl::StatusOr<std::vector<int64_t>> PostgresJobStore::QuarantineUnreadableRows(
     pqxx::work& work = transaction.work;
     v1::Job job;
     for (const pqxx::row& stored : work.exec("SELECT sequence, job FROM jobs")) {
-      const pqxx::binarystring blob(stored[1]);
-      if (!job.ParseFromArray(blob.data(), static_cast<int>(blob.size()))) unreadable.push_back(stored[0].as<int64_t>());
+      if (!ParseJob(stored[1], job)) unreadable.push_back(stored[0].as<int64_t>());
     }
     for (int64_t sequence : unreadable) {
       work.exec_params(
@@ -310,11 +311,8 @@ absl::StatusOr<std::optional<JobStore::Claim>> PostgresJobStore::ClaimNext(const
         "ORDER BY sequence LIMIT 1 FOR UPDATE SKIP LOCKED");
     if (next.empty()) return absl::OkStatus();
     const int64_t sequence = next[0][0].as<int64_t>();
-    const pqxx::binarystring blob(next[0][1]);
     Claim taken;
-    if (!taken.job.ParseFromArray(blob.data(), static_cast<int>(blob.size()))) {
-      return absl::DataLossError(absl::StrCat("job row ", sequence, " of the job store does not parse"));
-    }
+    if (!ParseJob(next[0][1], taken.job)) return Unparsable(sequence);
     taken.lease.job_id = taken.job.job_id();
     taken.lease.owner = owner;
     taken.lease.attempt =
@@ -411,8 +409,7 @@ absl::StatusOr<JobStore::Changes> PostgresJobStore::ChangesSince(int64_t version
              "SELECT sequence, job FROM jobs WHERE version >= $1 ORDER BY version, sequence", version)) {
       Row changed;
       changed.sequence = row[0].as<int64_t>();
-      const pqxx::binarystring blob(row[1]);
-      if (changed.job.ParseFromArray(blob.data(), static_cast<int>(blob.size()))) changes.rows.push_back(changed);
+      if (ParseJob(row[1], changed.job)) changes.rows.push_back(changed);
     }
     for (const pqxx::row& row :
          work.exec_params("SELECT job_id FROM deleted_jobs WHERE version >= $1 ORDER BY version", version)) {

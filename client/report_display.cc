@@ -102,6 +102,11 @@ std::string ReportText(const json& report) {
       if (layer.is_string()) float_layers.insert(layer.get<std::string>());
     }
   }
+  if (const auto sources = report.find("error_sources"); sources != report.end()) {
+    absl::StrAppend(&text, "\nwhere the all-int8 model loses it, on the held-out images:\n  only weights int8:     ",
+                    ScoreText(sources->value("weights_only", json::object())), "\n  only activations int8: ",
+                    ScoreText(sources->value("activations_only", json::object())), "\n");
+  }
   if (const auto rows = report.find("sensitivity"); rows != report.end() && !rows->empty()) {
     absl::StrAppend(&text, "\nper-layer sensitivity on the held-out images (sensitivity.svg draws it):\n",
                     SensitivityText(*rows, float_layers));

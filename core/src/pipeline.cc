@@ -54,6 +54,7 @@ RunReport ReportOf(const PipelineJob& job, const PipelineResult& result) {
   report.quantizer_trials = session.ActivationQuantizerTrials();
   report.activation_quantizer_used = session.ActivationQuantizerUsed();
   report.sensitivity = session.Sensitivity();
+  report.error_sources = session.ErrorSourcesOnHeldOut();
   report.budget = session.AccuracyBudget();
   return report;
 }

@@ -266,6 +266,8 @@ std::vector<QuantizerTrial> QuantizationSession::ActivationQuantizerTrials() con
 
 std::vector<LayerSensitivity> QuantizationSession::Sensitivity() const { return state_->model.sensitivity; }
 
+std::optional<ErrorSources> QuantizationSession::ErrorSourcesOnHeldOut() const { return state_->model.error_sources; }
+
 std::optional<AccuracyBudgetReport> QuantizationSession::AccuracyBudget() const { return state_->model.budget; }
 
 absl::StatusOr<std::string> QuantizationSession::QuantParamsJson() const {

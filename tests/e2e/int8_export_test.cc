@@ -503,6 +503,16 @@ TEST(Int8ExportTest, AnAccuracyBudgetKeepsTheMostSensitiveLayersInFloat) {
   double mac_percent = 0;
   for (const LayerSensitivity& layer : sensitivity) mac_percent += layer.mac_percent;
   EXPECT_NEAR(mac_percent, 100.0, 1e-6) << "every conv/linear is int8 in the all-int8 plan";
+  // The split says what this recipe loses accuracy to: its per-tensor weights.
+  const std::optional<ErrorSources> sources = session->ErrorSourcesOnHeldOut();
+  ASSERT_TRUE(sources.has_value());
+  std::printf("all int8 with only its weights int8: agreement %.2f%%, logit SQNR %.1f dB; with only its activations: "
+              "%.2f%%, %.1f dB\n",
+              sources->weights_only.agreement_top1, sources->weights_only.logit_sqnr_db,
+              sources->activations_only.agreement_top1, sources->activations_only.logit_sqnr_db);
+  EXPECT_EQ(sources->weights_only.images, 96);
+  EXPECT_LT(sources->weights_only.agreement_top1, sources->activations_only.agreement_top1);
+  EXPECT_LT(sources->weights_only.logit_sqnr_db, sources->activations_only.logit_sqnr_db);
   EXPECT_EQ(session->HeldOut()->agreement_top1, budget->result.agreement_top1);
 
   testing::TempDir dir;

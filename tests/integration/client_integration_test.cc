@@ -237,7 +237,7 @@ TEST_F(ClientIntegrationTest, ClientSourceCalibratesOnAFolderOfUnlabelledImages)
 }
 
 // Sensitivity and an accuracy budget on streamed, labelled images: `report` prints the held-out
-// score, the budget and the per-layer table; report.json and sensitivity.svg are in the result.
+// score, the budget, the weights / activations split and the per-layer table; report.json and sensitivity.svg are in the result.
 TEST_F(ClientIntegrationTest, ReportShowsTheBudgetAndTheLayerSensitivityOfAStreamedJob) {
   json config = Config("client", 6, 0);
   config["ptq"]["sensitivity"] = true;
@@ -257,6 +257,7 @@ TEST_F(ClientIntegrationTest, ReportShowsTheBudgetAndTheLayerSensitivityOfAStrea
             std::string::npos)
       << text.stdout_text;
   EXPECT_NE(text.stdout_text.find("features.0.0                     conv2d"), std::string::npos) << text.stdout_text;
+  EXPECT_NE(text.stdout_text.find("  only activations int8: agreement with fp32 "), std::string::npos) << text.stdout_text;
 
   const ProcessResult document = Client({"report", job_id, "--json"});
   ASSERT_EQ(document.exit_code, 0) << document.stderr_text;
@@ -265,6 +266,7 @@ TEST_F(ClientIntegrationTest, ReportShowsTheBudgetAndTheLayerSensitivityOfAStrea
   EXPECT_EQ(report["held_out"]["labelled"], 32);
   EXPECT_EQ(report["held_out"]["agreement_top1"], 100.0);
   EXPECT_GT(report["sensitivity"].size(), 40u);  // MobileNetV3-small's convs and linears
+  EXPECT_EQ(report["error_sources"]["weights_only"]["images"], 32);
   EXPECT_TRUE(report["accuracy_budget"]["met"].get<bool>());
   EXPECT_EQ(report["config"]["ptq"]["holdout_batches"], 2);
 

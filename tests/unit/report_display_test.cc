@@ -20,6 +20,8 @@ TEST(ReportDisplayTest, ShowsTheBudgetTheFloatLayersAndTheSensitivityTable) {
        "only_this_int8": {"agreement_top1": 96.9}, "only_this_float": {"agreement_top1": 95.3}},
       {"module_path": "classifier", "op": "linear", "mac_percent": 0.6, "sqnr_db": null,
        "only_this_int8": {"agreement_top1": 100}, "only_this_float": {"agreement_top1": 95.3}}],
+    "error_sources": {"weights_only": {"images": 128, "agreement_top1": 97.66, "logit_sqnr_db": 30.1},
+                      "activations_only": {"images": 128, "agreement_top1": 95.31, "logit_sqnr_db": 25.2}},
     "onednn_isa": "avx2",
     "provenance": {"ptq_version": "0.1.0", "commit": "3c5c5d6f1e62", "libtorch": "1.13.0", "onednn": "2.6.3",
                    "model_sha256": "ab12", "calibration_images": 320, "calibration_fingerprint": "cd34"}
@@ -35,6 +37,11 @@ TEST(ReportDisplayTest, ShowsTheBudgetTheFloatLayersAndTheSensitivityTable) {
             std::string::npos)
       << text;
   EXPECT_NE(text.find("left in float (2 layers, 8.8% of conv/linear MACs): features.1.conv features.0.conv"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("where the all-int8 model loses it, on the held-out images:\n"
+                      "  only weights int8:     agreement with fp32 97.66% of 128 images, logit SQNR 30.1 dB\n"
+                      "  only activations int8: agreement with fp32 95.31% of 128 images, logit SQNR 25.2 dB\n"),
             std::string::npos)
       << text;
   EXPECT_NE(text.find("features.0.conv                  conv2d     6.6      42.3            96.90%             95.30%  float"),

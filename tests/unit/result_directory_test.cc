@@ -125,7 +125,7 @@ TEST(ResultDirectoryTest, ArtifactsReportAndManifestAppearTogether) {
 // an infinite logit SQNR (identical logits) is null.
 TEST(ResultDirectoryTest, ReportJsonHasTheHeldOutSectionsOnlyWhenMeasured) {
   const nlohmann::json plain = nlohmann::json::parse(ReportJson(RunReport()));
-  for (const char* key : {"held_out", "sensitivity", "accuracy_budget", "activation_quantizer_choice"}) {
+  for (const char* key : {"held_out", "sensitivity", "error_sources", "accuracy_budget", "activation_quantizer_choice"}) {
     EXPECT_FALSE(plain.contains(key)) << key;
   }
   HeldOutScore unlabelled;
@@ -149,6 +149,7 @@ TEST(ResultDirectoryTest, ReportJsonHasTheHeldOutSectionsOnlyWhenMeasured) {
   budget.met = true;
   budget.trials = 1;
   report.budget = budget;
+  report.error_sources = ErrorSources{labelled, unlabelled};
   const nlohmann::json document = nlohmann::json::parse(ReportJson(report));
   EXPECT_EQ(document.at("held_out"), nlohmann::json::parse(R"({"images": 64, "labelled": 64, "agreement_top1": 96.875,
                                                                "top1_drop": 1.5625, "logit_sqnr_db": 23.5})"));
@@ -161,6 +162,8 @@ TEST(ResultDirectoryTest, ReportJsonHasTheHeldOutSectionsOnlyWhenMeasured) {
   EXPECT_FALSE(written.contains("max_top1_drop"));
   EXPECT_EQ(written.at("float_layers"), nlohmann::json::array({"features.1.conv"}));
   EXPECT_TRUE(written.at("met").get<bool>());
+  EXPECT_EQ(document.at("error_sources").at("weights_only"), document.at("held_out"));
+  EXPECT_EQ(document.at("error_sources").at("activations_only"), choice.at("trials")[0].at("held_out"));
   EXPECT_FALSE(document.contains("sensitivity"));
 }
 

@@ -105,6 +105,10 @@ std::string ReportJson(const RunReport& report) {
                                                {"trials", std::move(trials)}};
   }
   if (!report.sensitivity.empty()) document["sensitivity"] = SensitivityJson(report.sensitivity);
+  if (report.error_sources) {
+    document["error_sources"] = {{"weights_only", ScoreJson(report.error_sources->weights_only)},
+                                 {"activations_only", ScoreJson(report.error_sources->activations_only)}};
+  }
   if (report.budget) document["accuracy_budget"] = BudgetJson(*report.budget);
   return document.dump(2);
 }

@@ -314,6 +314,7 @@ absl::Status MeasureOnHeldOut(QuantizedModel& model, const Observers& observers,
     absl::StatusOr<std::vector<LayerSensitivity>> sensitivity = MeasureLayerSensitivity(model, held_out, step, cancelled);
     if (!sensitivity.ok()) return sensitivity.status();
     model.sensitivity = *std::move(sensitivity);
+    model.error_sources = MeasureErrorSources(model, held_out);
   }
   if (!options.budget.asked()) return absl::OkStatus();
   const RequantizeWithFloatLayers requantize = [&](const std::vector<std::string>& float_layers) {
@@ -367,6 +368,7 @@ absl::Status Calibrate(QuantizedModel& model, BatchStream& batches, const Calibr
   model.calibrated = false;
   model.held_out.reset();
   model.sensitivity.clear();
+  model.error_sources.reset();
   model.budget.reset();
   model.quantizer_trials.clear();
   if (model.before_equalization) model.fp32 = *std::exchange(model.before_equalization, std::nullopt);

@@ -84,6 +84,24 @@ QuantizedModel OnlyThisLayerFloat(const QuantizedModel& model, size_t index) {
   return variant;
 }
 
+QuantizedModel OnlyWeightsInt8(const QuantizedModel& model) {
+  QuantizedModel variant = model;
+  variant.activations.assign(model.activations.size(), std::nullopt);
+  variant.int8_kernels.assign(model.int8_kernels.size(), std::nullopt);
+  return variant;
+}
+
+QuantizedModel OnlyActivationsInt8(const QuantizedModel& model) {
+  QuantizedModel variant = model;
+  variant.simulated = model.fp32;
+  variant.int8_kernels.assign(model.int8_kernels.size(), std::nullopt);
+  return variant;
+}
+
+ErrorSources MeasureErrorSources(const QuantizedModel& model, const HeldOutImages& held_out) {
+  return {ScoreOnHeldOut(OnlyWeightsInt8(model), held_out), ScoreOnHeldOut(OnlyActivationsInt8(model), held_out)};
+}
+
 std::vector<std::pair<std::string, double>> MacPercentByLayer(const Graph& graph, const at::Tensor& input) {
   std::map<int, size_t> layer_of_value;
   for (size_t i = 0; i < graph.nodes.size(); ++i) {

@@ -45,6 +45,17 @@ QuantizedModel OnlyThisLayerInt8(const QuantizedModel& model, size_t index);
 // `model` with node `index`'s weights and kernel back in float; activations as they were.
 QuantizedModel OnlyThisLayerFloat(const QuantizedModel& model, size_t index);
 
+// `model` with its int8 weights and biases (kernels run in float on them) and every activation
+// in float.
+QuantizedModel OnlyWeightsInt8(const QuantizedModel& model);
+
+// `model` with every quantized activation on its grid and every layer in float with the fp32
+// graph's weights and biases (the equalized graph's, when equalization ran).
+QuantizedModel OnlyActivationsInt8(const QuantizedModel& model);
+
+// Both of the above scored on the held-out images.
+ErrorSources MeasureErrorSources(const QuantizedModel& model, const HeldOutImages& held_out);
+
 // Each int8 conv/linear of `model`'s plan, in graph order, scored both ways on the held-out
 // images, with its SQNR (from model.layer_sqnr) and its share of the conv/linear MACs.
 // `progress` is called once per layer. CANCELLED once `cancelled` is set.

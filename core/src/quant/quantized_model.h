@@ -47,10 +47,12 @@ struct QuantizedModel {
   at::Tensor sqnr_images;  // the images layer_sqnr was measured on (part of the first batch)
   std::vector<int64_t> input_shape;  // of the first calibration batch, {N, C, H, W}
   // With held-out calibration images (ptq.sensitivity, accuracy budgets): the final model's
-  // score on them, each layer's sensitivity in the all-int8 plan, and the budget's search.
+  // score on them, each layer's sensitivity and the weights / activations split in the
+  // all-int8 plan, and the budget's search.
   std::optional<HeldOutScore> held_out;
   std::vector<QuantizerTrial> quantizer_trials;  // activation_quantizer "auto"
   std::vector<LayerSensitivity> sensitivity;
+  std::optional<ErrorSources> error_sources;
   std::optional<AccuracyBudgetReport> budget;
   bool calibrated = false;
 };

@@ -99,6 +99,10 @@ class QuantizationSession {
   // a budget asked for it.
   std::vector<LayerSensitivity> Sensitivity() const;
 
+  // The all-int8 plan with only its weights int8, and with only its activations; absent unless
+  // ptq.sensitivity or a budget asked for it.
+  std::optional<ErrorSources> ErrorSourcesOnHeldOut() const;
+
   // Absent unless ptq.min_agreement or ptq.max_top1_drop was set.
   std::optional<AccuracyBudgetReport> AccuracyBudget() const;
 

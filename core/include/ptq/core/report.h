@@ -62,6 +62,15 @@ struct LayerSensitivity {
   HeldOutScore only_this_float;  // every other layer int8, this one's weights and kernel float
 };
 
+// Which half of int8 the all-int8 model loses its accuracy to (ptq.sensitivity or an accuracy
+// budget), on the held-out images: every conv/linear's int8 weights (corrected biases
+// included) with every activation in float, and every activation on its uint8 grid with the
+// fp32 weights and biases (as equalized: its clips go with the activations' grids).
+struct ErrorSources {
+  HeldOutScore weights_only;
+  HeldOutScore activations_only;
+};
+
 // ptq.min_agreement / ptq.max_top1_drop: layers left in float, most sensitive first, until the
 // held-out images meet the budget.
 struct AccuracyBudgetReport {
@@ -103,6 +112,7 @@ struct RunReport {
   std::vector<QuantizerTrial> quantizer_trials;  // activation_quantizer "auto"
   std::string activation_quantizer_used;
   std::vector<LayerSensitivity> sensitivity;  // ptq.sensitivity or a budget
+  std::optional<ErrorSources> error_sources;  // ptq.sensitivity or a budget
   std::optional<AccuracyBudgetReport> budget;
 };
 

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 
+#include "error_sources_text.h"
 #include "fashion_mnist_spec.h"
 #include "nlohmann/json.hpp"
 #include "ptq/core/devices.h"
@@ -506,10 +507,7 @@ TEST(Int8ExportTest, AnAccuracyBudgetKeepsTheMostSensitiveLayersInFloat) {
   // The split says what this recipe loses accuracy to: its per-tensor weights.
   const std::optional<ErrorSources> sources = session->ErrorSourcesOnHeldOut();
   ASSERT_TRUE(sources.has_value());
-  std::printf("all int8 with only its weights int8: agreement %.2f%%, logit SQNR %.1f dB; with only its activations: "
-              "%.2f%%, %.1f dB\n",
-              sources->weights_only.agreement_top1, sources->weights_only.logit_sqnr_db,
-              sources->activations_only.agreement_top1, sources->activations_only.logit_sqnr_db);
+  PrintErrorSources(*sources);
   EXPECT_EQ(sources->weights_only.images, 96);
   EXPECT_LT(sources->weights_only.agreement_top1, sources->activations_only.agreement_top1);
   EXPECT_LT(sources->weights_only.logit_sqnr_db, sources->activations_only.logit_sqnr_db);

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 
+#include "error_sources_text.h"
 #include "nlohmann/json.hpp"
 #include "ptq/core/devices.h"
 #include "ptq/core/quantization_session.h"
@@ -122,10 +123,7 @@ TEST_F(RealAccuracyTest, ABudgetIsMetOnHeldOutImagesAndTheReportNamesTheFloatLay
   // Neither half of int8 is lossless on its own here: this model loses to both.
   const std::optional<ErrorSources> sources = session->ErrorSourcesOnHeldOut();
   ASSERT_TRUE(sources.has_value());
-  std::printf("all int8 with only its weights int8: agreement %.2f%%, logit SQNR %.1f dB; with only its activations: "
-              "%.2f%%, %.1f dB\n",
-              sources->weights_only.agreement_top1, sources->weights_only.logit_sqnr_db,
-              sources->activations_only.agreement_top1, sources->activations_only.logit_sqnr_db);
+  PrintErrorSources(*sources);
   EXPECT_LT(sources->weights_only.logit_sqnr_db, 40);
   EXPECT_LT(sources->activations_only.logit_sqnr_db, 40);
 
